@@ -1,0 +1,186 @@
+import type { Server } from 'node:http';
+import { App, HTTPReceiver, type Logger as BoltLogger, LogLevel } from '@slack/bolt';
+import type { Worker } from 'bullmq';
+import { AuditLog } from './audit/audit-log.js';
+import { registerCommands } from './commands/index.js';
+import type { LoadedConfig } from './config/load-config.js';
+import { createHttpServer, send } from './http/server.js';
+import { probeNginx } from './integrations/nginx.js';
+import { createRedis, withTimeout } from './integrations/redis.js';
+import { SlackResponder } from './integrations/slack/respond.js';
+import { createWebClient } from './integrations/slack/web-client.js';
+import { createDocker, pingDocker } from './integrations/swarm.js';
+import { startCommandWorker } from './jobs/command-worker.js';
+import { type CommandExecutor, pendingExecutor } from './jobs/execute-command.js';
+import { createCommandQueue, QUEUE } from './jobs/queues.js';
+import type { Logger } from './observability/logger.js';
+import { createMetrics } from './observability/metrics.js';
+
+export interface Flightdeck {
+  /** The HTTP port actually bound (useful with port 0). */
+  port: number;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  executor?: CommandExecutor;
+}
+
+/** Starts the roles asked for (web, worker or both) on one HTTP port. */
+export async function startFlightdeck(loaded: LoadedConfig, logger: Logger, opts: StartOptions = {}): Promise<Flightdeck> {
+  const { config, secrets, role } = loaded;
+  const prefix = config.redis.prefix;
+  const metrics = createMetrics();
+  const redis = createRedis(secrets.redisUrl, 'command', `${role}-commands`);
+  const docker = createDocker(config.docker.socketPath);
+  const audit = new AuditLog(redis, prefix);
+  const client = createWebClient(secrets.slackBotToken, config.slack.apiUrl);
+  const onSlackCall = (method: string, result: string) => metrics.slackCalls.inc({ method, result });
+  const queue = createCommandQueue(redis, prefix);
+  const closers: Array<() => Promise<unknown>> = [];
+
+  const readinessChecks = {
+    redis: async () => {
+      await redis.ping();
+    },
+    docker: () => pingDocker(docker),
+    nginx: () => probeNginx(config.nginx.probeUrl),
+  };
+  const beforeScrape = async () => {
+    const counts = await withTimeout(queue.getJobCounts(), 1_000, 'queue counts');
+    for (const [state, n] of Object.entries(counts)) metrics.queueJobs.set({ queue: QUEUE.commands, state }, n);
+  };
+
+  let slackHandler: ((req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) | undefined;
+  let socketApp: App | undefined;
+  if (role === 'web' || role === 'all') {
+    const identity = await resolveBotIdentity(client, logger);
+    const boltLogger = toBoltLogger(logger);
+    const deps = { config, queue, redis, audit, metrics, logger };
+    if (secrets.slackAppToken) {
+      socketApp = new App({
+        token: secrets.slackBotToken,
+        appToken: secrets.slackAppToken,
+        socketMode: true,
+        ...identity,
+        clientOptions: { slackApiUrl: config.slack.apiUrl },
+        logger: boltLogger,
+      });
+      registerCommands(socketApp, deps);
+      await socketApp.start();
+      closers.push(() => (socketApp as App).stop());
+      logger.info('Slack Socket Mode connected');
+    } else {
+      const receiver = new HTTPReceiver({
+        signingSecret: secrets.slackSigningSecret as string,
+        endpoints: ['/slack/events'],
+        logger: boltLogger,
+      });
+      const app = new App({
+        token: secrets.slackBotToken,
+        receiver,
+        ...identity,
+        clientOptions: { slackApiUrl: config.slack.apiUrl },
+        logger: boltLogger,
+      });
+      registerCommands(app, deps);
+      slackHandler = (req, res) => {
+        try {
+          receiver.requestListener(req, res);
+        } catch {
+          send(res, 404, { error: 'not found' });
+        }
+      };
+    }
+  }
+
+  let worker: Worker | undefined;
+  let workerRedis: ReturnType<typeof createRedis> | undefined;
+  if (role === 'worker' || role === 'all') {
+    workerRedis = createRedis(secrets.redisUrl, 'blocking', 'worker');
+    worker = startCommandWorker({
+      connection: workerRedis,
+      prefix,
+      executor: opts.executor ?? pendingExecutor,
+      responder: new SlackResponder(client, onSlackCall),
+      audit,
+      metrics,
+      logger,
+    });
+  }
+
+  const server = createHttpServer({
+    registry: metrics.registry,
+    readinessChecks,
+    slack: slackHandler,
+    beforeScrape,
+    logger,
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.server.port, config.server.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.server.port;
+  logger.info({ port, role, mode: secrets.slackAppToken ? 'socket' : 'http' }, 'flightdeck started');
+
+  return {
+    port,
+    async stop() {
+      // Stop taking Slack requests first, then let workers finish or hand back their jobs.
+      server.draining = true;
+      await closeServer(server);
+      for (const close of closers) await close().catch(() => {});
+      await worker?.close().catch(() => {});
+      await queue.close().catch(() => {});
+      workerRedis?.disconnect();
+      redis.disconnect();
+      logger.info('flightdeck stopped');
+    },
+  };
+}
+
+/** auth.test once, so Bolt does not call it lazily and cache a failure for good. */
+async function resolveBotIdentity(
+  client: ReturnType<typeof createWebClient>,
+  logger: Logger,
+): Promise<{ botId: string; botUserId: string }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await client.auth.test();
+      if (!res.bot_id || !res.user_id) throw new Error('auth.test returned no bot_id/user_id: is SLACK_BOT_TOKEN a bot token (xoxb-)?');
+      return { botId: res.bot_id, botUserId: res.user_id };
+    } catch (err) {
+      const msg = (err as Error).message;
+      if (/invalid_auth|not_authed|account_inactive|token_revoked|no bot_id/.test(msg) || attempt >= 30) {
+        throw new Error(`Slack rejected SLACK_BOT_TOKEN (auth.test: ${msg})`);
+      }
+      logger.warn({ attempt, err: msg }, 'Slack auth.test failed; retrying');
+      await new Promise((r) => setTimeout(r, Math.min(500 * attempt, 5_000)));
+    }
+  }
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+    setTimeout(() => {
+      server.closeAllConnections();
+      resolve();
+    }, 5_000).unref();
+  });
+}
+
+function toBoltLogger(logger: Logger): BoltLogger {
+  const child = logger.child({ component: 'bolt' });
+  return {
+    debug: (...m: unknown[]) => child.debug(m.map(String).join(' ')),
+    info: (...m: unknown[]) => child.info(m.map(String).join(' ')),
+    warn: (...m: unknown[]) => child.warn(m.map(String).join(' ')),
+    error: (...m: unknown[]) => child.error(m.map(String).join(' ')),
+    setLevel: () => {},
+    getLevel: () => LogLevel.INFO,
+    setName: () => {},
+  };
+}

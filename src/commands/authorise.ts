@@ -1,0 +1,45 @@
+import type { FlightdeckConfig } from '../config/schema.js';
+import type { ParsedCommand } from './schema.js';
+
+export type Decision = { allowed: true } | { allowed: false; reason: string };
+
+export function isLead(userId: string, config: FlightdeckConfig): boolean {
+  return config.access.leads.includes(userId);
+}
+
+export function isDeployer(userId: string, environment: string, config: FlightdeckConfig): boolean {
+  const deployers = config.environments[environment]?.deployers ?? [];
+  return isLead(userId, config) || deployers.includes('*') || deployers.includes(userId);
+}
+
+/** Who may do what, from the config alone. Reading (help, status, history) is open to everyone. */
+export function authorise(cmd: ParsedCommand, userId: string, config: FlightdeckConfig): Decision {
+  const needsDeployer = (environment: string, what: string): Decision =>
+    isDeployer(userId, environment, config)
+      ? { allowed: true }
+      : {
+          allowed: false,
+          reason: `you are not a deployer for *${environment}*, so you cannot ${what} there. Ask a lead to add you to \`environments.${environment}.deployers\`${leadList(config)}.`,
+        };
+  switch (cmd.command) {
+    case 'deploy':
+      if (cmd.action === 'release') return needsDeployer(cmd.environment, 'deploy');
+      if (cmd.action === 'cancel') return needsDeployer(cmd.environment, 'cancel a release');
+      if (cmd.action === 'promote') return needsDeployer(cmd.environment, 'promote a release');
+      return { allowed: true };
+    case 'traffic':
+      return cmd.action === 'set' ? needsDeployer(cmd.environment, 'change traffic') : { allowed: true };
+    case 'rollback':
+      return cmd.action === 'rollback' ? needsDeployer(cmd.environment, 'roll back') : { allowed: true };
+    case 'checklist':
+      if (cmd.action === 'start' && !isLead(userId, config)) {
+        return { allowed: false, reason: `only leads can set the rollout start date${leadList(config)}.` };
+      }
+      return { allowed: true };
+  }
+}
+
+function leadList(config: FlightdeckConfig): string {
+  const leads = config.access.leads;
+  return leads.length > 0 ? ` (leads: ${leads.map((u) => `<@${u}>`).join(', ')})` : '';
+}

@@ -1,0 +1,114 @@
+import { createHash } from 'node:crypto';
+import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from '@slack/bolt';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { AuditLog, AuditOutcome } from '../audit/audit-log.js';
+import type { FlightdeckConfig } from '../config/schema.js';
+import { withTimeout } from '../integrations/redis.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { authorise } from './authorise.js';
+import { parseCommand, UsageError } from './parse-command.js';
+import type { CommandJob, CommandName, ParsedCommand } from './schema.js';
+import { usage } from './usage.js';
+
+export interface SlashCommandDeps {
+  config: FlightdeckConfig;
+  queue: Queue;
+  redis: Redis;
+  audit: AuditLog;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+type Args = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
+
+/**
+ * One listener for all four commands: parse, validate, authorise, ack, then enqueue.
+ * Nothing slow happens before the ack; bad input and refusals are answered in the ack itself
+ * and never reach the queue.
+ */
+export function slashCommandListener(name: CommandName, deps: SlashCommandDeps) {
+  return async ({ command, ack, respond }: Args): Promise<void> => {
+    const started = performance.now();
+    const text = command.text ?? '';
+    const requestId = requestIdOf(command);
+    const base = { userId: command.user_id, userName: command.user_name, command: `/${name}`, text, requestId };
+    const audit = (outcome: AuditOutcome, detail: string) =>
+      deps.audit.record({ ...base, outcome, detail }).catch((err: Error) => {
+        deps.logger.warn({ err: err.message, requestId }, 'Audit write failed');
+      });
+    const done = (outcome: string) => {
+      deps.metrics.commands.inc({ command: name, outcome });
+      deps.metrics.commandAck.observe({ command: name }, (performance.now() - started) / 1000);
+    };
+
+    let parsed: ParsedCommand;
+    try {
+      parsed = parseCommand(name, text, deps.config);
+    } catch (err) {
+      const reason = err instanceof UsageError ? err.message : 'I could not read that command.';
+      await ack({ response_type: 'ephemeral', text: `:x: ${reason}\n\n${usage(name, deps.config)}` });
+      done('rejected');
+      await audit('rejected', reason);
+      return;
+    }
+
+    if (parsed.action === 'help') {
+      await ack({ response_type: 'ephemeral', text: usage(name, deps.config) });
+      done('help');
+      await audit('help', '');
+      return;
+    }
+
+    const decision = authorise(parsed, command.user_id, deps.config);
+    if (!decision.allowed) {
+      await ack({ response_type: 'ephemeral', text: `:no_entry: Not done: ${decision.reason}` });
+      done('refused');
+      await audit('refused', decision.reason);
+      return;
+    }
+
+    await ack({ response_type: 'ephemeral', text: `:hourglass_flowing_sand: \`/${name} ${text.trim()}\` — on it.` });
+
+    const job: CommandJob = {
+      requestId,
+      receivedAt: new Date().toISOString(),
+      teamId: command.team_id,
+      user: { id: command.user_id, name: command.user_name },
+      channelId: command.channel_id,
+      responseUrl: command.response_url,
+      text: text.trim(),
+      parsed,
+    };
+    try {
+      // Slack may deliver the same request again (X-Slack-Retry-Num): the first claim wins.
+      const claimed = await withTimeout(
+        deps.redis.set(`${deps.config.redis.prefix}:seen:${requestId}`, '1', 'EX', 86_400, 'NX'),
+        2_000,
+        'Redis',
+      );
+      if (claimed !== 'OK') {
+        done('duplicate');
+        return;
+      }
+      await withTimeout(deps.queue.add(name, job, { jobId: requestId }), 2_000, 'Redis');
+      done('accepted');
+      await audit('accepted', `queued ${requestId}`);
+    } catch (err) {
+      done('error');
+      deps.logger.error({ err: (err as Error).message, requestId }, 'Could not enqueue command');
+      await respond({
+        response_type: 'ephemeral',
+        text: `:warning: I could not queue \`/${name} ${text.trim()}\`: the job store (Redis) is not answering. Nothing was started — please try again in a minute.`,
+      }).catch(() => {});
+      await audit('error', `enqueue failed: ${(err as Error).message}`);
+    }
+  };
+}
+
+/** Stable per invocation (Slack's trigger_id), so a retried delivery maps to the same id. */
+export function requestIdOf(command: { team_id: string; trigger_id?: string; text?: string; user_id: string }): string {
+  const basis = command.trigger_id ? `${command.team_id}|${command.trigger_id}` : JSON.stringify(command);
+  return `cmd-${createHash('sha256').update(basis).digest('hex').slice(0, 24)}`;
+}

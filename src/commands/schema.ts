@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { Colour } from '../config/schema.js';
+
+/** Docker's tag grammar: up to 128 of [A-Za-z0-9_.-], not starting with . or -. */
+export const ImageTag = z
+  .string()
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'is not a valid image tag');
+
+export const DeployCommand = z.discriminatedUnion('action', [
+  z.object({ command: z.literal('deploy'), action: z.literal('help') }),
+  z.object({ command: z.literal('deploy'), action: z.literal('status') }),
+  z.object({ command: z.literal('deploy'), action: z.literal('history'), service: z.string(), environment: z.string() }),
+  z.object({ command: z.literal('deploy'), action: z.literal('cancel'), service: z.string(), environment: z.string() }),
+  z.object({ command: z.literal('deploy'), action: z.literal('promote'), service: z.string(), environment: z.string() }),
+  z.object({
+    command: z.literal('deploy'),
+    action: z.literal('release'),
+    target: z.string(),
+    version: ImageTag,
+    environment: z.string(),
+  }),
+]);
+
+export const TrafficCommand = z.discriminatedUnion('action', [
+  z.object({ command: z.literal('traffic'), action: z.literal('help') }),
+  z.object({ command: z.literal('traffic'), action: z.literal('status'), environment: z.string().optional() }),
+  z.object({
+    command: z.literal('traffic'),
+    action: z.literal('set'),
+    service: z.string(),
+    percent: z.number().int().min(0).max(100),
+    colour: Colour.optional(),
+    environment: z.string(),
+  }),
+]);
+
+export const RollbackCommand = z.discriminatedUnion('action', [
+  z.object({ command: z.literal('rollback'), action: z.literal('help') }),
+  z.object({ command: z.literal('rollback'), action: z.literal('rollback'), target: z.string(), environment: z.string() }),
+]);
+
+export const ChecklistWhich = z.union([
+  z.enum(['current', 'pre', 'post']),
+  z.object({ phase: z.number().int().min(1).max(4) }),
+]);
+
+export const ChecklistCommand = z.discriminatedUnion('action', [
+  z.object({ command: z.literal('checklist'), action: z.literal('help') }),
+  z.object({ command: z.literal('checklist'), action: z.literal('show'), which: ChecklistWhich }),
+  z.object({ command: z.literal('checklist'), action: z.literal('status') }),
+  z.object({ command: z.literal('checklist'), action: z.literal('start'), date: z.iso.date() }),
+]);
+
+export const ParsedCommand = z.union([DeployCommand, TrafficCommand, RollbackCommand, ChecklistCommand]);
+export type ParsedCommand = z.infer<typeof ParsedCommand>;
+export type DeployCommand = z.infer<typeof DeployCommand>;
+export type TrafficCommand = z.infer<typeof TrafficCommand>;
+export type RollbackCommand = z.infer<typeof RollbackCommand>;
+export type ChecklistCommand = z.infer<typeof ChecklistCommand>;
+
+export const CommandName = z.enum(['deploy', 'traffic', 'rollback', 'checklist']);
+export type CommandName = z.infer<typeof CommandName>;
+
+/** What a slash-command job carries; re-parsed by the worker because Redis gives back untyped JSON. */
+export const CommandJob = z.object({
+  requestId: z.string(),
+  receivedAt: z.iso.datetime(),
+  teamId: z.string(),
+  user: z.object({ id: z.string(), name: z.string() }),
+  channelId: z.string(),
+  responseUrl: z.url(),
+  text: z.string(),
+  parsed: ParsedCommand,
+});
+export type CommandJob = z.infer<typeof CommandJob>;

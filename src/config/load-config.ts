@@ -1,0 +1,147 @@
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { FlightdeckConfig, Role, Secrets } from './schema.js';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+  ) {
+    super(`Invalid flightdeck configuration (${source}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadedConfig {
+  config: FlightdeckConfig;
+  secrets: Secrets;
+  role: Role;
+  configPath: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads flightdeck.yml (FLIGHTDECK_CONFIG) and the secrets; throws ConfigError naming every bad key. */
+export function loadConfig(env: Env = process.env): LoadedConfig {
+  const configPath = env.FLIGHTDECK_CONFIG ?? './flightdeck.yml';
+  let text: string;
+  try {
+    text = readFileSync(configPath, 'utf8');
+  } catch (err) {
+    throw new ConfigError(configPath, [
+      `cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)}); set FLIGHTDECK_CONFIG or copy examples/flightdeck.yml to ./flightdeck.yml`,
+    ]);
+  }
+  const config = parseConfigText(text, configPath);
+  if (env.SLACK_API_URL) config.slack.apiUrl = env.SLACK_API_URL;
+  if (env.PORT) {
+    const port = Number(env.PORT);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError('environment', ['PORT: must be a port number']);
+    config.server.port = port;
+  }
+  return { config, secrets: loadSecrets(env), role: loadRole(env), configPath };
+}
+
+export function parseConfigText(text: string, source = 'flightdeck.yml'): FlightdeckConfig {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      source,
+      doc.errors.map((e) => `YAML syntax: ${e.message.split('\n')[0]}`),
+    );
+  }
+  const raw: unknown = doc.toJS();
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(source, ['the file must be a YAML mapping with environments, nginx and channels']);
+  }
+  const parsed = FlightdeckConfig.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(source, formatIssues(parsed.error.issues, raw));
+  return parsed.data;
+}
+
+/** `environments.production.services.api.port: expected a number, got "80a"` */
+export function formatIssues(issues: z.core.$ZodIssue[], input?: unknown): string[] {
+  return issues.map((issue) => {
+    const key = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+    let message = issue.message;
+    if (issue.code === 'invalid_key') {
+      message = `"${String(issue.path.at(-1))}" is not a valid name: ${issue.issues[0]?.message ?? 'invalid'}`;
+    } else if (issue.code === 'unrecognized_keys') {
+      message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (check the spelling against docs/configuration.md)`;
+    } else if (issue.code === 'invalid_type' && valueAt(input, issue.path) === undefined) {
+      message = `is required (${issue.expected})`;
+    } else if (issue.code !== 'custom') {
+      const got = valueAt(input, issue.path);
+      if (got !== undefined && typeof got !== 'object') message += `, got ${JSON.stringify(got)}`;
+    }
+    return `${key}: ${message}`;
+  });
+}
+
+function valueAt(input: unknown, path: PropertyKey[]): unknown {
+  let cur: unknown = input;
+  for (const k of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[k];
+  }
+  return cur;
+}
+
+/** NAME or NAME_FILE (Docker secrets); both set is an error because it is ambiguous. */
+export function readSecret(env: Env, name: string): string | undefined {
+  const direct = env[name];
+  const file = env[`${name}_FILE`];
+  if (direct !== undefined && direct !== '' && file) {
+    throw new ConfigError('environment', [`${name} and ${name}_FILE are both set; keep one`]);
+  }
+  if (file) {
+    try {
+      return readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      throw new ConfigError('environment', [
+        `${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      ]);
+    }
+  }
+  return direct === '' ? undefined : direct;
+}
+
+const SECRET_ENV = {
+  slackSigningSecret: 'SLACK_SIGNING_SECRET',
+  slackBotToken: 'SLACK_BOT_TOKEN',
+  slackAppToken: 'SLACK_APP_TOKEN',
+  redisUrl: 'REDIS_URL',
+  alertmanagerWebhookToken: 'ALERTMANAGER_WEBHOOK_TOKEN',
+} as const;
+
+export function loadSecrets(env: Env): Secrets {
+  const raw = {
+    slackSigningSecret: readSecret(env, SECRET_ENV.slackSigningSecret),
+    slackBotToken: readSecret(env, SECRET_ENV.slackBotToken),
+    slackAppToken: readSecret(env, SECRET_ENV.slackAppToken),
+    redisUrl: readSecret(env, SECRET_ENV.redisUrl) ?? 'redis://127.0.0.1:6379',
+    alertmanagerWebhookToken: readSecret(env, SECRET_ENV.alertmanagerWebhookToken),
+  };
+  const parsed = Secrets.safeParse(raw);
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((i) => {
+        const name = SECRET_ENV[i.path[0] as keyof typeof SECRET_ENV] ?? String(i.path[0]);
+        return `${name}: ${raw[i.path[0] as keyof typeof raw] === undefined ? 'is required' : i.message}`;
+      });
+  // HTTP mode verifies every request with the signing secret; Socket Mode does not need it.
+  if (parsed.success && !raw.slackAppToken && !raw.slackSigningSecret) {
+    problems.push('SLACK_SIGNING_SECRET: is required unless SLACK_APP_TOKEN selects Socket Mode');
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError('environment', problems);
+  return parsed.data;
+}
+
+function loadRole(env: Env): Role {
+  const parsed = Role.safeParse(env.FLIGHTDECK_ROLE ?? 'all');
+  if (!parsed.success) {
+    throw new ConfigError('environment', [`FLIGHTDECK_ROLE: must be one of all, web, worker, got "${env.FLIGHTDECK_ROLE}"`]);
+  }
+  return parsed.data;
+}

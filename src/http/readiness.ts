@@ -1,0 +1,35 @@
+import { withTimeout } from '../integrations/redis.js';
+
+export type Check = () => Promise<void>;
+
+export interface Readiness {
+  ready: boolean;
+  failing: string[];
+  checks: Record<string, string>;
+}
+
+/** Runs every dependency check in parallel, each bounded, and names the ones that failed. */
+export async function checkReadiness(checks: Record<string, Check>, timeoutMs = 2_000): Promise<Readiness> {
+  const names = Object.keys(checks);
+  const results = await Promise.allSettled(names.map((n) => withTimeout((checks[n] as Check)(), timeoutMs, n)));
+  const out: Readiness = { ready: true, failing: [], checks: {} };
+  results.forEach((r, i) => {
+    const name = names[i] as string;
+    if (r.status === 'fulfilled') {
+      out.checks[name] = 'ok';
+    } else {
+      out.ready = false;
+      out.failing.push(name);
+      out.checks[name] = errorText(r.reason);
+    }
+  });
+  return out;
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
+    return cause?.code ? `${err.message} (${cause.code})` : err.message;
+  }
+  return String(err);
+}

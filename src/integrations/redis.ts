@@ -1,0 +1,34 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * Two kinds of connection, as BullMQ's production guide asks:
+ * - `command`: fails fast when Redis is down so a slash command gets a clear "try again";
+ * - `blocking`: for workers, retries forever (maxRetriesPerRequest null) and resumes after a restart.
+ */
+export function createRedis(url: string, kind: 'command' | 'blocking', name: string): Redis {
+  const common: RedisOptions = {
+    connectionName: `flightdeck-${name}`,
+    connectTimeout: 2_000,
+    retryStrategy: (times) => Math.min(100 * times, 2_000),
+    lazyConnect: false,
+  };
+  const opts: RedisOptions =
+    kind === 'command'
+      ? { ...common, maxRetriesPerRequest: 1, enableOfflineQueue: false }
+      : { ...common, maxRetriesPerRequest: null, enableOfflineQueue: true };
+  const redis = new Redis(url, opts);
+  // ioredis emits 'error' on every failed reconnect; without a listener Node would crash.
+  redis.on('error', () => {});
+  return redis;
+}
+
+/** Rejects after `ms` so a dead dependency never holds up a request. */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    }),
+  ]);
+}

@@ -1,0 +1,84 @@
+import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { AuditLog } from '../audit/audit-log.js';
+import { CommandJob } from '../commands/schema.js';
+import type { SlackResponder } from '../integrations/slack/respond.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { CommandExecutor } from './execute-command.js';
+import { QUEUE } from './queues.js';
+
+export interface CommandWorkerDeps {
+  connection: Redis;
+  prefix: string;
+  executor: CommandExecutor;
+  responder: SlackResponder;
+  audit: AuditLog;
+  metrics: Metrics;
+  logger: Logger;
+  concurrency?: number;
+}
+
+/** Plain function of the job: re-parse, execute, answer the user, audit the outcome. */
+export function commandProcessor(deps: Omit<CommandWorkerDeps, 'connection' | 'prefix' | 'concurrency'>) {
+  return async (job: Job): Promise<{ delivered: string }> => {
+    const parsed = CommandJob.safeParse(job.data);
+    if (!parsed.success) {
+      // Nothing a retry can fix.
+      throw new UnrecoverableError(`malformed command job: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
+    }
+    const data = parsed.data;
+    const end = deps.metrics.jobDuration.startTimer({ queue: QUEUE.commands });
+    const reply = await deps.executor(data.parsed, { userId: data.user.id, requestId: data.requestId });
+    const delivered = await deps.responder.reply(
+      { responseUrl: data.responseUrl, channelId: data.channelId, userId: data.user.id },
+      reply,
+    );
+    end();
+    await deps.audit.record({
+      userId: data.user.id,
+      userName: data.user.name,
+      command: `/${data.parsed.command}`,
+      text: data.text,
+      outcome: 'done',
+      detail: `${reply.text.slice(0, 200)} [via ${delivered}, worker ${process.pid}]`,
+      requestId: data.requestId,
+    });
+    return { delivered };
+  };
+}
+
+export function startCommandWorker(deps: CommandWorkerDeps): Worker {
+  const worker = new Worker(QUEUE.commands, commandProcessor(deps), {
+    connection: deps.connection,
+    prefix: deps.prefix,
+    concurrency: deps.concurrency ?? 8,
+  });
+  worker.on('completed', () => deps.metrics.jobs.inc({ queue: QUEUE.commands, result: 'completed' }));
+  worker.on('failed', async (job, err) => {
+    deps.metrics.jobs.inc({ queue: QUEUE.commands, result: 'failed' });
+    deps.logger.error({ jobId: job?.id, err: err.message }, 'Command job failed');
+    const data = CommandJob.safeParse(job?.data);
+    const final = job && (err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1));
+    if (!data.success || !final) return;
+    await deps.audit
+      .record({
+        userId: data.data.user.id,
+        userName: data.data.user.name,
+        command: `/${data.data.parsed.command}`,
+        text: data.data.text,
+        outcome: 'failed',
+        detail: err.message.slice(0, 300),
+        requestId: data.data.requestId,
+      })
+      .catch(() => {});
+    await deps.responder
+      .reply(
+        { responseUrl: data.data.responseUrl, channelId: data.data.channelId, userId: data.data.user.id },
+        { text: `:x: \`/${data.data.parsed.command} ${data.data.text}\` failed: ${err.message}` },
+      )
+      .catch(() => {});
+  });
+  worker.on('error', (err) => deps.logger.warn({ err: err.message }, 'Command worker error'));
+  return worker;
+}

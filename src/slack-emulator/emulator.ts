@@ -1,0 +1,466 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { renderBlocks } from './render.js';
+import { TokenBucket } from './token-bucket.js';
+
+export interface EmulatedUser {
+  id: string;
+  name: string;
+  realName?: string;
+  tz?: string;
+}
+export interface EmulatedChannel {
+  id: string;
+  name: string;
+}
+
+export interface StoredMessage {
+  channel: string;
+  ts: string;
+  threadTs?: string;
+  user: string;
+  text: string;
+  blocks?: unknown[];
+  edits: number;
+  /** How it arrived: chat.postMessage, response_url or the ack of a command. */
+  via: string;
+}
+
+export interface EphemeralMessage {
+  channel: string;
+  user: string;
+  text: string;
+  blocks?: unknown[];
+  via: 'ack' | 'response_url' | 'chat.postEphemeral';
+  at: number;
+}
+
+export interface ApiCall {
+  method: string;
+  status: number;
+  error?: string;
+  at: number;
+  channel?: string;
+}
+
+export interface EmulatorOptions {
+  botToken?: string;
+  users?: EmulatedUser[];
+  channels?: EmulatedChannel[];
+  /** Slack's limits; on by default. */
+  rateLimits?: boolean;
+  /** chat.postMessage per channel: about 1/s with short bursts. */
+  postMessagePerSecond?: number;
+  postMessageBurst?: number;
+  now?: () => number;
+}
+
+export interface Fault {
+  status: number;
+  count: number;
+  retryAfterSec?: number;
+  delayMs?: number;
+}
+
+type Json = Record<string, any>;
+
+const RESPONSE_URL_USES = 5;
+const RESPONSE_URL_TTL_MS = 30 * 60_000;
+const TRIGGER_TTL_MS = 3_000;
+
+/** Per-method tiers (requests per minute), from Slack's rate-limit documentation. */
+const TIERS: Record<string, number> = {
+  'auth.test': 600,
+  'chat.update': 50,
+  'chat.postEphemeral': 100,
+  'views.publish': 100,
+  'views.open': 100,
+  'users.info': 100,
+  'conversations.info': 50,
+};
+
+export const DEFAULT_USERS: EmulatedUser[] = [
+  { id: 'U0LEAD', name: 'lena', realName: 'Lena Lead', tz: 'Europe/London' },
+  { id: 'U0DEV', name: 'dev', realName: 'Dana Developer', tz: 'Europe/London' },
+  { id: 'U0ONCALL', name: 'oncall', realName: 'Omar On-call', tz: 'Europe/London' },
+  { id: 'U0GUEST', name: 'guest', realName: 'Gus Guest', tz: 'America/New_York' },
+];
+export const DEFAULT_CHANNELS: EmulatedChannel[] = [
+  { id: 'C0RELEASES', name: 'releases' },
+  { id: 'C0ALERTS', name: 'alerts' },
+  { id: 'C0ONCALL', name: 'oncall' },
+  { id: 'C0PROD', name: 'prod-releases' },
+];
+
+/**
+ * A local Slack: the Web API subset flightdeck calls, response_url endpoints with Slack's limits,
+ * and every message kept for inspection. Bolt's WebClient is pointed at `apiUrl`.
+ */
+export class SlackEmulator extends EventEmitter {
+  readonly botToken: string;
+  readonly teamId = 'T0FLIGHTDECK';
+  readonly botId = 'B0FLIGHTDECK';
+  readonly botUserId = 'U0FLIGHTDECKBOT';
+  readonly messages: StoredMessage[] = [];
+  readonly ephemerals: EphemeralMessage[] = [];
+  readonly calls: ApiCall[] = [];
+  readonly homeViews = new Map<string, Json>();
+  readonly openedViews: Json[] = [];
+  readonly users: Map<string, EmulatedUser>;
+  readonly channels: Map<string, EmulatedChannel>;
+  rateLimits: boolean;
+  private readonly now: () => number;
+  private readonly postBuckets = new Map<string, TokenBucket>();
+  private readonly tierBuckets = new Map<string, TokenBucket>();
+  private readonly responseUrls = new Map<string, { uses: number; createdAt: number; channel: string; user: string; source?: { channel: string; ts: string } }>();
+  private readonly triggers = new Map<string, number>();
+  private readonly faults = new Map<string, Fault>();
+  private tsCounter = 0;
+  private server?: Server;
+  port = 0;
+
+  constructor(private readonly opts: EmulatorOptions = {}) {
+    super();
+    this.botToken = opts.botToken ?? 'xoxb-flightdeck-emulator';
+    this.users = new Map((opts.users ?? DEFAULT_USERS).map((u) => [u.id, u]));
+    this.channels = new Map((opts.channels ?? DEFAULT_CHANNELS).map((c) => [c.id, c]));
+    this.rateLimits = opts.rateLimits ?? true;
+    this.now = opts.now ?? Date.now;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+  get apiUrl(): string {
+    return `${this.url}/api/`;
+  }
+
+  async start(port = 0): Promise<this> {
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err) => {
+        if (!res.headersSent) json(res, 500, { ok: false, error: 'internal_error', detail: String(err) });
+      });
+    });
+    await new Promise<void>((resolve) => this.server?.listen(port, '127.0.0.1', () => resolve()));
+    const addr = this.server.address();
+    this.port = typeof addr === 'object' && addr ? addr.port : port;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+  }
+
+  /** Make the next `count` calls of a method (or `response_url`) fail with `status`. */
+  injectFault(method: string, fault: Fault): void {
+    this.faults.set(method, { ...fault });
+  }
+
+  // ---- what tests and the demo read ----
+  channelMessages(channel: string): StoredMessage[] {
+    return this.messages.filter((m) => m.channel === channel && !m.threadTs);
+  }
+  threadReplies(channel: string, ts: string): StoredMessage[] {
+    return this.messages.filter((m) => m.channel === channel && m.threadTs === ts);
+  }
+  ephemeralsFor(user: string, channel?: string): EphemeralMessage[] {
+    return this.ephemerals.filter((e) => e.user === user && (!channel || e.channel === channel));
+  }
+  callCount(method: string, status?: number): number {
+    return this.calls.filter((c) => c.method === method && (status === undefined || c.status === status)).length;
+  }
+
+  // ---- driver hooks ----
+  /** A response_url as Slack hands out with each command or interaction. */
+  issueResponseUrl(channel: string, user: string, source?: { channel: string; ts: string }): string {
+    const id = randomBytes(12).toString('hex');
+    this.responseUrls.set(id, { uses: 0, createdAt: this.now(), channel, user, source });
+    return `${this.url}/response/${id}`;
+  }
+  issueTriggerId(): string {
+    const id = `${Date.now()}.${randomBytes(6).toString('hex')}`;
+    this.triggers.set(id, this.now());
+    return id;
+  }
+  /** What Slack does with an ack body: shows it to the user (or the channel if in_channel). */
+  recordAck(channel: string, user: string, body: Json | undefined): void {
+    if (!body || (!body.text && !body.blocks)) return;
+    if (body.response_type === 'in_channel') this.storeMessage(channel, body, 'ack');
+    else this.storeEphemeral({ channel, user, text: body.text ?? '', blocks: body.blocks, via: 'ack' });
+  }
+  noteInbound(kind: 'command' | 'click', detail: Json): void {
+    this.emit('transcript', { kind, ...detail });
+  }
+
+  // ---- HTTP ----
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const body = await readBody(req);
+    if (url.pathname.startsWith('/api/')) return this.api(url.pathname.slice(5), req, body, res);
+    if (url.pathname.startsWith('/response/')) return this.responseUrl(url.pathname.slice(10), body, res);
+    if (url.pathname === '/_emulator/messages') {
+      const channel = url.searchParams.get('channel');
+      return json(res, 200, { messages: channel ? this.messages.filter((m) => m.channel === channel) : this.messages, ephemerals: this.ephemerals });
+    }
+    if (url.pathname === '/_emulator/calls') return json(res, 200, { calls: this.calls });
+    json(res, 404, { ok: false, error: 'unknown_url' });
+  }
+
+  private async api(method: string, req: IncomingMessage, raw: string, res: ServerResponse): Promise<void> {
+    const args = parseArgs(req.headers['content-type'] ?? '', raw);
+    const record = (status: number, error?: string) =>
+      this.calls.push({ method, status, error, at: this.now(), channel: typeof args.channel === 'string' ? args.channel : undefined });
+
+    const fault = this.faults.get(method);
+    if (fault && fault.count > 0) {
+      fault.count -= 1;
+      if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
+      record(fault.status, 'injected');
+      const headers: Record<string, string> = fault.retryAfterSec ? { 'retry-after': String(fault.retryAfterSec) } : {};
+      return json(res, fault.status, { ok: false, error: fault.status === 429 ? 'ratelimited' : 'internal_error' }, headers);
+    }
+
+    const token = (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '') || args.token;
+    if (!token) {
+      record(200, 'not_authed');
+      return json(res, 200, { ok: false, error: 'not_authed' });
+    }
+    if (token !== this.botToken) {
+      record(200, 'invalid_auth');
+      return json(res, 200, { ok: false, error: 'invalid_auth' });
+    }
+
+    if (this.rateLimits) {
+      const limited = this.rateLimit(method, args);
+      if (limited) {
+        record(429, 'ratelimited');
+        return json(res, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(limited) });
+      }
+    }
+
+    const result = this.dispatch(method, args);
+    record(200, result.ok ? undefined : String(result.error));
+    json(res, 200, result);
+  }
+
+  private rateLimit(method: string, args: Json): number | undefined {
+    if (method === 'chat.postMessage') {
+      const channel = String(args.channel ?? '');
+      let bucket = this.postBuckets.get(channel);
+      if (!bucket) {
+        bucket = new TokenBucket(this.opts.postMessageBurst ?? 3, this.opts.postMessagePerSecond ?? 1, this.now);
+        this.postBuckets.set(channel, bucket);
+      }
+      const r = bucket.take();
+      return r.ok ? undefined : r.retryAfterSec;
+    }
+    const perMinute = TIERS[method];
+    if (!perMinute) return undefined;
+    let bucket = this.tierBuckets.get(method);
+    if (!bucket) {
+      bucket = new TokenBucket(perMinute, perMinute / 60, this.now);
+      this.tierBuckets.set(method, bucket);
+    }
+    const r = bucket.take();
+    return r.ok ? undefined : r.retryAfterSec;
+  }
+
+  private dispatch(method: string, a: Json): Json {
+    switch (method) {
+      case 'api.test':
+        return { ok: true, args: a };
+      case 'auth.test':
+        return {
+          ok: true,
+          url: 'https://flightdeck-emulator.slack.com/',
+          team: 'flightdeck',
+          user: 'flightdeck',
+          team_id: this.teamId,
+          user_id: this.botUserId,
+          bot_id: this.botId,
+        };
+      case 'chat.postMessage': {
+        const err = this.checkChannel(a.channel) ?? checkContent(a);
+        if (err) return { ok: false, error: err };
+        if (a.thread_ts && !this.find(a.channel, a.thread_ts)) return { ok: false, error: 'thread_not_found' };
+        const msg = this.storeMessage(a.channel, a, 'chat.postMessage');
+        return { ok: true, channel: msg.channel, ts: msg.ts, message: { type: 'message', text: msg.text, ts: msg.ts, bot_id: this.botId } };
+      }
+      case 'chat.update': {
+        const err = this.checkChannel(a.channel) ?? (a.ts ? undefined : 'message_not_found') ?? checkContent(a);
+        if (err) return { ok: false, error: err };
+        const msg = this.find(a.channel, a.ts);
+        if (!msg) return { ok: false, error: 'message_not_found' };
+        if (msg.user !== this.botUserId) return { ok: false, error: 'cant_update_message' };
+        if (a.text !== undefined) msg.text = String(a.text);
+        if (a.blocks !== undefined) msg.blocks = a.blocks;
+        msg.edits += 1;
+        this.emit('transcript', { kind: 'update', channel: msg.channel, ts: msg.ts, text: renderBlocks(msg.blocks, msg.text) });
+        return { ok: true, channel: msg.channel, ts: msg.ts, text: msg.text };
+      }
+      case 'chat.postEphemeral': {
+        const err = this.checkChannel(a.channel) ?? (this.users.has(a.user) ? undefined : 'user_not_found') ?? checkContent(a);
+        if (err) return { ok: false, error: err };
+        this.storeEphemeral({ channel: a.channel, user: a.user, text: a.text ?? '', blocks: a.blocks, via: 'chat.postEphemeral' });
+        return { ok: true, message_ts: this.nextTs() };
+      }
+      case 'views.publish': {
+        if (!this.users.has(a.user_id)) return { ok: false, error: 'user_not_found' };
+        if (!a.view || a.view.type !== 'home') return { ok: false, error: 'invalid_arguments' };
+        this.homeViews.set(a.user_id, a.view);
+        return { ok: true, view: { id: `V${this.nextTs().replace('.', '')}`, ...a.view } };
+      }
+      case 'views.open': {
+        const issued = this.triggers.get(a.trigger_id);
+        if (issued === undefined) return { ok: false, error: 'invalid_trigger_id' };
+        if (this.now() - issued > TRIGGER_TTL_MS) return { ok: false, error: 'expired_trigger_id' };
+        this.triggers.delete(a.trigger_id);
+        if (!a.view || a.view.type !== 'modal') return { ok: false, error: 'invalid_arguments' };
+        this.openedViews.push(a.view);
+        return { ok: true, view: { id: `V${this.nextTs().replace('.', '')}`, ...a.view } };
+      }
+      case 'users.info': {
+        const u = this.users.get(a.user);
+        if (!u) return { ok: false, error: 'user_not_found' };
+        return {
+          ok: true,
+          user: { id: u.id, name: u.name, real_name: u.realName ?? u.name, tz: u.tz ?? 'UTC', is_bot: false, profile: { display_name: u.name, real_name: u.realName ?? u.name } },
+        };
+      }
+      case 'conversations.info': {
+        const c = this.channels.get(a.channel);
+        if (!c) return { ok: false, error: 'channel_not_found' };
+        return { ok: true, channel: { id: c.id, name: c.name, is_channel: true, is_member: true } };
+      }
+      default:
+        return { ok: false, error: 'unknown_method' };
+    }
+  }
+
+  private responseUrl(id: string, raw: string, res: ServerResponse): void {
+    const fault = this.faults.get('response_url');
+    if (fault && fault.count > 0) {
+      fault.count -= 1;
+      this.calls.push({ method: 'response_url', status: fault.status, error: 'injected', at: this.now() });
+      return json(res, fault.status, { ok: false, error: 'injected' });
+    }
+    const entry = this.responseUrls.get(id);
+    const fail = (error: string) => {
+      this.calls.push({ method: 'response_url', status: 404, error, at: this.now() });
+      json(res, 404, { ok: false, error });
+    };
+    if (!entry) return fail('invalid_url');
+    if (this.now() - entry.createdAt > RESPONSE_URL_TTL_MS) return fail('expired_url');
+    if (entry.uses >= RESPONSE_URL_USES) return fail('used_url');
+    let body: Json;
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      this.calls.push({ method: 'response_url', status: 400, error: 'invalid_json', at: this.now() });
+      return json(res, 400, { ok: false, error: 'invalid_json' });
+    }
+    entry.uses += 1;
+    this.calls.push({ method: 'response_url', status: 200, at: this.now(), channel: entry.channel });
+    if (body.delete_original && entry.source) {
+      const i = this.messages.findIndex((m) => m.channel === entry.source?.channel && m.ts === entry.source?.ts);
+      if (i >= 0) this.messages.splice(i, 1);
+    } else if (body.replace_original && entry.source) {
+      const msg = this.find(entry.source.channel, entry.source.ts);
+      if (msg) {
+        msg.text = body.text ?? msg.text;
+        msg.blocks = body.blocks;
+        msg.edits += 1;
+        this.emit('transcript', { kind: 'update', channel: msg.channel, ts: msg.ts, text: renderBlocks(msg.blocks, msg.text) });
+      }
+    } else if (body.response_type === 'in_channel') {
+      this.storeMessage(entry.channel, body, 'response_url');
+    } else {
+      this.storeEphemeral({ channel: entry.channel, user: entry.user, text: body.text ?? '', blocks: body.blocks, via: 'response_url' });
+    }
+    json(res, 200, { ok: true });
+  }
+
+  private storeMessage(channel: string, a: Json, via: string): StoredMessage {
+    const msg: StoredMessage = {
+      channel,
+      ts: this.nextTs(),
+      threadTs: a.thread_ts ? String(a.thread_ts) : undefined,
+      user: this.botUserId,
+      text: String(a.text ?? ''),
+      blocks: a.blocks,
+      edits: 0,
+      via,
+    };
+    this.messages.push(msg);
+    this.emit('transcript', { kind: 'message', channel, ts: msg.ts, threadTs: msg.threadTs, text: renderBlocks(msg.blocks, msg.text) });
+    return msg;
+  }
+
+  private storeEphemeral(e: Omit<EphemeralMessage, 'at'>): void {
+    const full = { ...e, at: this.now() };
+    this.ephemerals.push(full);
+    this.emit('transcript', { kind: 'ephemeral', channel: e.channel, user: e.user, text: renderBlocks(e.blocks, e.text) });
+  }
+
+  private find(channel: string, ts: string): StoredMessage | undefined {
+    return this.messages.find((m) => m.channel === channel && m.ts === ts);
+  }
+
+  private checkChannel(channel: unknown): string | undefined {
+    return typeof channel === 'string' && this.channels.has(channel) ? undefined : 'channel_not_found';
+  }
+
+  private nextTs(): string {
+    this.tsCounter += 1;
+    return `${Math.floor(this.now() / 1000)}.${String(this.tsCounter).padStart(6, '0')}`;
+  }
+}
+
+function checkContent(a: Json): string | undefined {
+  if (!a.text && !a.blocks) return 'no_text';
+  if (a.blocks !== undefined && !Array.isArray(a.blocks)) return 'invalid_blocks';
+  if (Array.isArray(a.blocks) && a.blocks.length > 50) return 'invalid_blocks';
+  if (typeof a.text === 'string' && a.text.length > 40_000) return 'msg_too_long';
+  return undefined;
+}
+
+/** WebClient sends form fields with objects as JSON strings; some callers send JSON. */
+function parseArgs(contentType: string, raw: string): Json {
+  if (contentType.includes('application/json')) {
+    try {
+      return JSON.parse(raw || '{}');
+    } catch {
+      return {};
+    }
+  }
+  const out: Json = {};
+  for (const [k, v] of new URLSearchParams(raw)) {
+    if (['blocks', 'view', 'attachments', 'metadata'].includes(k) && (v.startsWith('[') || v.startsWith('{'))) {
+      try {
+        out[k] = JSON.parse(v);
+        continue;
+      } catch {
+        /* keep the string */
+      }
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+}

@@ -1,0 +1,72 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, waitFor } from './ports.js';
+
+/** A real nginx master of the test's own: its own prefix, a loopback port, an upstream include file. */
+export class TestNginx {
+  readonly prefix = mkdtempSync(join(tmpdir(), 'fd-nginx-'));
+  port = 0;
+
+  get upstreamFile(): string {
+    return join(this.prefix, 'conf.d', 'flightdeck-upstreams.conf');
+  }
+  get probeUrl(): string {
+    return `http://127.0.0.1:${this.port}/flightdeck-nginx-health`;
+  }
+  /** argv for `nginx -t` and `nginx -s reload` against this instance. */
+  get testCommand(): string[] {
+    return ['nginx', '-p', this.prefix, '-c', 'nginx.conf', '-e', join(this.prefix, 'logs', 'error.log'), '-t', '-q'];
+  }
+  get reloadCommand(): string[] {
+    return ['nginx', '-p', this.prefix, '-c', 'nginx.conf', '-e', join(this.prefix, 'logs', 'error.log'), '-s', 'reload'];
+  }
+
+  async start(serverBlocks = ''): Promise<this> {
+    this.port = await freePort();
+    const p = this.prefix;
+    for (const d of ['logs', 'temp', 'conf.d']) mkdirSync(join(p, d), { recursive: true });
+    writeFileSync(this.upstreamFile, '');
+    writeFileSync(
+      join(p, 'nginx.conf'),
+      `worker_processes 2;
+pid ${p}/nginx.pid;
+error_log ${p}/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${p}/temp/body;
+  proxy_temp_path ${p}/temp/proxy;
+  fastcgi_temp_path ${p}/temp/fastcgi;
+  uwsgi_temp_path ${p}/temp/uwsgi;
+  scgi_temp_path ${p}/temp/scgi;
+  include ${p}/conf.d/*.conf;
+  server {
+    listen 127.0.0.1:${this.port};
+    location = /flightdeck-nginx-health { return 200 "ok\\n"; }
+${serverBlocks}
+  }
+}
+`,
+    );
+    execFileSync('nginx', ['-p', p, '-c', 'nginx.conf', '-e', join(p, 'logs', 'error.log')]);
+    await waitFor(async () => (await fetch(this.probeUrl)).ok, { what: 'nginx' });
+    return this;
+  }
+
+  stop(): void {
+    try {
+      execFileSync('nginx', ['-p', this.prefix, '-c', 'nginx.conf', '-e', join(this.prefix, 'logs', 'error.log'), '-s', 'stop'], {
+        stdio: 'ignore',
+      });
+    } catch {
+      /* already stopped */
+    }
+  }
+
+  destroy(): void {
+    this.stop();
+    rmSync(this.prefix, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,87 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { AuditLog, type AuditEntry } from '../../src/audit/audit-log.js';
+import { SlackDriver } from '../../src/slack-emulator/driver.js';
+import { type EmulatorOptions, SlackEmulator } from '../../src/slack-emulator/emulator.js';
+import { testConfig } from './config.js';
+import { FlightdeckProcess, SIGNING_SECRET } from './flightdeck-process.js';
+import { TestNginx } from './nginx-server.js';
+import { waitFor } from './ports.js';
+import { TestRedis } from './redis-server.js';
+
+/** Everything one suite needs: its own Redis and nginx, the Slack emulator, flightdeck over HTTP. */
+export class TestStack {
+  readonly redis = new TestRedis();
+  readonly nginx = new TestNginx();
+  emulator!: SlackEmulator;
+  driver!: SlackDriver;
+  readonly apps: FlightdeckProcess[] = [];
+  client!: Redis;
+  queue!: Queue;
+  audit!: AuditLog;
+  readonly prefix = 'fdtest';
+  config!: ReturnType<typeof testConfig>;
+
+  async start(opts: { emulator?: EmulatorOptions; roles?: Array<'all' | 'web' | 'worker'> } = {}): Promise<this> {
+    await Promise.all([this.redis.start(), this.nginx.start()]);
+    this.emulator = await new SlackEmulator(opts.emulator).start();
+    this.config = testConfig(this.nginx, this.prefix);
+    for (const role of opts.roles ?? ['all']) await this.addApp(role);
+    this.driver = new SlackDriver(this.emulator, this.apps[0]?.url ?? '', SIGNING_SECRET);
+    this.client = this.redis.client();
+    this.queue = new Queue('commands', { connection: this.redis.client(), prefix: this.prefix });
+    this.audit = new AuditLog(this.client, this.prefix);
+    return this;
+  }
+
+  async addApp(role: 'all' | 'web' | 'worker'): Promise<FlightdeckProcess> {
+    const app = new FlightdeckProcess({
+      config: this.config,
+      redisUrl: this.redis.url,
+      slackApiUrl: this.emulator.apiUrl,
+      botToken: this.emulator.botToken,
+      role,
+    });
+    this.apps.push(app);
+    await app.start();
+    return app;
+  }
+
+  /** Jobs in the command queue in any state. */
+  async jobCount(): Promise<number> {
+    const counts = await this.queue.getJobCounts();
+    return Object.values(counts).reduce((a, b) => a + b, 0);
+  }
+
+  /** Jobs (any state) whose command text is exactly `text`. */
+  async jobsFor(text: string, command?: string): Promise<number> {
+    const jobs = await this.queue.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized']);
+    return jobs.filter((j) => j?.data?.text === text.trim() && (!command || `/${j.data.parsed?.command}` === command))
+      .length;
+  }
+
+  async auditFor(requestText: string): Promise<AuditEntry[]> {
+    return (await this.audit.recent(500)).filter((e) => e.text === requestText);
+  }
+
+  /** Waits for the worker's answer to a command (via response_url or the channel). */
+  async answerTo(user: string, afterCount: number, match?: RegExp): Promise<string> {
+    return waitFor(
+      () => {
+        const mine = this.emulator.ephemeralsFor(user).slice(afterCount).filter((e) => e.via !== 'ack');
+        const hit = mine.find((e) => !match || match.test(e.text));
+        return hit?.text;
+      },
+      { what: `an answer for ${user}${match ? ` matching ${match}` : ''}` },
+    );
+  }
+
+  async stop(): Promise<void> {
+    await this.queue?.close().catch(() => {});
+    this.client?.disconnect();
+    for (const app of this.apps) await app.destroy();
+    await this.emulator?.stop();
+    this.nginx.destroy();
+    await this.redis.destroy();
+  }
+}
