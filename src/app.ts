@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { App, HTTPReceiver, type Logger as BoltLogger, LogLevel } from '@slack/bolt';
+import { App, type Logger as BoltLogger, HTTPReceiver, LogLevel } from '@slack/bolt';
 import type { Worker } from 'bullmq';
 import { AuditLog } from './audit/audit-log.js';
 import { registerCommands } from './commands/index.js';
@@ -27,7 +27,11 @@ export interface StartOptions {
 }
 
 /** Starts the roles asked for (web, worker or both) on one HTTP port. */
-export async function startFlightdeck(loaded: LoadedConfig, logger: Logger, opts: StartOptions = {}): Promise<Flightdeck> {
+export async function startFlightdeck(
+  loaded: LoadedConfig,
+  logger: Logger,
+  opts: StartOptions = {},
+): Promise<Flightdeck> {
   const { config, secrets, role } = loaded;
   const prefix = config.redis.prefix;
   const metrics = createMetrics();
@@ -48,10 +52,13 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger, opts
   };
   const beforeScrape = async () => {
     const counts = await withTimeout(queue.getJobCounts(), 1_000, 'queue counts');
-    for (const [state, n] of Object.entries(counts)) metrics.queueJobs.set({ queue: QUEUE.commands, state }, n);
+    for (const [state, n] of Object.entries(counts))
+      metrics.queueJobs.set({ queue: QUEUE.commands, state }, n);
   };
 
-  let slackHandler: ((req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) | undefined;
+  let slackHandler:
+    | ((req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void)
+    | undefined;
   let socketApp: App | undefined;
   if (role === 'web' || role === 'all') {
     const identity = await resolveBotIdentity(client, logger);
@@ -148,7 +155,8 @@ async function resolveBotIdentity(
   for (let attempt = 1; ; attempt++) {
     try {
       const res = await client.auth.test();
-      if (!res.bot_id || !res.user_id) throw new Error('auth.test returned no bot_id/user_id: is SLACK_BOT_TOKEN a bot token (xoxb-)?');
+      if (!res.bot_id || !res.user_id)
+        throw new Error('auth.test returned no bot_id/user_id: is SLACK_BOT_TOKEN a bot token (xoxb-)?');
       return { botId: res.bot_id, botUserId: res.user_id };
     } catch (err) {
       const msg = (err as Error).message;

@@ -46,7 +46,11 @@ describe('configuration file', () => {
       /^environments\.staging\.services\.api\.blue\.swarmService: must be a Docker Swarm service name, got "api blue"/,
       /^environments\.staging\.services\.api\.blue\.address: must be host:port/,
     ];
-    for (const re of expected) expect(problems.some((p) => re.test(p)), `${re} in\n${problems.join('\n')}`).toBe(true);
+    for (const re of expected)
+      expect(
+        problems.some((p) => re.test(p)),
+        `${re} in\n${problems.join('\n')}`,
+      ).toBe(true);
   });
 
   it('checks cross-key rules once the shapes are right', () => {
@@ -54,7 +58,9 @@ describe('configuration file', () => {
       .replace('defaultEnvironment: staging', 'defaultEnvironment: qa')
       .replace('address: prod-gateway-green:8001', 'address: prod-gateway-blue:8001');
     const problems = problemsOf(text);
-    expect(problems).toContain('defaultEnvironment: names an environment that is not defined (defined: staging, preproduction, production)');
+    expect(problems).toContain(
+      'defaultEnvironment: names an environment that is not defined (defined: staging, preproduction, production)',
+    );
     expect(problems).toContain(
       'environments.production.services.brain-gateway.green.address: must differ from blue.address (nginx must reach each colour separately)',
     );
@@ -94,22 +100,28 @@ describe('secrets from the environment', () => {
   });
 
   it('refuses both NAME and NAME_FILE, unreadable files, and bad values, naming the variable', () => {
-    expect(() => loadSecrets({ SLACK_BOT_TOKEN: 'a', SLACK_BOT_TOKEN_FILE: '/x', SLACK_SIGNING_SECRET: 's' })).toThrow(
-      /SLACK_BOT_TOKEN and SLACK_BOT_TOKEN_FILE are both set/,
-    );
-    expect(() => loadSecrets({ SLACK_BOT_TOKEN_FILE: join(dir, 'missing'), SLACK_SIGNING_SECRET: 's' })).toThrow(
-      /SLACK_BOT_TOKEN_FILE: cannot read .*missing \(ENOENT\)/,
-    );
-    expect(() => loadSecrets({ SLACK_BOT_TOKEN: 'x', SLACK_SIGNING_SECRET: 's', REDIS_URL: 'http://nope' })).toThrow(
-      /REDIS_URL: must be a redis:\/\/ or rediss:\/\/ URL/,
-    );
+    expect(() =>
+      loadSecrets({ SLACK_BOT_TOKEN: 'a', SLACK_BOT_TOKEN_FILE: '/x', SLACK_SIGNING_SECRET: 's' }),
+    ).toThrow(/SLACK_BOT_TOKEN and SLACK_BOT_TOKEN_FILE are both set/);
+    expect(() =>
+      loadSecrets({ SLACK_BOT_TOKEN_FILE: join(dir, 'missing'), SLACK_SIGNING_SECRET: 's' }),
+    ).toThrow(/SLACK_BOT_TOKEN_FILE: cannot read .*missing \(ENOENT\)/);
+    expect(() =>
+      loadSecrets({ SLACK_BOT_TOKEN: 'x', SLACK_SIGNING_SECRET: 's', REDIS_URL: 'http://nope' }),
+    ).toThrow(/REDIS_URL: must be a redis:\/\/ or rediss:\/\/ URL/);
     expect(() => loadSecrets({ SLACK_SIGNING_SECRET: 's' })).toThrow(/SLACK_BOT_TOKEN: is required/);
-    expect(() => loadSecrets({ SLACK_BOT_TOKEN: 'x' })).toThrow(/SLACK_SIGNING_SECRET: is required unless SLACK_APP_TOKEN/);
-    expect(() => loadSecrets({ SLACK_BOT_TOKEN: 'x', SLACK_APP_TOKEN: 'xoxb-wrong' })).toThrow(/SLACK_APP_TOKEN: must be an app-level token/);
+    expect(() => loadSecrets({ SLACK_BOT_TOKEN: 'x' })).toThrow(
+      /SLACK_SIGNING_SECRET: is required unless SLACK_APP_TOKEN/,
+    );
+    expect(() => loadSecrets({ SLACK_BOT_TOKEN: 'x', SLACK_APP_TOKEN: 'xoxb-wrong' })).toThrow(
+      /SLACK_APP_TOKEN: must be an app-level token/,
+    );
   });
 
   it('Socket Mode needs no signing secret', () => {
-    expect(loadSecrets({ SLACK_BOT_TOKEN: 'x', SLACK_APP_TOKEN: 'xapp-1-abc' }).slackAppToken).toBe('xapp-1-abc');
+    expect(loadSecrets({ SLACK_BOT_TOKEN: 'x', SLACK_APP_TOKEN: 'xapp-1-abc' }).slackAppToken).toBe(
+      'xapp-1-abc',
+    );
   });
 });
 

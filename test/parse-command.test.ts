@@ -9,19 +9,47 @@ const config = parseConfigText(readFileSync(join(import.meta.dirname, 'fixtures/
 
 describe('command grammar', () => {
   it.each([
-    ['deploy', 'brain-gateway 1.4.2', { action: 'release', target: 'brain-gateway', version: '1.4.2', environment: 'staging' }],
-    ['deploy', 'all v2.0.0-rc.1 to production', { action: 'release', target: 'all', version: 'v2.0.0-rc.1', environment: 'production' }],
-    ['deploy', 'Brain-Gateway 1.4.2 TO Preproduction', { action: 'release', target: 'brain-gateway', environment: 'preproduction' }],
+    [
+      'deploy',
+      'brain-gateway 1.4.2',
+      { action: 'release', target: 'brain-gateway', version: '1.4.2', environment: 'staging' },
+    ],
+    [
+      'deploy',
+      'all v2.0.0-rc.1 to production',
+      { action: 'release', target: 'all', version: 'v2.0.0-rc.1', environment: 'production' },
+    ],
+    [
+      'deploy',
+      'Brain-Gateway 1.4.2 TO Preproduction',
+      { action: 'release', target: 'brain-gateway', environment: 'preproduction' },
+    ],
     ['deploy', 'status', { action: 'status' }],
-    ['deploy', 'history brain-gateway in production', { action: 'history', service: 'brain-gateway', environment: 'production' }],
+    [
+      'deploy',
+      'history brain-gateway in production',
+      { action: 'history', service: 'brain-gateway', environment: 'production' },
+    ],
     ['deploy', 'abort client-portal', { action: 'cancel', service: 'client-portal', environment: 'staging' }],
     ['deploy', 'promote brain-gateway', { action: 'promote', service: 'brain-gateway' }],
-    ['traffic', 'brain-gateway 10', { action: 'set', service: 'brain-gateway', percent: 10, environment: 'staging' }],
-    ['traffic', 'brain-gateway 100% green to production', { action: 'set', percent: 100, colour: 'green', environment: 'production' }],
+    [
+      'traffic',
+      'brain-gateway 10',
+      { action: 'set', service: 'brain-gateway', percent: 10, environment: 'staging' },
+    ],
+    [
+      'traffic',
+      'brain-gateway 100% green to production',
+      { action: 'set', percent: 100, colour: 'green', environment: 'production' },
+    ],
     ['traffic', 'brain-gateway 0 blue', { action: 'set', percent: 0, colour: 'blue' }],
     ['traffic', 'status production', { action: 'status', environment: 'production' }],
     ['traffic', 'status', { action: 'status' }],
-    ['rollback', 'brain-gateway production', { action: 'rollback', target: 'brain-gateway', environment: 'production' }],
+    [
+      'rollback',
+      'brain-gateway production',
+      { action: 'rollback', target: 'brain-gateway', environment: 'production' },
+    ],
     ['rollback', 'all', { action: 'rollback', target: 'all', environment: 'staging' }],
     ['checklist', '', { action: 'show', which: 'current' }],
     ['checklist', 'phase 3', { action: 'show', which: { phase: 3 } }],
@@ -53,7 +81,9 @@ describe('command grammar', () => {
 
   it('never treats an object prototype key as a service or environment', () => {
     expect(() => parseCommand('deploy', 'constructor 1.0', config)).toThrow(/Unknown service/);
-    expect(() => parseCommand('deploy', 'brain-gateway 1.0 to __proto__', config)).toThrow(/Unknown environment/);
+    expect(() => parseCommand('deploy', 'brain-gateway 1.0 to __proto__', config)).toThrow(
+      /Unknown environment/,
+    );
   });
 });
 
@@ -74,7 +104,9 @@ describe('authorisation rules', () => {
 
   it('lets everyone read status and history', () => {
     expect(authorise(parseCommand('deploy', 'status', config), 'U0NOBODY1', config).allowed).toBe(true);
-    expect(authorise(parseCommand('traffic', 'status production', config), 'U0NOBODY1', config).allowed).toBe(true);
+    expect(authorise(parseCommand('traffic', 'status production', config), 'U0NOBODY1', config).allowed).toBe(
+      true,
+    );
   });
 
   it('keeps the rollout start date for leads', () => {

@@ -12,7 +12,10 @@ afterAll(async () => {
 
 async function readyz() {
   const res = await fetch(`${stack.apps[0]?.url}/readyz`);
-  return { status: res.status, body: (await res.json()) as { ready: boolean; failing: string[]; checks: Record<string, string> } };
+  return {
+    status: res.status,
+    body: (await res.json()) as { ready: boolean; failing: string[]; checks: Record<string, string> },
+  };
 }
 
 describe('/healthz and /readyz', () => {
@@ -41,10 +44,13 @@ describe('/healthz and /readyz', () => {
     expect(answer).toMatch(/Nothing was started — please try again/);
 
     await stack.redis.start();
-    const up = await waitFor(async () => {
-      const r = await readyz();
-      return r.status === 200 ? r : undefined;
-    }, { timeoutMs: 15_000 });
+    const up = await waitFor(
+      async () => {
+        const r = await readyz();
+        return r.status === 200 ? r : undefined;
+      },
+      { timeoutMs: 15_000 },
+    );
     expect(up.body.failing).toEqual([]);
     // And commands flow again.
     const again = stack.emulator.ephemeralsFor('U0DEV').length;

@@ -17,7 +17,9 @@ describe('web and worker roles on one Redis', () => {
     const sent = await stack.driver.command('/rollback', 'api staging');
     expect(sent.body?.text).toContain('on it');
     await stack.answerTo('U0DEV', seen, /Rollback of \*api\*/);
-    const done = await waitFor(async () => (await stack.auditFor('api staging')).find((e) => e.outcome === 'done'));
+    const done = await waitFor(async () =>
+      (await stack.auditFor('api staging')).find((e) => e.outcome === 'done'),
+    );
     expect(done.detail).toContain(`worker ${worker?.pid}`);
     expect(done.detail).not.toContain(`worker ${web?.pid}`);
   });

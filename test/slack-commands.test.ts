@@ -159,7 +159,9 @@ describe('authorisation', () => {
     expect(sent.body?.text).toMatch(/not a deployer for \*production\*/);
     expect(sent.body?.text).toContain('environments.production.deployers');
     const entry = await waitFor(async () =>
-      (await stack.auditFor('api 1.1.0 to production')).find((e) => e.outcome === 'refused' && e.userId === 'U0GUEST'),
+      (await stack.auditFor('api 1.1.0 to production')).find(
+        (e) => e.outcome === 'refused' && e.userId === 'U0GUEST',
+      ),
     );
     expect(entry.detail).toMatch(/not a deployer/);
     expect(await stack.jobsFor('api 1.1.0 to production')).toBe(0);

@@ -5,7 +5,11 @@ import { SlackEmulator } from '../src/slack-emulator/emulator.js';
 let emu: SlackEmulator;
 let clock = 1_800_000_000_000;
 const client = () =>
-  new WebClient(emu.botToken, { slackApiUrl: emu.apiUrl, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
+  new WebClient(emu.botToken, {
+    slackApiUrl: emu.apiUrl,
+    rejectRateLimitedCalls: true,
+    retryConfig: { retries: 0 },
+  });
 
 beforeEach(async () => {
   clock = 1_800_000_000_000;
@@ -24,11 +28,20 @@ describe('Slack emulator follows Slack’s rules', () => {
       retryAfter: 1,
     });
     // Another channel has its own budget.
-    await expect(c.chat.postMessage({ channel: 'C0ALERTS', text: 'fine' })).resolves.toMatchObject({ ok: true });
+    await expect(c.chat.postMessage({ channel: 'C0ALERTS', text: 'fine' })).resolves.toMatchObject({
+      ok: true,
+    });
     clock += 1_000;
-    await expect(c.chat.postMessage({ channel: 'C0RELEASES', text: 'after a second' })).resolves.toMatchObject({ ok: true });
+    await expect(
+      c.chat.postMessage({ channel: 'C0RELEASES', text: 'after a second' }),
+    ).resolves.toMatchObject({ ok: true });
     expect(emu.callCount('chat.postMessage', 429)).toBe(1);
-    expect(emu.channelMessages('C0RELEASES').map((m) => m.text)).toEqual(['m0', 'm1', 'm2', 'after a second']);
+    expect(emu.channelMessages('C0RELEASES').map((m) => m.text)).toEqual([
+      'm0',
+      'm1',
+      'm2',
+      'after a second',
+    ]);
   });
 
   it('rejects bad tokens and unknown channels as Slack does', async () => {
@@ -56,7 +69,12 @@ describe('Slack emulator follows Slack’s rules', () => {
 
   it('allows a response_url five times within 30 minutes', async () => {
     const url = emu.issueResponseUrl('C0RELEASES', 'U0DEV');
-    const post = () => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'hi' }) });
+    const post = () =>
+      fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ text: 'hi' }),
+      });
     for (let i = 0; i < 5; i++) expect((await post()).status).toBe(200);
     const sixth = await post();
     expect(sixth.status).toBe(404);
@@ -83,8 +101,12 @@ describe('Slack emulator follows Slack’s rules', () => {
   it('knows its users and channels, and keeps App Home views', async () => {
     const c = client();
     await expect(c.users.info({ user: 'U0LEAD' })).resolves.toMatchObject({ user: { name: 'lena' } });
-    await expect(c.users.info({ user: 'U0NOBODY' })).rejects.toMatchObject({ data: { error: 'user_not_found' } });
-    await expect(c.conversations.info({ channel: 'C0ALERTS' })).resolves.toMatchObject({ channel: { name: 'alerts' } });
+    await expect(c.users.info({ user: 'U0NOBODY' })).rejects.toMatchObject({
+      data: { error: 'user_not_found' },
+    });
+    await expect(c.conversations.info({ channel: 'C0ALERTS' })).resolves.toMatchObject({
+      channel: { name: 'alerts' },
+    });
     await c.views.publish({ user_id: 'U0LEAD', view: { type: 'home', blocks: [] } });
     expect(emu.homeViews.get('U0LEAD')).toMatchObject({ type: 'home' });
   });

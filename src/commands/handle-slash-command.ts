@@ -33,7 +33,13 @@ export function slashCommandListener(name: CommandName, deps: SlashCommandDeps) 
     const started = performance.now();
     const text = command.text ?? '';
     const requestId = requestIdOf(command);
-    const base = { userId: command.user_id, userName: command.user_name, command: `/${name}`, text, requestId };
+    const base = {
+      userId: command.user_id,
+      userName: command.user_name,
+      command: `/${name}`,
+      text,
+      requestId,
+    };
     const audit = (outcome: AuditOutcome, detail: string) =>
       deps.audit.record({ ...base, outcome, detail }).catch((err: Error) => {
         deps.logger.warn({ err: err.message, requestId }, 'Audit write failed');
@@ -69,7 +75,10 @@ export function slashCommandListener(name: CommandName, deps: SlashCommandDeps) 
       return;
     }
 
-    await ack({ response_type: 'ephemeral', text: `:hourglass_flowing_sand: \`/${name} ${text.trim()}\` — on it.` });
+    await ack({
+      response_type: 'ephemeral',
+      text: `:hourglass_flowing_sand: \`/${name} ${text.trim()}\` — on it.`,
+    });
 
     const job: CommandJob = {
       requestId,
@@ -108,7 +117,12 @@ export function slashCommandListener(name: CommandName, deps: SlashCommandDeps) 
 }
 
 /** Stable per invocation (Slack's trigger_id), so a retried delivery maps to the same id. */
-export function requestIdOf(command: { team_id: string; trigger_id?: string; text?: string; user_id: string }): string {
+export function requestIdOf(command: {
+  team_id: string;
+  trigger_id?: string;
+  text?: string;
+  user_id: string;
+}): string {
   const basis = command.trigger_id ? `${command.team_id}|${command.trigger_id}` : JSON.stringify(command);
   return `cmd-${createHash('sha256').update(basis).digest('hex').slice(0, 24)}`;
 }

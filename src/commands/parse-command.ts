@@ -19,10 +19,11 @@ export class UsageError extends Error {
 const MAX_TEXT = 300;
 
 export function tokenize(text: string): string[] {
-  if (text.length > MAX_TEXT) throw new UsageError(`That is ${text.length} characters; commands are at most ${MAX_TEXT}.`);
+  if (text.length > MAX_TEXT)
+    throw new UsageError(`That is ${text.length} characters; commands are at most ${MAX_TEXT}.`);
   // Control characters never belong in a command and would garble logs and messages.
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: that is the point
-  if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text)) throw new UsageError('The command contains control characters.');
+  if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text))
+    throw new UsageError('The command contains control characters.');
   return text
     .trim()
     .split(/\s+/)
@@ -67,7 +68,8 @@ function parseDeploy(tokens: string[], config: FlightdeckConfig): DeployCommand 
     return { command: 'deploy', action, service: checkService(svc, environment, config), environment };
   }
   const [version, ...tail] = rest;
-  if (version === undefined) throw new UsageError(`Which version of \`${first}\`? e.g. \`/deploy ${first} 1.4.2\``);
+  if (version === undefined)
+    throw new UsageError(`Which version of \`${first}\`? e.g. \`/deploy ${first} 1.4.2\``);
   const environment = environmentClause(tail, config, ['to', 'in', 'on']);
   const target = first === 'all' ? 'all' : checkService(first, environment, config);
   if (!ImageTag.safeParse(version).success) {
@@ -85,10 +87,15 @@ function parseTraffic(tokens: string[], config: FlightdeckConfig): TrafficComman
   if (isHelp(word)) return { command: 'traffic', action: 'help' };
   if (word === 'status') {
     if (rest.length === 0) return { command: 'traffic', action: 'status' };
-    return { command: 'traffic', action: 'status', environment: environmentClause(rest, config, ['in', 'for'], true) };
+    return {
+      command: 'traffic',
+      action: 'status',
+      environment: environmentClause(rest, config, ['in', 'for'], true),
+    };
   }
   const [pct, ...tail] = rest;
-  if (pct === undefined) throw new UsageError(`What percentage for \`${clip(first)}\`? e.g. \`/traffic ${clip(first)} 50\``);
+  if (pct === undefined)
+    throw new UsageError(`What percentage for \`${clip(first)}\`? e.g. \`/traffic ${clip(first)} 50\``);
   const percent = parsePercent(pct);
   let colour: 'blue' | 'green' | undefined;
   let after = tail;
@@ -138,7 +145,9 @@ function parseChecklist(tokens: string[]): ChecklistCommand {
     const [date, ...tail] = rest;
     noMore(tail, '/checklist start YYYY-MM-DD');
     if (date === undefined || !/^\d{4}-\d{2}-\d{2}$/.test(date) || !isValid(parseISO(date))) {
-      throw new UsageError(`\`${clip(date ?? '')}\` is not a date; use YYYY-MM-DD, e.g. \`/checklist start 2026-12-01\`.`);
+      throw new UsageError(
+        `\`${clip(date ?? '')}\` is not a date; use YYYY-MM-DD, e.g. \`/checklist start 2026-12-01\`.`,
+      );
     }
     return { command: 'checklist', action: 'start', date };
   }
@@ -146,18 +155,26 @@ function parseChecklist(tokens: string[]): ChecklistCommand {
 }
 
 /** `[to <env>]`, `[in <env>]` or (when bareAllowed) just `<env>`; none means the default environment. */
-function environmentClause(tokens: string[], config: FlightdeckConfig, words: string[], bareAllowed = false): string {
+function environmentClause(
+  tokens: string[],
+  config: FlightdeckConfig,
+  words: string[],
+  bareAllowed = false,
+): string {
   if (tokens.length === 0) return defaultEnvironment(config);
   const [a, b, ...extra] = tokens;
   let name: string | undefined;
   if (a !== undefined && words.includes(a.toLowerCase())) {
     if (b === undefined) throw new UsageError(`\`${a}\` which environment?`);
     name = b;
-    if (extra.length > 0) throw new UsageError(`I did not understand \`${clip(extra.join(' '))}\` at the end.`);
+    if (extra.length > 0)
+      throw new UsageError(`I did not understand \`${clip(extra.join(' '))}\` at the end.`);
   } else if (bareAllowed && b === undefined) {
     name = a;
   } else {
-    throw new UsageError(`I did not understand \`${clip(tokens.join(' '))}\`; say \`${words[0]} <environment>\`.`);
+    throw new UsageError(
+      `I did not understand \`${clip(tokens.join(' '))}\`; say \`${words[0]} <environment>\`.`,
+    );
   }
   const envName = (name ?? '').toLowerCase();
   if (!Object.hasOwn(config.environments, envName)) {
@@ -189,7 +206,8 @@ function parsePercent(token: string): number {
 }
 
 function noMore(rest: string[], form: string): void {
-  if (rest.length > 0) throw new UsageError(`\`${form}\` takes nothing after it; got \`${clip(rest.join(' '))}\`.`);
+  if (rest.length > 0)
+    throw new UsageError(`\`${form}\` takes nothing after it; got \`${clip(rest.join(' '))}\`.`);
 }
 
 /** Echo user text back safely: short, and without backticks that would break the code span. */

@@ -2,16 +2,29 @@ import { z } from 'zod';
 import { Colour } from '../config/schema.js';
 
 /** Docker's tag grammar: up to 128 of [A-Za-z0-9_.-], not starting with . or -. */
-export const ImageTag = z
-  .string()
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'is not a valid image tag');
+export const ImageTag = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'is not a valid image tag');
 
 export const DeployCommand = z.discriminatedUnion('action', [
   z.object({ command: z.literal('deploy'), action: z.literal('help') }),
   z.object({ command: z.literal('deploy'), action: z.literal('status') }),
-  z.object({ command: z.literal('deploy'), action: z.literal('history'), service: z.string(), environment: z.string() }),
-  z.object({ command: z.literal('deploy'), action: z.literal('cancel'), service: z.string(), environment: z.string() }),
-  z.object({ command: z.literal('deploy'), action: z.literal('promote'), service: z.string(), environment: z.string() }),
+  z.object({
+    command: z.literal('deploy'),
+    action: z.literal('history'),
+    service: z.string(),
+    environment: z.string(),
+  }),
+  z.object({
+    command: z.literal('deploy'),
+    action: z.literal('cancel'),
+    service: z.string(),
+    environment: z.string(),
+  }),
+  z.object({
+    command: z.literal('deploy'),
+    action: z.literal('promote'),
+    service: z.string(),
+    environment: z.string(),
+  }),
   z.object({
     command: z.literal('deploy'),
     action: z.literal('release'),
@@ -23,7 +36,11 @@ export const DeployCommand = z.discriminatedUnion('action', [
 
 export const TrafficCommand = z.discriminatedUnion('action', [
   z.object({ command: z.literal('traffic'), action: z.literal('help') }),
-  z.object({ command: z.literal('traffic'), action: z.literal('status'), environment: z.string().optional() }),
+  z.object({
+    command: z.literal('traffic'),
+    action: z.literal('status'),
+    environment: z.string().optional(),
+  }),
   z.object({
     command: z.literal('traffic'),
     action: z.literal('set'),
@@ -36,7 +53,12 @@ export const TrafficCommand = z.discriminatedUnion('action', [
 
 export const RollbackCommand = z.discriminatedUnion('action', [
   z.object({ command: z.literal('rollback'), action: z.literal('help') }),
-  z.object({ command: z.literal('rollback'), action: z.literal('rollback'), target: z.string(), environment: z.string() }),
+  z.object({
+    command: z.literal('rollback'),
+    action: z.literal('rollback'),
+    target: z.string(),
+    environment: z.string(),
+  }),
 ]);
 
 export const ChecklistWhich = z.union([

@@ -37,7 +37,8 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   if (env.SLACK_API_URL) config.slack.apiUrl = env.SLACK_API_URL;
   if (env.PORT) {
     const port = Number(env.PORT);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError('environment', ['PORT: must be a port number']);
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw new ConfigError('environment', ['PORT: must be a port number']);
     config.server.port = port;
   }
   return { config, secrets: loadSecrets(env), role: loadRole(env), configPath };
@@ -141,7 +142,9 @@ export function loadSecrets(env: Env): Secrets {
 function loadRole(env: Env): Role {
   const parsed = Role.safeParse(env.FLIGHTDECK_ROLE ?? 'all');
   if (!parsed.success) {
-    throw new ConfigError('environment', [`FLIGHTDECK_ROLE: must be one of all, web, worker, got "${env.FLIGHTDECK_ROLE}"`]);
+    throw new ConfigError('environment', [
+      `FLIGHTDECK_ROLE: must be one of all, web, worker, got "${env.FLIGHTDECK_ROLE}"`,
+    ]);
   }
   return parsed.data;
 }

@@ -2,7 +2,9 @@ import { z } from 'zod';
 
 /** Slack user IDs (U…/W…); `*` in a deployer list means "anyone in the workspace". */
 export const SlackUserId = z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'must be a Slack user ID like U012ABCDEF');
-export const SlackChannelId = z.string().regex(/^[CGD][A-Z0-9]{2,}$/, 'must be a Slack channel ID like C012ABCDEF');
+export const SlackChannelId = z
+  .string()
+  .regex(/^[CGD][A-Z0-9]{2,}$/, 'must be a Slack channel ID like C012ABCDEF');
 
 const Name = z
   .string()
@@ -48,7 +50,9 @@ export const EnvironmentConfig = z.strictObject({
   channel: SlackChannelId.optional(),
   deployers: Deployers,
   requireApproval: z.boolean().default(false),
-  services: z.record(Name, ServiceConfig).refine((s) => Object.keys(s).length > 0, 'needs at least one service'),
+  services: z
+    .record(Name, ServiceConfig)
+    .refine((s) => Object.keys(s).length > 0, 'needs at least one service'),
 });
 export type EnvironmentConfig = z.infer<typeof EnvironmentConfig>;
 

@@ -11,7 +11,9 @@ export interface Readiness {
 /** Runs every dependency check in parallel, each bounded, and names the ones that failed. */
 export async function checkReadiness(checks: Record<string, Check>, timeoutMs = 2_000): Promise<Readiness> {
   const names = Object.keys(checks);
-  const results = await Promise.allSettled(names.map((n) => withTimeout((checks[n] as Check)(), timeoutMs, n)));
+  const results = await Promise.allSettled(
+    names.map((n) => withTimeout((checks[n] as Check)(), timeoutMs, n)),
+  );
   const out: Readiness = { ready: true, failing: [], checks: {} };
   results.forEach((r, i) => {
     const name = names[i] as string;

@@ -6,7 +6,10 @@ import type { SlackReply } from '../integrations/slack/respond.js';
  * enqueues, audits and answers; the release engine, checklists and alerts plug in here.
  * Until they land, the answer says plainly that nothing was changed.
  */
-export type CommandExecutor = (cmd: ParsedCommand, ctx: { userId: string; requestId: string }) => Promise<SlackReply>;
+export type CommandExecutor = (
+  cmd: ParsedCommand,
+  ctx: { userId: string; requestId: string },
+) => Promise<SlackReply>;
 
 export const pendingExecutor: CommandExecutor = async (cmd, ctx) => {
   const what = describe(cmd);
@@ -37,7 +40,8 @@ export function describe(cmd: ParsedCommand): string {
       return cmd.action === 'rollback' ? `Rollback of *${cmd.target}* in *${cmd.environment}*` : 'Help';
     case 'checklist':
       if (cmd.action === 'start') return `Rollout start on ${cmd.date}`;
-      if (cmd.action === 'show') return `Checklist (${typeof cmd.which === 'string' ? cmd.which : `phase ${cmd.which.phase}`})`;
+      if (cmd.action === 'show')
+        return `Checklist (${typeof cmd.which === 'string' ? cmd.which : `phase ${cmd.which.phase}`})`;
       return cmd.action === 'status' ? 'Checklist status' : 'Help';
   }
 }

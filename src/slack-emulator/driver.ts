@@ -82,12 +82,22 @@ export class SlackDriver {
   /** A button click on a message (block_actions). */
   async click(
     message: { channel: string; ts: string; blocks?: unknown[]; text?: string },
-    action: { action_id: string; value?: string; block_id?: string; text?: string; type?: string; selected_options?: unknown[] },
+    action: {
+      action_id: string;
+      value?: string;
+      block_id?: string;
+      text?: string;
+      type?: string;
+      selected_options?: unknown[];
+    },
     opts: SendOptions = {},
   ): Promise<SentRequest> {
     const user = opts.user ?? this.defaults.user;
     const u = this.emulator.users.get(user);
-    const responseUrl = this.emulator.issueResponseUrl(message.channel, user, { channel: message.channel, ts: message.ts });
+    const responseUrl = this.emulator.issueResponseUrl(message.channel, user, {
+      channel: message.channel,
+      ts: message.ts,
+    });
     const triggerId = this.emulator.issueTriggerId();
     const payload = {
       type: 'block_actions',
@@ -95,7 +105,12 @@ export class SlackDriver {
       user: { id: user, username: u?.name ?? user, name: u?.name ?? user, team_id: this.emulator.teamId },
       api_app_id: 'A0FLIGHTDECK',
       token: 'deprecated-verification-token',
-      container: { type: 'message', message_ts: message.ts, channel_id: message.channel, is_ephemeral: false },
+      container: {
+        type: 'message',
+        message_ts: message.ts,
+        channel_id: message.channel,
+        is_ephemeral: false,
+      },
       trigger_id: triggerId,
       channel: { id: message.channel, name: this.emulator.channels.get(message.channel)?.name ?? 'unknown' },
       message: { type: 'message', ts: message.ts, text: message.text ?? '', blocks: message.blocks ?? [] },
@@ -113,7 +128,11 @@ export class SlackDriver {
         },
       ],
     };
-    this.emulator.noteInbound('click', { user, channel: message.channel, text: `clicked ${action.text ?? action.action_id}` });
+    this.emulator.noteInbound('click', {
+      user,
+      channel: message.channel,
+      text: `clicked ${action.text ?? action.action_id}`,
+    });
     const rawBody = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
     const ack = await this.post(rawBody, opts, 'block_actions', action.action_id);
     return { ...ack, rawBody, responseUrl, triggerId, user, channel: message.channel };
@@ -124,7 +143,12 @@ export class SlackDriver {
     return this.post(rawBody, opts, 'command', 'raw');
   }
 
-  private async post(rawBody: string, opts: SendOptions, kind: AckRecord['kind'], label: string): Promise<AckRecord> {
+  private async post(
+    rawBody: string,
+    opts: SendOptions,
+    kind: AckRecord['kind'],
+    label: string,
+  ): Promise<AckRecord> {
     const ts = Math.floor(Date.now() / 1000) + (opts.timestampSkewSec ?? 0);
     const headers: Record<string, string> = {
       'content-type': 'application/x-www-form-urlencoded',
@@ -162,7 +186,14 @@ export class SlackDriver {
       const ms = performance.now() - started;
       const timedOut = (err as Error).name === 'TimeoutError';
       // What a user sees when an app misses the deadline.
-      record = { kind, label, status: 0, ms, timedOut, body: timedOut ? { error: 'operation_timeout' } : { error: String(err) } };
+      record = {
+        kind,
+        label,
+        status: 0,
+        ms,
+        timedOut,
+        body: timedOut ? { error: 'operation_timeout' } : { error: String(err) },
+      };
     }
     this.acks.push(record);
     return record;

@@ -113,7 +113,16 @@ export class SlackEmulator extends EventEmitter {
   private readonly now: () => number;
   private readonly postBuckets = new Map<string, TokenBucket>();
   private readonly tierBuckets = new Map<string, TokenBucket>();
-  private readonly responseUrls = new Map<string, { uses: number; createdAt: number; channel: string; user: string; source?: { channel: string; ts: string } }>();
+  private readonly responseUrls = new Map<
+    string,
+    {
+      uses: number;
+      createdAt: number;
+      channel: string;
+      user: string;
+      source?: { channel: string; ts: string };
+    }
+  >();
   private readonly triggers = new Map<string, number>();
   private readonly faults = new Map<string, Fault>();
   private tsCounter = 0;
@@ -170,7 +179,8 @@ export class SlackEmulator extends EventEmitter {
     return this.ephemerals.filter((e) => e.user === user && (!channel || e.channel === channel));
   }
   callCount(method: string, status?: number): number {
-    return this.calls.filter((c) => c.method === method && (status === undefined || c.status === status)).length;
+    return this.calls.filter((c) => c.method === method && (status === undefined || c.status === status))
+      .length;
   }
 
   // ---- driver hooks ----
@@ -203,7 +213,10 @@ export class SlackEmulator extends EventEmitter {
     if (url.pathname.startsWith('/response/')) return this.responseUrl(url.pathname.slice(10), body, res);
     if (url.pathname === '/_emulator/messages') {
       const channel = url.searchParams.get('channel');
-      return json(res, 200, { messages: channel ? this.messages.filter((m) => m.channel === channel) : this.messages, ephemerals: this.ephemerals });
+      return json(res, 200, {
+        messages: channel ? this.messages.filter((m) => m.channel === channel) : this.messages,
+        ephemerals: this.ephemerals,
+      });
     }
     if (url.pathname === '/_emulator/calls') return json(res, 200, { calls: this.calls });
     json(res, 404, { ok: false, error: 'unknown_url' });
@@ -212,15 +225,28 @@ export class SlackEmulator extends EventEmitter {
   private async api(method: string, req: IncomingMessage, raw: string, res: ServerResponse): Promise<void> {
     const args = parseArgs(req.headers['content-type'] ?? '', raw);
     const record = (status: number, error?: string) =>
-      this.calls.push({ method, status, error, at: this.now(), channel: typeof args.channel === 'string' ? args.channel : undefined });
+      this.calls.push({
+        method,
+        status,
+        error,
+        at: this.now(),
+        channel: typeof args.channel === 'string' ? args.channel : undefined,
+      });
 
     const fault = this.faults.get(method);
     if (fault && fault.count > 0) {
       fault.count -= 1;
       if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
       record(fault.status, 'injected');
-      const headers: Record<string, string> = fault.retryAfterSec ? { 'retry-after': String(fault.retryAfterSec) } : {};
-      return json(res, fault.status, { ok: false, error: fault.status === 429 ? 'ratelimited' : 'internal_error' }, headers);
+      const headers: Record<string, string> = fault.retryAfterSec
+        ? { 'retry-after': String(fault.retryAfterSec) }
+        : {};
+      return json(
+        res,
+        fault.status,
+        { ok: false, error: fault.status === 429 ? 'ratelimited' : 'internal_error' },
+        headers,
+      );
     }
 
     const token = (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '') || args.token;
@@ -251,7 +277,11 @@ export class SlackEmulator extends EventEmitter {
       const channel = String(args.channel ?? '');
       let bucket = this.postBuckets.get(channel);
       if (!bucket) {
-        bucket = new TokenBucket(this.opts.postMessageBurst ?? 3, this.opts.postMessagePerSecond ?? 1, this.now);
+        bucket = new TokenBucket(
+          this.opts.postMessageBurst ?? 3,
+          this.opts.postMessagePerSecond ?? 1,
+          this.now,
+        );
         this.postBuckets.set(channel, bucket);
       }
       const r = bucket.take();
@@ -285,12 +315,19 @@ export class SlackEmulator extends EventEmitter {
       case 'chat.postMessage': {
         const err = this.checkChannel(a.channel) ?? checkContent(a);
         if (err) return { ok: false, error: err };
-        if (a.thread_ts && !this.find(a.channel, a.thread_ts)) return { ok: false, error: 'thread_not_found' };
+        if (a.thread_ts && !this.find(a.channel, a.thread_ts))
+          return { ok: false, error: 'thread_not_found' };
         const msg = this.storeMessage(a.channel, a, 'chat.postMessage');
-        return { ok: true, channel: msg.channel, ts: msg.ts, message: { type: 'message', text: msg.text, ts: msg.ts, bot_id: this.botId } };
+        return {
+          ok: true,
+          channel: msg.channel,
+          ts: msg.ts,
+          message: { type: 'message', text: msg.text, ts: msg.ts, bot_id: this.botId },
+        };
       }
       case 'chat.update': {
-        const err = this.checkChannel(a.channel) ?? (a.ts ? undefined : 'message_not_found') ?? checkContent(a);
+        const err =
+          this.checkChannel(a.channel) ?? (a.ts ? undefined : 'message_not_found') ?? checkContent(a);
         if (err) return { ok: false, error: err };
         const msg = this.find(a.channel, a.ts);
         if (!msg) return { ok: false, error: 'message_not_found' };
@@ -298,18 +335,32 @@ export class SlackEmulator extends EventEmitter {
         if (a.text !== undefined) msg.text = String(a.text);
         if (a.blocks !== undefined) msg.blocks = a.blocks;
         msg.edits += 1;
-        this.emit('transcript', { kind: 'update', channel: msg.channel, ts: msg.ts, text: renderBlocks(msg.blocks, msg.text) });
+        this.emit('transcript', {
+          kind: 'update',
+          channel: msg.channel,
+          ts: msg.ts,
+          text: renderBlocks(msg.blocks, msg.text),
+        });
         return { ok: true, channel: msg.channel, ts: msg.ts, text: msg.text };
       }
       case 'chat.postEphemeral': {
-        const err = this.checkChannel(a.channel) ?? (this.users.has(a.user) ? undefined : 'user_not_found') ?? checkContent(a);
+        const err =
+          this.checkChannel(a.channel) ??
+          (this.users.has(a.user) ? undefined : 'user_not_found') ??
+          checkContent(a);
         if (err) return { ok: false, error: err };
-        this.storeEphemeral({ channel: a.channel, user: a.user, text: a.text ?? '', blocks: a.blocks, via: 'chat.postEphemeral' });
+        this.storeEphemeral({
+          channel: a.channel,
+          user: a.user,
+          text: a.text ?? '',
+          blocks: a.blocks,
+          via: 'chat.postEphemeral',
+        });
         return { ok: true, message_ts: this.nextTs() };
       }
       case 'views.publish': {
         if (!this.users.has(a.user_id)) return { ok: false, error: 'user_not_found' };
-        if (!a.view || a.view.type !== 'home') return { ok: false, error: 'invalid_arguments' };
+        if (a.view?.type !== 'home') return { ok: false, error: 'invalid_arguments' };
         this.homeViews.set(a.user_id, a.view);
         return { ok: true, view: { id: `V${this.nextTs().replace('.', '')}`, ...a.view } };
       }
@@ -318,7 +369,7 @@ export class SlackEmulator extends EventEmitter {
         if (issued === undefined) return { ok: false, error: 'invalid_trigger_id' };
         if (this.now() - issued > TRIGGER_TTL_MS) return { ok: false, error: 'expired_trigger_id' };
         this.triggers.delete(a.trigger_id);
-        if (!a.view || a.view.type !== 'modal') return { ok: false, error: 'invalid_arguments' };
+        if (a.view?.type !== 'modal') return { ok: false, error: 'invalid_arguments' };
         this.openedViews.push(a.view);
         return { ok: true, view: { id: `V${this.nextTs().replace('.', '')}`, ...a.view } };
       }
@@ -327,7 +378,14 @@ export class SlackEmulator extends EventEmitter {
         if (!u) return { ok: false, error: 'user_not_found' };
         return {
           ok: true,
-          user: { id: u.id, name: u.name, real_name: u.realName ?? u.name, tz: u.tz ?? 'UTC', is_bot: false, profile: { display_name: u.name, real_name: u.realName ?? u.name } },
+          user: {
+            id: u.id,
+            name: u.name,
+            real_name: u.realName ?? u.name,
+            tz: u.tz ?? 'UTC',
+            is_bot: false,
+            profile: { display_name: u.name, real_name: u.realName ?? u.name },
+          },
         };
       }
       case 'conversations.info': {
@@ -365,7 +423,9 @@ export class SlackEmulator extends EventEmitter {
     entry.uses += 1;
     this.calls.push({ method: 'response_url', status: 200, at: this.now(), channel: entry.channel });
     if (body.delete_original && entry.source) {
-      const i = this.messages.findIndex((m) => m.channel === entry.source?.channel && m.ts === entry.source?.ts);
+      const i = this.messages.findIndex(
+        (m) => m.channel === entry.source?.channel && m.ts === entry.source?.ts,
+      );
       if (i >= 0) this.messages.splice(i, 1);
     } else if (body.replace_original && entry.source) {
       const msg = this.find(entry.source.channel, entry.source.ts);
@@ -373,12 +433,23 @@ export class SlackEmulator extends EventEmitter {
         msg.text = body.text ?? msg.text;
         msg.blocks = body.blocks;
         msg.edits += 1;
-        this.emit('transcript', { kind: 'update', channel: msg.channel, ts: msg.ts, text: renderBlocks(msg.blocks, msg.text) });
+        this.emit('transcript', {
+          kind: 'update',
+          channel: msg.channel,
+          ts: msg.ts,
+          text: renderBlocks(msg.blocks, msg.text),
+        });
       }
     } else if (body.response_type === 'in_channel') {
       this.storeMessage(entry.channel, body, 'response_url');
     } else {
-      this.storeEphemeral({ channel: entry.channel, user: entry.user, text: body.text ?? '', blocks: body.blocks, via: 'response_url' });
+      this.storeEphemeral({
+        channel: entry.channel,
+        user: entry.user,
+        text: body.text ?? '',
+        blocks: body.blocks,
+        via: 'response_url',
+      });
     }
     json(res, 200, { ok: true });
   }
@@ -395,14 +466,25 @@ export class SlackEmulator extends EventEmitter {
       via,
     };
     this.messages.push(msg);
-    this.emit('transcript', { kind: 'message', channel, ts: msg.ts, threadTs: msg.threadTs, text: renderBlocks(msg.blocks, msg.text) });
+    this.emit('transcript', {
+      kind: 'message',
+      channel,
+      ts: msg.ts,
+      threadTs: msg.threadTs,
+      text: renderBlocks(msg.blocks, msg.text),
+    });
     return msg;
   }
 
   private storeEphemeral(e: Omit<EphemeralMessage, 'at'>): void {
     const full = { ...e, at: this.now() };
     this.ephemerals.push(full);
-    this.emit('transcript', { kind: 'ephemeral', channel: e.channel, user: e.user, text: renderBlocks(e.blocks, e.text) });
+    this.emit('transcript', {
+      kind: 'ephemeral',
+      channel: e.channel,
+      user: e.user,
+      text: renderBlocks(e.blocks, e.text),
+    });
   }
 
   private find(channel: string, ts: string): StoredMessage | undefined {
@@ -438,7 +520,10 @@ function parseArgs(contentType: string, raw: string): Json {
   }
   const out: Json = {};
   for (const [k, v] of new URLSearchParams(raw)) {
-    if (['blocks', 'view', 'attachments', 'metadata'].includes(k) && (v.startsWith('[') || v.startsWith('{'))) {
+    if (
+      ['blocks', 'view', 'attachments', 'metadata'].includes(k) &&
+      (v.startsWith('[') || v.startsWith('{'))
+    ) {
       try {
         out[k] = JSON.parse(v);
         continue;
@@ -460,7 +545,12 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function json(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
 }

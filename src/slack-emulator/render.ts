@@ -37,5 +37,7 @@ export function renderBlocks(blocks: unknown[] | undefined, fallback = ''): stri
 
 function renderCheckboxes(e: any): string {
   const checked = new Set((e.initial_options ?? []).map((o: any) => o.value));
-  return (e.options ?? []).map((o: any) => `${checked.has(o.value) ? '[x]' : '[ ]'} ${o.text?.text}`).join('\n');
+  return (e.options ?? [])
+    .map((o: any) => `${checked.has(o.value) ? '[x]' : '[ ]'} ${o.text?.text}`)
+    .join('\n');
 }

@@ -1,7 +1,10 @@
 import type { TestNginx } from './nginx-server.js';
 
 /** A two-environment config like a small team's: staging open to all, production to named deployers. */
-export function testConfig(nginx: Pick<TestNginx, 'upstreamFile' | 'testCommand' | 'reloadCommand' | 'probeUrl'>, prefix = 'fdtest') {
+export function testConfig(
+  nginx: Pick<TestNginx, 'upstreamFile' | 'testCommand' | 'reloadCommand' | 'probeUrl'>,
+  prefix = 'fdtest',
+) {
   const svc = (env: string, name: string, base: number) => ({
     image: 'flightdeck/testapp',
     port: 8080,

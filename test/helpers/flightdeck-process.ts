@@ -38,7 +38,10 @@ export class FlightdeckProcess {
   async start(): Promise<this> {
     this.port = this.port || (await freePort());
     const configPath = join(this.dir, 'flightdeck.yml');
-    writeFileSync(configPath, stringify({ ...this.opts.config, server: { port: this.port, host: '127.0.0.1' } }));
+    writeFileSync(
+      configPath,
+      stringify({ ...this.opts.config, server: { port: this.port, host: '127.0.0.1' } }),
+    );
     this.output = '';
     this.proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts')], {
       cwd: ROOT,
@@ -101,7 +104,10 @@ export class FlightdeckProcess {
 }
 
 /** Runs flightdeck with a config and waits for it to exit: for start-up failures. */
-export async function runToExit(configText: string, env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
+export async function runToExit(
+  configText: string,
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; output: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'fd-cfg-'));
   const configPath = join(dir, 'flightdeck.yml');
   writeFileSync(configPath, configText);

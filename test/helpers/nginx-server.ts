@@ -17,10 +17,30 @@ export class TestNginx {
   }
   /** argv for `nginx -t` and `nginx -s reload` against this instance. */
   get testCommand(): string[] {
-    return ['nginx', '-p', this.prefix, '-c', 'nginx.conf', '-e', join(this.prefix, 'logs', 'error.log'), '-t', '-q'];
+    return [
+      'nginx',
+      '-p',
+      this.prefix,
+      '-c',
+      'nginx.conf',
+      '-e',
+      join(this.prefix, 'logs', 'error.log'),
+      '-t',
+      '-q',
+    ];
   }
   get reloadCommand(): string[] {
-    return ['nginx', '-p', this.prefix, '-c', 'nginx.conf', '-e', join(this.prefix, 'logs', 'error.log'), '-s', 'reload'];
+    return [
+      'nginx',
+      '-p',
+      this.prefix,
+      '-c',
+      'nginx.conf',
+      '-e',
+      join(this.prefix, 'logs', 'error.log'),
+      '-s',
+      'reload',
+    ];
   }
 
   async start(serverBlocks = ''): Promise<this> {
@@ -57,9 +77,13 @@ ${serverBlocks}
 
   stop(): void {
     try {
-      execFileSync('nginx', ['-p', this.prefix, '-c', 'nginx.conf', '-e', join(this.prefix, 'logs', 'error.log'), '-s', 'stop'], {
-        stdio: 'ignore',
-      });
+      execFileSync(
+        'nginx',
+        ['-p', this.prefix, '-c', 'nginx.conf', '-e', join(this.prefix, 'logs', 'error.log'), '-s', 'stop'],
+        {
+          stdio: 'ignore',
+        },
+      );
     } catch {
       /* already stopped */
     }

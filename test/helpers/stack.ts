@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { AuditLog, type AuditEntry } from '../../src/audit/audit-log.js';
+import { type AuditEntry, AuditLog } from '../../src/audit/audit-log.js';
 import { SlackDriver } from '../../src/slack-emulator/driver.js';
 import { type EmulatorOptions, SlackEmulator } from '../../src/slack-emulator/emulator.js';
 import { testConfig } from './config.js';
@@ -22,7 +22,9 @@ export class TestStack {
   readonly prefix = 'fdtest';
   config!: ReturnType<typeof testConfig>;
 
-  async start(opts: { emulator?: EmulatorOptions; roles?: Array<'all' | 'web' | 'worker'> } = {}): Promise<this> {
+  async start(
+    opts: { emulator?: EmulatorOptions; roles?: Array<'all' | 'web' | 'worker'> } = {},
+  ): Promise<this> {
     await Promise.all([this.redis.start(), this.nginx.start()]);
     this.emulator = await new SlackEmulator(opts.emulator).start();
     this.config = testConfig(this.nginx, this.prefix);
@@ -55,9 +57,17 @@ export class TestStack {
 
   /** Jobs (any state) whose command text is exactly `text`. */
   async jobsFor(text: string, command?: string): Promise<number> {
-    const jobs = await this.queue.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized']);
-    return jobs.filter((j) => j?.data?.text === text.trim() && (!command || `/${j.data.parsed?.command}` === command))
-      .length;
+    const jobs = await this.queue.getJobs([
+      'waiting',
+      'active',
+      'completed',
+      'failed',
+      'delayed',
+      'prioritized',
+    ]);
+    return jobs.filter(
+      (j) => j?.data?.text === text.trim() && (!command || `/${j.data.parsed?.command}` === command),
+    ).length;
   }
 
   async auditFor(requestText: string): Promise<AuditEntry[]> {
@@ -68,7 +78,10 @@ export class TestStack {
   async answerTo(user: string, afterCount: number, match?: RegExp): Promise<string> {
     return waitFor(
       () => {
-        const mine = this.emulator.ephemeralsFor(user).slice(afterCount).filter((e) => e.via !== 'ack');
+        const mine = this.emulator
+          .ephemeralsFor(user)
+          .slice(afterCount)
+          .filter((e) => e.via !== 'ack');
         const hit = mine.find((e) => !match || match.test(e.text));
         return hit?.text;
       },

@@ -1,5 +1,5 @@
-import type { WebClient } from '@slack/web-api';
 import type { KnownBlock } from '@slack/types';
+import type { WebClient } from '@slack/web-api';
 
 export interface SlackReply {
   text: string;
@@ -52,7 +52,11 @@ export class SlackResponder {
       }
     }
     if (reply.responseType === 'in_channel') {
-      await this.client.chat.postMessage({ channel: target.channelId, text: reply.text, blocks: reply.blocks });
+      await this.client.chat.postMessage({
+        channel: target.channelId,
+        text: reply.text,
+        blocks: reply.blocks,
+      });
       this.onCall('chat.postMessage', 'ok');
     } else {
       await this.client.chat.postEphemeral({

@@ -1,0 +1,50 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from './helpers/ports.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const dir = mkdtempSync(join(tmpdir(), 'fd-demo-'));
+let env: Record<string, string> = {};
+
+afterAll(() => {
+  spawnSync('bash', [join(ROOT, 'scripts/stack.sh'), 'down'], { env: { ...process.env, ...env } });
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('npm run demo (the README’s first command)', () => {
+  it('starts the local stack and flightdeck on embedded defaults and shows the conversation', async () => {
+    env = {
+      FLIGHTDECK_STACK_DIR: dir,
+      STACK_REDIS_PORT: String(await freePort()),
+      STACK_NGINX_PORT: String(await freePort()),
+      STACK_ALERTMANAGER_PORT: String(await freePort()),
+      STACK_PROMETHEUS_PORT: String(await freePort()),
+      PORT: String(await freePort()),
+    };
+    env.FLIGHTDECK_PORT = env.PORT as string;
+    const up = spawnSync('bash', [join(ROOT, 'scripts/stack.sh'), 'demo'], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    expect(up.status, up.stderr).toBe(0);
+    const out = await new Promise<string>((resolvePromise, reject) => {
+      const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/demo.ts'), '--once'], {
+        cwd: ROOT,
+        env: { ...process.env, ...env, REDIS_URL: `redis://127.0.0.1:${env.STACK_REDIS_PORT}` },
+      });
+      let text = '';
+      p.stdout.on('data', (d: Buffer) => {
+        text += d.toString();
+      });
+      p.stderr.on('data', (d: Buffer) => {
+        text += d.toString();
+      });
+      p.on('exit', (code) => (code === 0 ? resolvePromise(text) : reject(new Error(`demo exited ${code}:\n${text}`))));
+    });
+    const plain = out.replace(/\x1b\[[0-9;]*m/g, '');
+    expect(plain).toContain('@dev in #releases: /deploy help');
+    expect(plain).toContain('Deploy of *api* `1.1.0` to *staging*');
+    expect(plain).toContain('The percentage must be a whole number from 0 to 100, got `150`');
+    expect(plain).toContain('you are not a deployer for *production*');
+  });
+});
