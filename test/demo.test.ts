@@ -25,7 +25,10 @@ describe('npm run demo (the README’s first command)', () => {
       PORT: String(await freePort()),
     };
     env.FLIGHTDECK_PORT = env.PORT as string;
-    const up = spawnSync('bash', [join(ROOT, 'scripts/stack.sh'), 'demo'], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    const up = spawnSync('bash', [join(ROOT, 'scripts/stack.sh'), 'demo'], {
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    });
     expect(up.status, up.stderr).toBe(0);
     const out = await new Promise<string>((resolvePromise, reject) => {
       const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/demo.ts'), '--once'], {
@@ -39,7 +42,9 @@ describe('npm run demo (the README’s first command)', () => {
       p.stderr.on('data', (d: Buffer) => {
         text += d.toString();
       });
-      p.on('exit', (code) => (code === 0 ? resolvePromise(text) : reject(new Error(`demo exited ${code}:\n${text}`))));
+      p.on('exit', (code) =>
+        code === 0 ? resolvePromise(text) : reject(new Error(`demo exited ${code}:\n${text}`)),
+      );
     });
     const plain = out.replace(/\x1b\[[0-9;]*m/g, '');
     expect(plain).toContain('@dev in #releases: /deploy help');
