@@ -4,10 +4,13 @@
  * prompt (`/deploy help`, `as U0GUEST /deploy api 1.1.0 to production`); Ctrl-C stops everything.
  * `--once` runs the scripted conversation and exits (used by the test suite).
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import Docker from 'dockerode';
+import { Redis } from 'ioredis';
 import { startFlightdeck } from '../src/app.js';
 import { FlightdeckConfig } from '../src/config/schema.js';
 import { createLogger } from '../src/observability/logger.js';
@@ -44,6 +47,15 @@ const config = FlightdeckConfig.parse({
   },
   channels: { releases: 'C0RELEASES', alerts: 'C0ALERTS' },
   access: { leads: ['U0LEAD'] },
+  // Short soaks so the whole release fits in a minute; production keeps the seed's defaults.
+  release: {
+    steps: [10, 50, 100],
+    soak: ['6s', '6s', '3s'],
+    convergeTimeout: '2m',
+    pollInterval: '1s',
+    healthCheck: { attempts: 2, interval: '500ms', timeout: '1s' },
+    smoke: [{ path: '/version', status: 200 }],
+  },
   environments: {
     staging: {
       deployers: ['*'],
@@ -58,10 +70,114 @@ const config = FlightdeckConfig.parse({
   },
 });
 
+const redisUrl = process.env.REDIS_URL ?? `redis://127.0.0.1:${process.env.STACK_REDIS_PORT ?? 6390}`;
+const demoPort = Number(process.env.STACK_DEMO_HTTP_PORT ?? 8089);
+
+/** The demo owns its Redis prefix and its Swarm services: start each run from the same place. */
+async function resetDemo(): Promise<void> {
+  const r = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
+  const keys = await r.keys('flightdeck-demo:*');
+  if (keys.length > 0) await r.del(...keys);
+  r.disconnect();
+  const docker = new Docker({ socketPath: '/var/run/docker.sock', version: 'v1.41' });
+  const staging = config.environments.staging?.services ?? {};
+  const wanted = Object.values(staging).flatMap((svc) =>
+    (['blue', 'green'] as const).map((colour) => ({
+      name: svc[colour].swarmService,
+      colour,
+      port: Number(svc[colour].address.split(':')[1]),
+    })),
+  );
+  await Promise.all(
+    wanted.map((w) =>
+      docker
+        .getService(w.name)
+        .remove()
+        .catch(() => {}),
+    ),
+  );
+  // Host ports are free only once the old containers are gone.
+  for (let i = 0; i < 120; i++) {
+    const left = await docker.listContainers({
+      all: true,
+      filters: { label: ['com.docker.swarm.service.name'] },
+    });
+    if (!left.some((ct) => wanted.some((w) => w.name === ct.Labels['com.docker.swarm.service.name']))) break;
+    await new Promise((res) => setTimeout(res, 250));
+  }
+  for (const w of wanted) {
+    await docker.createService({
+      Name: w.name,
+      Labels: { 'flightdeck.demo': '1' },
+      TaskTemplate: {
+        ContainerSpec: {
+          Image: 'flightdeck/testapp:1.0.0',
+          Env: ['PORT=8080', `COLOUR=${w.colour}`],
+          StopGracePeriod: 1e9,
+        },
+        RestartPolicy: { Condition: 'any', Delay: 5e8 },
+      },
+      Mode: { Replicated: { Replicas: 1 } },
+      UpdateConfig: { Parallelism: 1, FailureAction: 'pause', Monitor: 1e9, Order: 'stop-first' },
+      RollbackConfig: { Parallelism: 1, FailureAction: 'pause', Monitor: 1e9, Order: 'stop-first' },
+      EndpointSpec: {
+        Mode: 'dnsrr',
+        Ports: [{ Protocol: 'tcp', TargetPort: 8080, PublishedPort: w.port, PublishMode: 'host' }],
+      },
+    } as never);
+  }
+  for (const w of wanted) {
+    for (let i = 0; i < 240; i++) {
+      const ok = await fetch(`http://127.0.0.1:${w.port}/health`, { signal: AbortSignal.timeout(500) }).then(
+        (x) => x.ok,
+        () => false,
+      );
+      if (ok) break;
+      await new Promise((res) => setTimeout(res, 250));
+    }
+  }
+}
+
+/** A server block so you can curl the services through nginx: http://127.0.0.1:8089/staging/api/colour */
+function exposeThroughNginx(): void {
+  const locations = Object.entries(config.environments)
+    .flatMap(([env, e]) =>
+      Object.keys(e.services).map(
+        (svc) => `  location /${env}/${svc}/ { proxy_pass http://flightdeck_${env}_${svc}/; }`,
+      ),
+    )
+    .join('\n');
+  writeFileSync(
+    join(nginxPrefix, 'conf.d', 'zz-demo-server.conf'),
+    `server {\n  listen 127.0.0.1:${demoPort};\n${locations}\n}\n`,
+  );
+  execFileSync('nginx', [...nginxArgs, '-s', 'reload']);
+}
+
+async function split(env: string, svc: string, n = 100): Promise<string> {
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const body = await fetch(`http://127.0.0.1:${demoPort}/${env}/${svc}/colour`).then(
+      (x) => x.text(),
+      () => 'error',
+    );
+    counts[body.trim()] = (counts[body.trim()] ?? 0) + 1;
+  }
+  return Object.entries(counts)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(' / ');
+}
+
+console.log(
+  'Preparing the demo: Swarm services demo-staging-{api,web}-{blue,green} on flightdeck/testapp:1.0.0 …',
+);
+await resetDemo();
+
 const c = { dim: '\x1b[2m', bold: '\x1b[1m', cyan: '\x1b[36m', yellow: '\x1b[33m', reset: '\x1b[0m' };
 const emulator = await new SlackEmulator().start(Number(process.env.SLACK_EMULATOR_PORT ?? 0));
 const name = (id: string) => emulator.users.get(id)?.name ?? id;
 const chan = (id: string) => `#${emulator.channels.get(id)?.name ?? id}`;
+const lastText = new Map<string, string>();
 emulator.on('transcript', (e: Record<string, string>) => {
   const body = (e.text ?? '').replace(/\n/g, '\n      ');
   if (e.kind === 'command' || e.kind === 'click') {
@@ -75,10 +191,16 @@ emulator.on('transcript', (e: Record<string, string>) => {
   } else if (e.kind === 'message') {
     console.log(`  ${chan(e.channel ?? '')} ${c.yellow}flightdeck${c.reset}: ${body}`);
   } else if (e.kind === 'update') {
-    console.log(
-      `  ${chan(e.channel ?? '')} ${c.yellow}flightdeck${c.reset} ${c.dim}(edited)${c.reset}: ${body}`,
-    );
+    // Show only what changed, as a user's eye would catch it.
+    const before = new Set((lastText.get(e.ts ?? '') ?? '').split('\n'));
+    const changed = (e.text ?? '').split('\n').filter((l) => !before.has(l) && !l.startsWith('['));
+    if (changed.length > 0) {
+      console.log(
+        `  ${chan(e.channel ?? '')} ${c.yellow}flightdeck${c.reset} ${c.dim}(edited)${c.reset}: ${changed.join('\n      ')}`,
+      );
+    }
   }
+  if (e.kind === 'message' || e.kind === 'update') lastText.set(e.ts ?? '', e.text ?? '');
 });
 
 const signingSecret = randomBytes(16).toString('hex');
@@ -89,7 +211,7 @@ const app = await startFlightdeck(
     secrets: {
       slackSigningSecret: signingSecret,
       slackBotToken: emulator.botToken,
-      redisUrl: process.env.REDIS_URL ?? `redis://127.0.0.1:${process.env.STACK_REDIS_PORT ?? 6390}`,
+      redisUrl,
     },
     role: 'all',
     configPath: '(embedded demo defaults)',
@@ -97,6 +219,7 @@ const app = await startFlightdeck(
   logger,
 );
 const driver = new SlackDriver(emulator, `http://127.0.0.1:${app.port}`, signingSecret);
+exposeThroughNginx();
 
 console.log(
   `${c.bold}flightdeck demo${c.reset} — flightdeck on http://127.0.0.1:${app.port}, Slack emulator on ${emulator.url}`,
@@ -122,17 +245,36 @@ async function send(line: string): Promise<void> {
   console.log(`  ${c.dim}(acked in ${sent.ms.toFixed(1)} ms)${c.reset}`);
 }
 
-for (const line of [
-  '/deploy help',
-  '/deploy api 1.1.0 to staging',
-  '/traffic api 150',
-  'as U0GUEST /deploy api 1.1.0 to production',
-  '/traffic status',
-  '/checklist status',
-]) {
+for (const line of ['/deploy help', '/traffic api 150', 'as U0GUEST /deploy api 1.1.0 to production']) {
   await send(line);
   await settle();
 }
+
+// A real release on Swarm and nginx, watched through its progress message.
+await send('/deploy api 1.1.0 to staging');
+const splitSeen = new Set<number>();
+for (let i = 0; i < 240; i++) {
+  const r = new Redis(redisUrl);
+  const keys = await r.keys('flightdeck-demo:data:release:rel-*');
+  const raw = keys.filter((k) => !k.endsWith(':steplock'))[0];
+  const rel = raw ? JSON.parse((await r.get(raw)) ?? '{}') : undefined;
+  r.disconnect();
+  const step = rel?.steps?.[rel.stepIndex];
+  if (step?.kind === 'soak' && step.status === 'waiting' && !splitSeen.has(step.percent)) {
+    splitSeen.add(step.percent);
+    console.log(
+      `  ${c.dim}(meanwhile, 100 requests through nginx to /staging/api/: ${await split('staging', 'api')})${c.reset}`,
+    );
+  }
+  if (rel && ['completed', 'rolled_back', 'failed'].includes(rel.status)) break;
+  await settle(250);
+}
+await settle(800);
+await send('/traffic status');
+await settle(800);
+await send('/rollback api');
+await settle(1_500);
+console.log(`  ${c.dim}(through nginx now: ${await split('staging', 'api')})${c.reset}`);
 
 async function shutdown(): Promise<void> {
   await app.stop();

@@ -68,22 +68,54 @@ docker_up() {
 
 busybox_bin() { if [ -x /bin/busybox ]; then echo /bin/busybox; else echo /usr/bin/busybox; fi; }
 
-# Test images: busybox httpd serving /health and /version, one image per tag. Built with
-# `docker import` because no registry is reachable. `broken` exits at once (never converges).
+# Test images: busybox httpd serving /health, /version, /colour, an app endpoint and Prometheus
+# metrics (CGI), one image per tag. Built with `docker import` because no registry is reachable.
+#   1.0.0 1.1.0 1.2.0 2.0.0  healthy
+#   broken                   exits at once (never converges)
+#   unhealthy                runs, but /health answers 404
+#   errors                   healthy, but /cgi-bin/app answers 500 (for metric gates)
+TESTAPP_RECIPE=4
 images() {
-  local tags=(1.0.0 1.1.0 1.2.0 2.0.0 broken)
+  local tags=(1.0.0 1.1.0 1.2.0 2.0.0 broken unhealthy errors)
   local tag
   for tag in "${tags[@]}"; do
-    if docker image inspect "flightdeck/testapp:$tag" >/dev/null 2>&1; then continue; fi
+    if [ "$(docker image inspect -f '{{index .Config.Labels "flightdeck.testapp.recipe"}}' "flightdeck/testapp:$tag" 2>/dev/null)" = "$TESTAPP_RECIPE" ]; then
+      continue
+    fi
     log "building flightdeck/testapp:$tag"
     local dir
     dir=$(mktemp -d)
-    mkdir -p "$dir/bin" "$dir/www" "$dir/tmp"
+    mkdir -p "$dir/bin" "$dir/www/cgi-bin" "$dir/tmp" "$dir/var"
     cp "$(busybox_bin)" "$dir/bin/busybox"
-    ln -s busybox "$dir/bin/sh"
+    for applet in sh cat mkdir rmdir; do ln -s busybox "$dir/bin/$applet"; done
     printf '%s\n' "$tag" >"$dir/www/version"
-    printf 'ok %s\n' "$tag" >"$dir/www/health"
+    [ "$tag" = unhealthy ] || printf 'ok %s\n' "$tag" >"$dir/www/health"
     printf 'testapp %s\n' "$tag" >"$dir/www/index.html"
+    local code=200
+    [ "$tag" = errors ] && code=500
+    # /cgi-bin/app: the "application"; counts requests by status code for /cgi-bin/metrics.
+    cat >"$dir/www/cgi-bin/app" <<APP
+#!/bin/sh
+f=/var/requests_$code
+# mkdir is atomic: a tiny lock so concurrent requests do not lose counts.
+until mkdir /var/lk 2>/dev/null; do :; done
+n=\$(cat \$f 2>/dev/null || echo 0); echo \$((n+1)) > \$f
+rmdir /var/lk
+echo "Status: $code"
+echo "Content-Type: text/plain"
+echo ""
+echo "testapp $tag \$(cat /www/colour)"
+APP
+    cat >"$dir/www/cgi-bin/metrics" <<'MET'
+#!/bin/sh
+echo "Content-Type: text/plain; version=0.0.4"
+echo ""
+echo "# TYPE testapp_requests_total counter"
+for code in 200 500; do
+  echo "testapp_requests_total{code=\"$code\"} $(cat /var/requests_$code 2>/dev/null || echo 0)"
+done
+MET
+    chmod +x "$dir/www/cgi-bin/app" "$dir/www/cgi-bin/metrics"
     if [ "$tag" = broken ]; then
       printf '#!/bin/sh\necho "testapp broken: refusing to start" >&2\nexit 1\n' >"$dir/bin/start"
     else
@@ -91,7 +123,8 @@ images() {
       printf '#!/bin/sh\necho "${COLOUR:-none}" > /www/colour\nexec /bin/busybox httpd -f -p "${PORT:-8080}" -h /www\n' >"$dir/bin/start"
     fi
     chmod +x "$dir/bin/start"
-    tar -C "$dir" -c . | docker import --change 'CMD ["/bin/start"]' - "flightdeck/testapp:$tag" >/dev/null
+    tar -C "$dir" -c . | docker import --change 'CMD ["/bin/start"]' \
+      --change "LABEL flightdeck.testapp.recipe=$TESTAPP_RECIPE" - "flightdeck/testapp:$tag" >/dev/null
     rm -rf "$dir"
   done
 }
@@ -176,6 +209,10 @@ PROM
 }
 
 down() {
+  # The demo's Swarm services (tests remove their own).
+  local demo_services
+  demo_services=$(docker service ls -q --filter label=flightdeck.demo=1 2>/dev/null || true)
+  [ -n "$demo_services" ] && docker service rm $demo_services >/dev/null 2>&1 || true
   redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
   [ -f "$STATE/nginx/nginx.pid" ] && nginx -p "$STATE/nginx" -c nginx.conf -s stop 2>/dev/null || true
   for d in alertmanager prometheus; do

@@ -1,20 +1,34 @@
 import type { Server } from 'node:http';
 import { App, type Logger as BoltLogger, HTTPReceiver, LogLevel } from '@slack/bolt';
 import type { Worker } from 'bullmq';
+import { registerActions } from './actions/index.js';
 import { AuditLog } from './audit/audit-log.js';
 import { registerCommands } from './commands/index.js';
 import type { LoadedConfig } from './config/load-config.js';
 import { createHttpServer, send } from './http/server.js';
-import { probeNginx } from './integrations/nginx.js';
-import { createRedis, withTimeout } from './integrations/redis.js';
+import { NginxDriver, probeNginx } from './integrations/nginx.js';
+import { instantQuery } from './integrations/prometheus.js';
+import { createRedis, waitReady, withTimeout } from './integrations/redis.js';
 import { SlackResponder } from './integrations/slack/respond.js';
 import { createWebClient } from './integrations/slack/web-client.js';
-import { createDocker, pingDocker } from './integrations/swarm.js';
+import { createDocker, pingDocker, Swarm } from './integrations/swarm.js';
 import { startCommandWorker } from './jobs/command-worker.js';
-import { type CommandExecutor, pendingExecutor } from './jobs/execute-command.js';
+import { type CommandExecutor, createExecutor } from './jobs/execute-command.js';
 import { createCommandQueue, QUEUE } from './jobs/queues.js';
+import type { ReleaseContext } from './jobs/release-context.js';
+import {
+  createReleaseQueue,
+  RELEASE_QUEUE,
+  startReleaseWorker,
+  startRollbackWorker,
+} from './jobs/release-workers.js';
+import { createRollbackQueue, ROLLBACK_QUEUE } from './jobs/rollback-jobs.js';
+import { createOutboxQueue, OUTBOX_QUEUE, releasePublisher, startOutboxWorker } from './jobs/slack-outbox.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
+import { ReleaseStore } from './releases/release-store.js';
+import { ServiceStateStore } from './releases/service-state-store.js';
+import { Traffic } from './releases/traffic.js';
 
 export interface Flightdeck {
   /** The HTTP port actually bound (useful with port 0). */
@@ -41,7 +55,35 @@ export async function startFlightdeck(
   const client = createWebClient(secrets.slackBotToken, config.slack.apiUrl);
   const onSlackCall = (method: string, result: string) => metrics.slackCalls.inc({ method, result });
   const queue = createCommandQueue(redis, prefix);
+  const releaseQueue = createReleaseQueue(redis, prefix);
+  const rollbackQueue = createRollbackQueue(redis, prefix);
+  const outboxQueue = createOutboxQueue(redis, prefix);
   const closers: Array<() => Promise<unknown>> = [];
+  const store = new ReleaseStore(redis, prefix);
+  const states = new ServiceStateStore(redis, prefix, (ms) => metrics.lockWait.observe(ms / 1000));
+  const nginx = new NginxDriver(config.nginx);
+  const traffic = new Traffic(config, states, nginx, redis, (env, svc, w) => {
+    metrics.trafficWeight.set({ environment: env, service: svc, colour: 'blue' }, w.blue);
+    metrics.trafficWeight.set({ environment: env, service: svc, colour: 'green' }, w.green);
+  });
+  const ctx: ReleaseContext = {
+    config,
+    redis,
+    store,
+    states,
+    traffic,
+    swarm: new Swarm(docker),
+    promQuery: (q) => {
+      if (!config.prometheus) throw new Error('prometheus.url is not configured');
+      return instantQuery(config.prometheus.url, q);
+    },
+    releaseQueue,
+    rollbackQueue,
+    publish: releasePublisher(outboxQueue),
+    metrics,
+    logger,
+    now: Date.now,
+  };
 
   const readinessChecks = {
     redis: async () => {
@@ -51,9 +93,18 @@ export async function startFlightdeck(
     nginx: () => probeNginx(config.nginx.probeUrl),
   };
   const beforeScrape = async () => {
-    const counts = await withTimeout(queue.getJobCounts(), 1_000, 'queue counts');
-    for (const [state, n] of Object.entries(counts))
-      metrics.queueJobs.set({ queue: QUEUE.commands, state }, n);
+    const queues = [
+      [QUEUE.commands, queue],
+      [RELEASE_QUEUE, releaseQueue],
+      [ROLLBACK_QUEUE, rollbackQueue],
+      [OUTBOX_QUEUE, outboxQueue],
+    ] as const;
+    await Promise.all(
+      queues.map(async ([name, q]) => {
+        const counts = await withTimeout(q.getJobCounts(), 1_000, 'queue counts');
+        for (const [state, n] of Object.entries(counts)) metrics.queueJobs.set({ queue: name, state }, n);
+      }),
+    );
   };
 
   let slackHandler:
@@ -74,6 +125,7 @@ export async function startFlightdeck(
         logger: boltLogger,
       });
       registerCommands(socketApp, deps);
+      registerActions(socketApp, deps);
       await socketApp.start();
       closers.push(() => (socketApp as App).stop());
       logger.info('Slack Socket Mode connected');
@@ -91,6 +143,7 @@ export async function startFlightdeck(
         logger: boltLogger,
       });
       registerCommands(app, deps);
+      registerActions(app, deps);
       slackHandler = (req, res) => {
         try {
           receiver.requestListener(req, res);
@@ -101,19 +154,33 @@ export async function startFlightdeck(
     }
   }
 
-  let worker: Worker | undefined;
+  const workers: Worker[] = [];
   let workerRedis: ReturnType<typeof createRedis> | undefined;
   if (role === 'worker' || role === 'all') {
     workerRedis = createRedis(secrets.redisUrl, 'blocking', 'worker');
-    worker = startCommandWorker({
-      connection: workerRedis,
-      prefix,
-      executor: opts.executor ?? pendingExecutor,
-      responder: new SlackResponder(client, onSlackCall),
-      audit,
-      metrics,
-      logger,
-    });
+    const responder = new SlackResponder(client, onSlackCall);
+    const lockDuration = config.jobs.lockDuration;
+    workers.push(
+      startCommandWorker({
+        connection: workerRedis,
+        prefix,
+        executor: opts.executor ?? createExecutor(ctx),
+        responder,
+        audit,
+        metrics,
+        logger,
+      }),
+      startReleaseWorker(ctx, { connection: workerRedis, prefix, lockDuration, responder, audit }),
+      startRollbackWorker(ctx, { connection: workerRedis, prefix, lockDuration, responder, audit }),
+      startOutboxWorker({ connection: workerRedis, prefix, client, store, metrics, logger }),
+    );
+    // nginx must know every upstream before anyone's config refers to them.
+    await waitReady(redis, 5_000);
+    await traffic
+      .apply()
+      .catch((err: Error) =>
+        logger.warn({ err: err.message }, 'Could not render the nginx upstreams at start-up'),
+      );
   }
 
   const server = createHttpServer({
@@ -138,8 +205,8 @@ export async function startFlightdeck(
       server.draining = true;
       await closeServer(server);
       for (const close of closers) await close().catch(() => {});
-      await worker?.close().catch(() => {});
-      await queue.close().catch(() => {});
+      await Promise.all(workers.map((w) => w.close().catch(() => {})));
+      for (const q of [queue, releaseQueue, rollbackQueue, outboxQueue]) await q.close().catch(() => {});
       workerRedis?.disconnect();
       redis.disconnect();
       logger.info('flightdeck stopped');

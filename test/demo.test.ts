@@ -15,7 +15,7 @@ afterAll(() => {
 });
 
 describe('npm run demo (the README’s first command)', () => {
-  it('starts the local stack and flightdeck on embedded defaults and shows the conversation', async () => {
+  it('starts the local stack and flightdeck on embedded defaults and shows a release and a rollback', async () => {
     env = {
       FLIGHTDECK_STACK_DIR: dir,
       STACK_REDIS_PORT: String(await freePort()),
@@ -23,6 +23,7 @@ describe('npm run demo (the README’s first command)', () => {
       STACK_ALERTMANAGER_PORT: String(await freePort()),
       STACK_PROMETHEUS_PORT: String(await freePort()),
       PORT: String(await freePort()),
+      STACK_DEMO_HTTP_PORT: String(await freePort()),
     };
     env.FLIGHTDECK_PORT = env.PORT as string;
     const up = spawnSync('bash', [join(ROOT, 'scripts/stack.sh'), 'demo'], {
@@ -48,8 +49,12 @@ describe('npm run demo (the README’s first command)', () => {
     });
     const plain = out.replace(/\x1b\[[0-9;]*m/g, '');
     expect(plain).toContain('@dev in #releases: /deploy help');
-    expect(plain).toContain('Deploy of *api* `1.1.0` to *staging*');
     expect(plain).toContain('The percentage must be a whole number from 0 to 100, got `150`');
     expect(plain).toContain('you are not a deployer for *production*');
-  });
+    // A real release through Swarm and nginx, shown as it goes, then rolled back.
+    expect(plain).toContain('100 requests through nginx to /staging/api/: blue 90 / green 10');
+    expect(plain).toContain('✅ Released: *api* `1.1.0` to *staging* (blue → green)');
+    expect(plain).toMatch(/api in staging: traffic 100% on blue \(flightdeck\/testapp:1\.0\.0\) in \d+\.\d+ s/);
+    expect(plain).toContain('through nginx now: blue 100');
+  }, 240_000);
 });

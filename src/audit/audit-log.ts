@@ -28,7 +28,7 @@ export class AuditLog {
     prefix: string,
     private readonly maxLen = 100_000,
   ) {
-    this.key = `${prefix}:audit`;
+    this.key = `${prefix}:data:audit`;
   }
 
   async record(entry: Omit<AuditEntry, 'at'> & { at?: string }): Promise<void> {

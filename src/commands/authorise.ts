@@ -30,7 +30,10 @@ export function authorise(cmd: ParsedCommand, userId: string, config: Flightdeck
     case 'traffic':
       return cmd.action === 'set' ? needsDeployer(cmd.environment, 'change traffic') : { allowed: true };
     case 'rollback':
-      return cmd.action === 'rollback' ? needsDeployer(cmd.environment, 'roll back') : { allowed: true };
+      return cmd.action === 'help' ? { allowed: true } : needsDeployer(cmd.environment, 'roll back');
+    case 'release':
+      // Buttons name a release; the worker checks the clicker against that release (lead, not requester…).
+      return { allowed: true };
     case 'checklist':
       if (cmd.action === 'start' && !isLead(userId, config)) {
         return { allowed: false, reason: `only leads can set the rollout start date${leadList(config)}.` };

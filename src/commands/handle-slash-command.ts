@@ -93,7 +93,7 @@ export function slashCommandListener(name: CommandName, deps: SlashCommandDeps) 
     try {
       // Slack may deliver the same request again (X-Slack-Retry-Num): the first claim wins.
       const claimed = await withTimeout(
-        deps.redis.set(`${deps.config.redis.prefix}:seen:${requestId}`, '1', 'EX', 86_400, 'NX'),
+        deps.redis.set(`${deps.config.redis.prefix}:data:seen:${requestId}`, '1', 'EX', 86_400, 'NX'),
         2_000,
         'Redis',
       );

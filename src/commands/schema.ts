@@ -59,7 +59,21 @@ export const RollbackCommand = z.discriminatedUnion('action', [
     target: z.string(),
     environment: z.string(),
   }),
+  /** The production confirm button of /rollback. */
+  z.object({
+    command: z.literal('rollback'),
+    action: z.literal('confirm'),
+    target: z.string(),
+    environment: z.string(),
+  }),
 ]);
+
+/** Buttons on a release's progress message. */
+export const ReleaseActionCommand = z.object({
+  command: z.literal('release'),
+  action: z.enum(['approve', 'reject', 'promote', 'pause', 'resume', 'abort']),
+  releaseId: z.string().regex(/^rel-[a-z0-9-]+$/),
+});
 
 export const ChecklistWhich = z.union([
   z.enum(['current', 'pre', 'post']),
@@ -73,12 +87,19 @@ export const ChecklistCommand = z.discriminatedUnion('action', [
   z.object({ command: z.literal('checklist'), action: z.literal('start'), date: z.iso.date() }),
 ]);
 
-export const ParsedCommand = z.union([DeployCommand, TrafficCommand, RollbackCommand, ChecklistCommand]);
+export const ParsedCommand = z.union([
+  DeployCommand,
+  TrafficCommand,
+  RollbackCommand,
+  ChecklistCommand,
+  ReleaseActionCommand,
+]);
 export type ParsedCommand = z.infer<typeof ParsedCommand>;
 export type DeployCommand = z.infer<typeof DeployCommand>;
 export type TrafficCommand = z.infer<typeof TrafficCommand>;
 export type RollbackCommand = z.infer<typeof RollbackCommand>;
 export type ChecklistCommand = z.infer<typeof ChecklistCommand>;
+export type ReleaseActionCommand = z.infer<typeof ReleaseActionCommand>;
 
 export const CommandName = z.enum(['deploy', 'traffic', 'rollback', 'checklist']);
 export type CommandName = z.infer<typeof CommandName>;

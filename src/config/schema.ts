@@ -44,12 +44,98 @@ export const ServiceConfig = z.strictObject({
 });
 export type ServiceConfig = z.infer<typeof ServiceConfig>;
 
+/** "5m", "30s", "500ms", "1h" → milliseconds. */
+export const Duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v.trim());
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration like 500ms, 30s, 5m or 1h' });
+    return z.NEVER;
+  }
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  return Math.round(Number(m[1]) * unit);
+});
+
+export const Gate = z
+  .strictObject({
+    name: z.string().min(1),
+    /** PromQL; {{environment}}, {{service}}, {{colour}} and {{swarmService}} are filled in. */
+    query: z.string().min(1),
+    max: z.number().optional(),
+    min: z.number().optional(),
+    /** An empty result fails the gate unless this says pass (no traffic is not proof of health). */
+    noData: z.enum(['fail', 'pass']).default('fail'),
+  })
+  .refine((g) => g.max !== undefined || g.min !== undefined, 'needs max or min');
+export type Gate = z.infer<typeof Gate>;
+
+export const SmokeCheck = z.strictObject({
+  path: z.string().startsWith('/', 'must start with /'),
+  status: z.number().int().min(100).max(599).default(200),
+  contains: z.string().optional(),
+});
+
+/** How a release proceeds; set at the top level and overridden per environment. */
+export const ReleasePolicy = z.strictObject({
+  steps: z
+    .array(z.number().int().min(1).max(100))
+    .min(1)
+    .refine((a) => a.every((v, i) => i === 0 || v > (a[i - 1] as number)), 'must increase')
+    .refine((a) => a.at(-1) === 100, 'must end at 100'),
+  soak: z.array(Duration),
+  convergeTimeout: Duration,
+  pollInterval: Duration,
+  healthCheck: z.strictObject({
+    attempts: z.number().int().min(1).max(50),
+    interval: Duration,
+    timeout: Duration,
+  }),
+  smoke: z.array(SmokeCheck),
+  gates: z.array(Gate),
+  afterRelease: z.enum(['keep', 'scale-down']),
+  parallel: z.boolean(),
+  approvalTimeout: Duration,
+  maxStepRetries: z.number().int().min(0).max(20),
+});
+export type ReleasePolicy = z.infer<typeof ReleasePolicy>;
+
+/** The seed's defaults: 10% → 50% → 100%, soaking 5, 10 and 5 minutes. */
+export const DEFAULT_RELEASE_POLICY = {
+  steps: [10, 50, 100],
+  soak: ['5m', '10m', '5m'],
+  convergeTimeout: '5m',
+  pollInterval: '2s',
+  healthCheck: { attempts: 3, interval: '2s', timeout: '2s' },
+  smoke: [],
+  gates: [],
+  afterRelease: 'keep',
+  parallel: true,
+  approvalTimeout: '1h',
+  maxStepRetries: 3,
+} as const;
+
+const PartialPolicy = z.strictObject({
+  steps: z.array(z.unknown()).optional(),
+  soak: z.array(z.unknown()).optional(),
+  convergeTimeout: z.unknown().optional(),
+  pollInterval: z.unknown().optional(),
+  healthCheck: z.record(z.string(), z.unknown()).optional(),
+  smoke: z.array(z.unknown()).optional(),
+  gates: z.array(z.unknown()).optional(),
+  afterRelease: z.unknown().optional(),
+  parallel: z.unknown().optional(),
+  approvalTimeout: z.unknown().optional(),
+  maxStepRetries: z.unknown().optional(),
+});
+
 const Deployers = z.array(z.union([z.literal('*'), SlackUserId])).default([]);
 
 export const EnvironmentConfig = z.strictObject({
   channel: SlackChannelId.optional(),
   deployers: Deployers,
   requireApproval: z.boolean().default(false),
+  /** Overrides of the top-level `release` policy for this environment. */
+  release: PartialPolicy.optional(),
   services: z
     .record(Name, ServiceConfig)
     .refine((s) => Object.keys(s).length > 0, 'needs at least one service'),
@@ -64,6 +150,18 @@ export const NginxConfig = z.strictObject({
   testCommand: Argv.default(['nginx', '-t']),
   reloadCommand: Argv.default(['nginx', '-s', 'reload']),
   probeUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL nginx answers on' }),
+  /**
+   * host:port for a tiny status server flightdeck renders into the upstream file; after a reload
+   * flightdeck polls it until the new generation answers, proving the new config is live.
+   */
+  statusListen: z
+    .string()
+    .regex(/^(127\.0\.0\.1|localhost|\[::1\]):\d{1,5}$/, 'must be a loopback host:port like 127.0.0.1:18089')
+    .optional(),
+  upstreamPrefix: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]*$/, 'must be lower-case letters, digits and underscores')
+    .default('flightdeck'),
 });
 
 export const AlertRoute = z.strictObject({
@@ -102,6 +200,14 @@ export const FlightdeckConfig = z
       })
       .prefault({}),
     rollout: z.strictObject({ startDate: IsoDate.optional() }).prefault({}),
+    prometheus: z.strictObject({ url: z.url({ protocol: /^https?$/ }) }).optional(),
+    jobs: z
+      .strictObject({
+        /** How long a worker holds a job before another replica may take it over after a crash. */
+        lockDuration: Duration.default(30_000),
+      })
+      .prefault({}),
+    release: PartialPolicy.optional(),
   })
   .superRefine((cfg, ctx) => {
     const envs = Object.keys(cfg.environments);
@@ -113,6 +219,37 @@ export const FlightdeckConfig = z
       });
     }
     for (const [envName, env] of Object.entries(cfg.environments)) {
+      const merged = mergePolicy(cfg.release, env.release);
+      const parsed = ReleasePolicy.safeParse(merged);
+      if (parsed.success) {
+        if (parsed.data.soak.length !== parsed.data.steps.length) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['environments', envName, 'release', 'soak'],
+            message: `needs one soak per traffic step (${parsed.data.steps.length} steps, ${parsed.data.soak.length} soaks)`,
+          });
+        }
+        if (parsed.data.gates.length > 0 && !cfg.prometheus) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['prometheus'],
+            message: `is required because ${envName} has metric gates`,
+          });
+        }
+      } else {
+        for (const issue of parsed.error.issues) {
+          // Report the issue at the level where the user wrote the value.
+          const atEnv = env.release && hasPath(env.release, issue.path);
+          ctx.addIssue({
+            code: 'custom',
+            path: [
+              ...(atEnv ? ['environments', envName, 'release'] : ['release']),
+              ...issue.path.map(String),
+            ],
+            message: issue.message,
+          });
+        }
+      }
       for (const [svcName, svc] of Object.entries(env.services)) {
         if (svc.blue.swarmService === svc.green.swarmService) {
           ctx.addIssue({
@@ -132,6 +269,36 @@ export const FlightdeckConfig = z
     }
   });
 export type FlightdeckConfig = z.infer<typeof FlightdeckConfig>;
+
+/** Top-level policy, then the environment's overrides, over the seed's defaults. */
+export function mergePolicy(top: unknown, env: unknown): Record<string, unknown> {
+  const t = (top ?? {}) as Record<string, unknown>;
+  const e = (env ?? {}) as Record<string, unknown>;
+  return {
+    ...DEFAULT_RELEASE_POLICY,
+    ...t,
+    ...e,
+    healthCheck: {
+      ...DEFAULT_RELEASE_POLICY.healthCheck,
+      ...((t.healthCheck as object) ?? {}),
+      ...((e.healthCheck as object) ?? {}),
+    },
+  };
+}
+
+/** The effective release policy of an environment (validated at load time, so parse cannot fail). */
+export function releasePolicy(config: FlightdeckConfig, environment: string): ReleasePolicy {
+  return ReleasePolicy.parse(mergePolicy(config.release, config.environments[environment]?.release));
+}
+
+function hasPath(obj: unknown, path: PropertyKey[]): boolean {
+  let cur: unknown = obj;
+  for (const k of path.slice(0, 1)) {
+    if (cur === null || typeof cur !== 'object' || !(k in (cur as object))) return false;
+    cur = (cur as Record<PropertyKey, unknown>)[k];
+  }
+  return true;
+}
 
 function isTimeZone(tz: string): boolean {
   try {

@@ -1,5 +1,170 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+
 /** nginx is reachable when its probe URL answers at all (any HTTP status). */
 export async function probeNginx(probeUrl: string, timeoutMs = 1_500): Promise<void> {
   const res = await fetch(probeUrl, { signal: AbortSignal.timeout(timeoutMs) });
   await res.body?.cancel();
+}
+
+export interface UpstreamServer {
+  address: string;
+  /** Percent of traffic, 0–100; 0 renders as `down` because nginx rejects weight=0. */
+  weight: number;
+  colour: string;
+}
+
+export interface Upstream {
+  name: string;
+  servers: UpstreamServer[];
+}
+
+export class NginxError extends Error {
+  readonly code = 'nginx_failed';
+}
+
+/** The managed upstream file: pure, so tests and previews need no nginx. */
+export function renderUpstreams(upstreams: Upstream[], generation: string, statusListen?: string): string {
+  const lines = [
+    '# Managed by flightdeck: rewritten on every traffic change. Do not edit by hand.',
+    `# generation ${generation}`,
+    '',
+  ];
+  for (const u of upstreams) {
+    lines.push(`upstream ${u.name} {`);
+    for (const s of u.servers) {
+      lines.push(
+        s.weight > 0
+          ? `    server ${s.address} weight=${s.weight}; # ${s.colour} ${s.weight}%`
+          : `    server ${s.address} down; # ${s.colour} 0%`,
+      );
+    }
+    lines.push('}', '');
+  }
+  if (statusListen) {
+    // Answers the generation once the reloaded workers run this file.
+    lines.push('server {', `    listen ${statusListen};`, '    access_log off;');
+    lines.push(`    location = /flightdeck/generation { return 200 "${generation}"; }`, '}', '');
+  }
+  return lines.join('\n');
+}
+
+export function generationOf(content: string): string {
+  return createHash('sha256').update(content).digest('hex').slice(0, 16);
+}
+
+export interface NginxOptions {
+  upstreamFile: string;
+  testCommand: string[];
+  reloadCommand: string[];
+  statusListen?: string;
+}
+
+export interface ApplyResult {
+  changed: boolean;
+  generation: string;
+  ms: number;
+}
+
+/**
+ * Writes the upstream file atomically (temp file + rename), checks it with `nginx -t` and reloads;
+ * on any failure the previous file is put back and nothing is reloaded. Argv only, never a shell.
+ */
+export class NginxDriver {
+  constructor(
+    private readonly opts: NginxOptions,
+    private readonly run: (argv: string[]) => Promise<void> = runArgv,
+  ) {}
+
+  /**
+   * `keepOnReloadFailure`: for moves towards safety (rollbacks). If the file passed `nginx -t` but
+   * nginx could not be reloaded (e.g. it is down), keep the file so nginx starts on the safe side.
+   */
+  async apply(upstreams: Upstream[], { keepOnReloadFailure = false } = {}): Promise<ApplyResult> {
+    const started = performance.now();
+    // The generation is the hash of the upstreams alone, so identical state renders identically.
+    const generation = generationOf(JSON.stringify(upstreams));
+    const content = renderUpstreams(upstreams, generation, this.opts.statusListen);
+    const previous = await readFile(this.opts.upstreamFile, 'utf8').catch(() => undefined);
+    if (previous === content && (await this.isLive(generation))) {
+      return { changed: false, generation, ms: performance.now() - started };
+    }
+    await writeAtomically(this.opts.upstreamFile, content);
+    try {
+      await this.run(this.opts.testCommand).catch((err: Error) => {
+        throw new NginxError(`nginx -t rejected the new upstreams; the old config stays: ${err.message}`);
+      });
+      await this.run(this.opts.reloadCommand).catch((err: Error) => {
+        throw new NginxError(
+          keepOnReloadFailure
+            ? `nginx reload failed (${err.message}); the new upstream file is in place and nginx will use it when it starts`
+            : `nginx reload failed; the old config stays: ${err.message}`,
+          { cause: 'reload' },
+        );
+      });
+      if (this.opts.statusListen && !(await this.waitLive(generation, 5_000))) {
+        throw new NginxError(
+          `nginx accepted the reload but is not serving generation ${generation} after 5 s (see nginx's error log); the old config stays`,
+        );
+      }
+    } catch (err) {
+      if (!(keepOnReloadFailure && (err as Error).cause === 'reload')) await this.restore(previous);
+      throw err;
+    }
+    return { changed: true, generation, ms: performance.now() - started };
+  }
+
+  private async restore(previous: string | undefined): Promise<void> {
+    if (previous === undefined) await rm(this.opts.upstreamFile, { force: true });
+    else await writeAtomically(this.opts.upstreamFile, previous);
+  }
+
+  private async isLive(generation: string): Promise<boolean> {
+    if (!this.opts.statusListen) return true;
+    try {
+      const res = await fetch(`http://${this.opts.statusListen}/flightdeck/generation`, {
+        signal: AbortSignal.timeout(1_000),
+      });
+      return (await res.text()) === generation;
+    } catch {
+      return false;
+    }
+  }
+
+  private async waitLive(generation: string, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (await this.isLive(generation)) return true;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return false;
+  }
+}
+
+async function writeAtomically(file: string, content: string): Promise<void> {
+  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  const fh = await open(tmp, 'w', 0o644);
+  try {
+    await fh.writeFile(content);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+}
+
+async function runArgv(argv: string[]): Promise<void> {
+  const [cmd, ...args] = argv;
+  if (!cmd) throw new Error('empty command');
+  try {
+    await execFileAsync(cmd, args, { timeout: 15_000 });
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error((e.stderr || e.message).trim().split('\n').slice(-3).join(' '));
+  }
 }

@@ -32,3 +32,15 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
     }),
   ]);
 }
+
+/** Resolves once the connection is ready (or after `ms`, to let callers report the failure). */
+export function waitReady(redis: Redis, ms: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    redis.once('ready', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}

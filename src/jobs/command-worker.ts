@@ -29,18 +29,22 @@ export function commandProcessor(deps: Omit<CommandWorkerDeps, 'connection' | 'p
     }
     const data = parsed.data;
     const end = deps.metrics.jobDuration.startTimer({ queue: QUEUE.commands });
-    const reply = await deps.executor(data.parsed, { userId: data.user.id, requestId: data.requestId });
-    const delivered = await deps.responder.reply(
-      { responseUrl: data.responseUrl, channelId: data.channelId, userId: data.user.id },
-      reply,
-    );
+    const target = { responseUrl: data.responseUrl, channelId: data.channelId, userId: data.user.id };
+    const reply = await deps.executor(data.parsed, {
+      userId: data.user.id,
+      userName: data.user.name,
+      requestId: data.requestId,
+      receivedAt: Date.parse(data.receivedAt),
+      reply: target,
+    });
+    const delivered = await deps.responder.reply(target, reply);
     end();
     await deps.audit.record({
       userId: data.user.id,
       userName: data.user.name,
       command: `/${data.parsed.command}`,
       text: data.text,
-      outcome: 'done',
+      outcome: reply.outcome ?? 'done',
       detail: `${reply.text.slice(0, 200)} [via ${delivered}, worker ${process.pid}]`,
       requestId: data.requestId,
     });

@@ -1,47 +1,383 @@
-import type { ParsedCommand } from '../commands/schema.js';
+import type { AuditOutcome } from '../audit/audit-log.js';
+import { isDeployer, isLead } from '../commands/authorise.js';
+import type { ParsedCommand, ReleaseActionCommand } from '../commands/schema.js';
 import type { SlackReply } from '../integrations/slack/respond.js';
+import { releaseLine } from '../releases/render-release.js';
+import { renderTrafficStatus } from '../releases/render-traffic.js';
+import type { Release, ServiceState } from '../releases/schema.js';
+import { TERMINAL } from '../releases/schema.js';
+import { TrafficRefused } from '../releases/traffic.js';
+import { describeSplit, other, weightsFor } from '../releases/weights.js';
+import type { ReleaseContext } from './release-context.js';
+import { requestRelease } from './request-release.js';
+import type { RollbackJob } from './rollback-jobs.js';
 
-/**
- * What each command does once a worker picks it up. The foundation validates, authorises,
- * enqueues, audits and answers; the release engine, checklists and alerts plug in here.
- * Until they land, the answer says plainly that nothing was changed.
- */
-export type CommandExecutor = (
-  cmd: ParsedCommand,
-  ctx: { userId: string; requestId: string },
-) => Promise<SlackReply>;
+export interface ExecutionContext {
+  userId: string;
+  userName: string;
+  requestId: string;
+  receivedAt: number;
+  reply: { responseUrl: string; channelId: string; userId: string };
+}
 
-export const pendingExecutor: CommandExecutor = async (cmd, ctx) => {
-  const what = describe(cmd);
-  return {
-    text: `:information_source: ${what} was accepted and reached a worker (request \`${ctx.requestId}\`), but this flightdeck has no engine for it yet, so nothing was changed.`,
+export type ExecutionResult = SlackReply & { outcome?: AuditOutcome };
+
+export type CommandExecutor = (cmd: ParsedCommand, ec: ExecutionContext) => Promise<ExecutionResult>;
+
+const refused = (text: string): ExecutionResult => ({
+  text: `:no_entry: Not done: ${text}`,
+  outcome: 'refused',
+});
+
+/** What each command does in a worker: the release engine behind /deploy, /traffic and /rollback. */
+export function createExecutor(ctx: ReleaseContext): CommandExecutor {
+  return async (cmd, ec) => {
+    switch (cmd.command) {
+      case 'deploy':
+        switch (cmd.action) {
+          case 'release':
+            return deploy(ctx, cmd.environment, cmd.target, cmd.version, ec);
+          case 'status':
+            return deployStatus(ctx);
+          case 'history':
+            return deployHistory(ctx, cmd.environment, cmd.service);
+          case 'cancel':
+            return cancel(ctx, cmd.environment, cmd.service, ec);
+          case 'promote':
+            return promoteService(ctx, cmd.environment, cmd.service);
+          case 'help':
+            return { text: 'help' };
+        }
+        break;
+      case 'traffic':
+        if (cmd.action === 'set')
+          return setTraffic(ctx, cmd.environment, cmd.service, cmd.percent, cmd.colour);
+        if (cmd.action === 'status') return trafficStatus(ctx, cmd.environment);
+        return { text: 'help' };
+      case 'rollback':
+        if (cmd.action === 'help') return { text: 'help' };
+        return rollback(ctx, cmd.environment, cmd.target, ec, cmd.action === 'confirm');
+      case 'release':
+        return releaseAction(ctx, cmd, ec);
+      case 'checklist':
+        return pendingChecklist(cmd, ec);
+    }
+    return { text: 'Nothing to do.' };
   };
-};
+}
 
-export function describe(cmd: ParsedCommand): string {
-  switch (cmd.command) {
-    case 'deploy':
-      switch (cmd.action) {
-        case 'release':
-          return `Deploy of *${cmd.target}* \`${cmd.version}\` to *${cmd.environment}*`;
-        case 'status':
-          return 'Release status';
-        case 'help':
-          return 'Help';
-        default:
-          return `${cmd.action} of *${cmd.service}* in *${cmd.environment}*`;
-      }
-    case 'traffic':
-      if (cmd.action === 'set') {
-        return `Traffic change for *${cmd.service}* in *${cmd.environment}* (${cmd.percent}% to ${cmd.colour ?? 'the idle colour'})`;
-      }
-      return 'Traffic status';
-    case 'rollback':
-      return cmd.action === 'rollback' ? `Rollback of *${cmd.target}* in *${cmd.environment}*` : 'Help';
-    case 'checklist':
-      if (cmd.action === 'start') return `Rollout start on ${cmd.date}`;
-      if (cmd.action === 'show')
-        return `Checklist (${typeof cmd.which === 'string' ? cmd.which : `phase ${cmd.which.phase}`})`;
-      return cmd.action === 'status' ? 'Checklist status' : 'Help';
+async function deploy(
+  ctx: ReleaseContext,
+  env: string,
+  target: string,
+  version: string,
+  ec: ExecutionContext,
+): Promise<ExecutionResult> {
+  const services = target === 'all' ? Object.keys(ctx.config.environments[env]?.services ?? {}) : [target];
+  const result = await requestRelease(ctx, {
+    environment: env,
+    services,
+    version,
+    requestedBy: { id: ec.userId, name: ec.userName },
+  });
+  const channel = ctx.config.environments[env]?.channel ?? ctx.config.channels.releases;
+  const lines = result.started.map((r) =>
+    r.status === 'awaiting_approval'
+      ? `🟡 \`${r.id}\`: ${r.service} ${version} to ${env} waits for a lead other than you to approve in <#${channel}>.`
+      : `🚀 \`${r.id}\`: releasing ${r.service} ${version} to ${env} on ${r.toColour}; progress in <#${channel}>.`,
+  );
+  for (const x of result.refused) lines.push(`:no_entry: ${x.reason}`);
+  return { text: lines.join('\n'), outcome: result.started.length === 0 ? 'refused' : 'done' };
+}
+
+async function deployStatus(ctx: ReleaseContext): Promise<ExecutionResult> {
+  const [active, recent] = await Promise.all([ctx.store.active(), ctx.store.recent(10)]);
+  const finished = recent.filter((r) => TERMINAL.has(r.status)).slice(0, 5);
+  const text = [
+    `*In flight (${active.length})*`,
+    ...(active.length ? active.map(releaseLine) : ['none']),
+    '*Last finished*',
+    ...(finished.length ? finished.map(releaseLine) : ['none yet']),
+  ].join('\n');
+  return { text };
+}
+
+async function deployHistory(ctx: ReleaseContext, env: string, svc: string): Promise<ExecutionResult> {
+  const list = await ctx.store.history(env, svc, 10);
+  const state = await ctx.states.get(env, svc);
+  return {
+    text: [
+      `*${svc} in ${env}* — live ${state.live}${state.lastGood.image ? ` (${state.lastGood.image})` : ''}`,
+      ...(list.length ? list.map(releaseLine) : ['no releases yet']),
+    ].join('\n'),
+  };
+}
+
+async function inFlight(ctx: ReleaseContext, env: string, svc: string): Promise<Release | undefined> {
+  const state = await ctx.states.get(env, svc);
+  if (!state.inFlight) return undefined;
+  const r = await ctx.store.get(state.inFlight.releaseId);
+  return r && !TERMINAL.has(r.status) ? r : undefined;
+}
+
+async function cancel(
+  ctx: ReleaseContext,
+  env: string,
+  svc: string,
+  ec: ExecutionContext,
+): Promise<ExecutionResult> {
+  const r = await inFlight(ctx, env, svc);
+  if (!r) return { text: `No release of ${svc} is in flight in ${env}.`, outcome: 'refused' };
+  await enqueueRollback(ctx, {
+    environment: env,
+    service: svc,
+    reason: `cancelled by <@${ec.userId}>`,
+    by: ec.userId,
+    trigger: 'cancel',
+    requestedAt: ec.receivedAt,
+    reply: ec.reply,
+  });
+  return { text: `↩️ Cancelling \`${r.id}\` and rolling ${svc} back to ${r.fromColour}…` };
+}
+
+async function promoteService(ctx: ReleaseContext, env: string, svc: string): Promise<ExecutionResult> {
+  const r = await inFlight(ctx, env, svc);
+  if (!r) return { text: `No release of ${svc} is in flight in ${env}.`, outcome: 'refused' };
+  return promote(ctx, r);
+}
+
+/** Skips the rest of the current soak only: one step at a time, gates still run. */
+async function promote(ctx: ReleaseContext, r: Release): Promise<ExecutionResult> {
+  const step = r.steps[r.stepIndex];
+  if (r.status !== 'running' || step?.kind !== 'soak' || step.status !== 'waiting') {
+    return {
+      text: `Nothing to promote: \`${r.id}\` is ${r.status === 'running' ? `at "${step?.label}"` : r.status.replace('_', ' ')}, not soaking.`,
+      outcome: 'refused',
+    };
   }
+  await ctx.store.update(r.id, (rel) => {
+    const s = rel.steps[rel.stepIndex];
+    if (s?.kind !== 'soak') return undefined;
+    s.due = ctx.now();
+    return rel;
+  });
+  const job = await ctx.releaseQueue.getJob(r.id);
+  if (job && (await job.isDelayed())) await job.promote();
+  return { text: `⏩ Promoted \`${r.id}\`: skipping the rest of "${step.label}"; the gate still runs.` };
+}
+
+async function setTraffic(
+  ctx: ReleaseContext,
+  env: string,
+  svc: string,
+  percent: number,
+  colour?: 'blue' | 'green',
+): Promise<ExecutionResult> {
+  const state = await ctx.states.get(env, svc);
+  const toColour = colour ?? other(state.live);
+  const weights = weightsFor(toColour, percent);
+  const unhealthy = await ctx.traffic.unhealthyServing(env, svc, weights);
+  if (unhealthy.length > 0)
+    return refused(`traffic would go to an unhealthy colour: ${unhealthy.join('; ')}`);
+  try {
+    const { apply } = await ctx.traffic.setWeights(env, svc, weights, (s) => guardInFlight(ctx, s));
+    return {
+      text: `🔀 ${svc} in ${env}: ${describeSplit(weights)} (nginx ${apply.changed ? `reloaded in ${Math.round(apply.ms)} ms` : 'already there'})`,
+      responseType: 'in_channel',
+    };
+  } catch (err) {
+    if (err instanceof TrafficRefused) return refused(err.message);
+    return {
+      text: `❌ Traffic for ${svc} in ${env} unchanged: ${(err as Error).message}`,
+      outcome: 'failed',
+    };
+  }
+}
+
+/** /traffic is refused while a release drives the service, unless that release is paused. */
+function guardInFlight(_ctx: ReleaseContext, s: ServiceState): string | undefined {
+  if (!s.inFlight) return undefined;
+  if (s.inFlight.what.startsWith('paused ')) return undefined;
+  return `release \`${s.inFlight.releaseId}\` (${s.inFlight.what} by <@${s.inFlight.by}>) is in flight; pause it first or wait.`;
+}
+
+async function trafficStatus(ctx: ReleaseContext, only?: string): Promise<ExecutionResult> {
+  const pairs = ctx.traffic.pairs().filter(([env]) => !only || env === only);
+  const states = await ctx.states.getMany(pairs);
+  const map = new Map(pairs.map(([e, s], i) => [`${e}/${s}`, states[i] as ServiceState]));
+  return { text: renderTrafficStatus(ctx.config, map, only) };
+}
+
+async function rollback(
+  ctx: ReleaseContext,
+  env: string,
+  target: string,
+  ec: ExecutionContext,
+  confirmed: boolean,
+): Promise<ExecutionResult> {
+  const services = target === 'all' ? Object.keys(ctx.config.environments[env]?.services ?? {}) : [target];
+  if (ctx.config.environments[env]?.requireApproval && !confirmed) {
+    return {
+      text: `Roll back ${target} in ${env}?`,
+      blocks: [
+        {
+          type: 'section',
+          text: {
+            type: 'mrkdwn',
+            text: `⚠️ Roll back *${target}* in *${env}*? All traffic goes to the last good colour at once.`,
+          },
+        },
+        {
+          type: 'actions',
+          elements: [
+            {
+              type: 'button',
+              style: 'danger',
+              text: { type: 'plain_text', text: 'Confirm rollback' },
+              action_id: 'rollback_confirm',
+              value: `${env}|${target}`,
+            },
+          ],
+        },
+      ],
+    };
+  }
+  for (const service of services) {
+    await enqueueRollback(ctx, {
+      environment: env,
+      service,
+      reason: `/rollback by <@${ec.userId}>`,
+      by: ec.userId,
+      trigger: 'command',
+      requestedAt: ec.receivedAt,
+      reply: ec.reply,
+    });
+  }
+  return { text: `↩️ Rolling back ${services.join(', ')} in ${env}…` };
+}
+
+export async function enqueueRollback(ctx: ReleaseContext, job: RollbackJob): Promise<void> {
+  await ctx.rollbackQueue.add('rollback', job);
+}
+
+async function releaseAction(
+  ctx: ReleaseContext,
+  cmd: ReleaseActionCommand,
+  ec: ExecutionContext,
+): Promise<ExecutionResult> {
+  const r = await ctx.store.get(cmd.releaseId);
+  if (!r) return { text: `Release \`${cmd.releaseId}\` no longer exists.`, outcome: 'refused' };
+  if (cmd.action === 'approve' || cmd.action === 'reject') {
+    if (!isLead(ec.userId, ctx.config)) return refused(`only a lead can ${cmd.action} \`${r.id}\`.`);
+    if (ec.userId === r.requestedBy.id)
+      return refused(`you requested \`${r.id}\`; a lead other than you must ${cmd.action} it.`);
+    const updated = await ctx.store.update(r.id, (rel) => {
+      if (rel.status !== 'awaiting_approval') return undefined;
+      if (cmd.action === 'reject') {
+        rel.status = 'rejected';
+        rel.finishedAt = ctx.now();
+        rel.outcome = `Rejected by <@${ec.userId}>; nothing was changed.`;
+      } else {
+        rel.status = 'running';
+        rel.approvedBy = { id: ec.userId, name: ec.userName };
+        const first = rel.steps[0];
+        if (first) first.status = 'running';
+      }
+      rel.events.push({
+        at: ctx.now(),
+        text: `${cmd.action === 'approve' ? 'Approved' : 'Rejected'} by <@${ec.userId}>`,
+      });
+      return rel;
+    });
+    if (
+      updated.status === 'awaiting_approval' ||
+      (cmd.action === 'approve' && updated.approvedBy?.id !== ec.userId)
+    ) {
+      return {
+        text: `\`${r.id}\` is ${updated.status.replace('_', ' ')}; nothing to ${cmd.action}.`,
+        outcome: 'refused',
+      };
+    }
+    if (cmd.action === 'reject') {
+      await ctx.states.mutate(r.environment, r.service, (s) =>
+        s.inFlight?.releaseId === r.id
+          ? { state: { ...s, inFlight: undefined }, result: undefined }
+          : { result: undefined },
+      );
+      ctx.metrics.releases.inc({ environment: r.environment, outcome: 'rejected' });
+    } else {
+      const job = await ctx.releaseQueue.getJob(r.id);
+      if (job && (await job.isDelayed())) await job.promote();
+    }
+    await ctx.publish(r.id);
+    return { text: `${cmd.action === 'approve' ? '✅ Approved' : '🚫 Rejected'} \`${r.id}\`.` };
+  }
+  if (!isDeployer(ec.userId, r.environment, ctx.config))
+    return refused(`you are not a deployer for *${r.environment}*.`);
+  switch (cmd.action) {
+    case 'promote':
+      return promote(ctx, r);
+    case 'abort':
+      if (TERMINAL.has(r.status))
+        return { text: `\`${r.id}\` already ended (${r.status.replace('_', ' ')}).`, outcome: 'refused' };
+      await enqueueRollback(ctx, {
+        environment: r.environment,
+        service: r.service,
+        reason: `aborted by <@${ec.userId}>`,
+        by: ec.userId,
+        trigger: 'cancel',
+        requestedAt: ec.receivedAt,
+        reply: ec.reply,
+      });
+      return { text: `↩️ Aborting \`${r.id}\`: traffic goes back to ${r.fromColour}.` };
+    case 'pause':
+    case 'resume': {
+      const from = cmd.action === 'pause' ? 'running' : 'paused';
+      const to = cmd.action === 'pause' ? 'paused' : 'running';
+      const updated = await ctx.store.update(r.id, (rel) => {
+        if (rel.status !== from) return undefined;
+        rel.status = to;
+        rel.events.push({
+          at: ctx.now(),
+          text: `${to === 'paused' ? 'Paused' : 'Resumed'} by <@${ec.userId}>`,
+        });
+        return rel;
+      });
+      if (updated.status !== to)
+        return {
+          text: `\`${r.id}\` is ${updated.status.replace('_', ' ')}; cannot ${cmd.action}.`,
+          outcome: 'refused',
+        };
+      // The lock says "paused" so /traffic may step in while the release waits.
+      await ctx.states.mutate(r.environment, r.service, (s) =>
+        s.inFlight?.releaseId === r.id
+          ? {
+              state: {
+                ...s,
+                inFlight: {
+                  ...s.inFlight,
+                  what: to === 'paused' ? `paused release ${r.version}` : `release ${r.version}`,
+                },
+              },
+              result: undefined,
+            }
+          : { result: undefined },
+      );
+      if (to === 'running') {
+        const job = await ctx.releaseQueue.getJob(r.id);
+        if (job && (await job.isDelayed())) await job.promote();
+      }
+      await ctx.publish(r.id);
+      return { text: `${to === 'paused' ? '⏸️ Paused' : '▶️ Resumed'} \`${r.id}\`.` };
+    }
+  }
+  return { text: 'Nothing to do.' };
+}
+
+async function pendingChecklist(cmd: ParsedCommand, ec: ExecutionContext): Promise<ExecutionResult> {
+  const what =
+    cmd.command === 'checklist' && cmd.action === 'start' ? `Rollout start on ${cmd.date}` : 'Checklists';
+  return {
+    text: `:information_source: ${what}: accepted (request \`${ec.requestId}\`), but checklists are not built yet, so nothing was changed.`,
+  };
 }

@@ -43,11 +43,15 @@ export class TestNginx {
     ];
   }
 
-  async start(serverBlocks = ''): Promise<this> {
+  statusListen = '';
+
+  /** `upstreams` is the initial managed file (nginx refuses proxy_pass to an undefined upstream). */
+  async start(serverBlocks = '', upstreams = ''): Promise<this> {
     this.port = await freePort();
+    this.statusListen = `127.0.0.1:${await freePort()}`;
     const p = this.prefix;
     for (const d of ['logs', 'temp', 'conf.d']) mkdirSync(join(p, d), { recursive: true });
-    writeFileSync(this.upstreamFile, '');
+    writeFileSync(this.upstreamFile, upstreams);
     writeFileSync(
       join(p, 'nginx.conf'),
       `worker_processes 2;

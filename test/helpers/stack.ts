@@ -3,7 +3,13 @@ import type { Redis } from 'ioredis';
 import { type AuditEntry, AuditLog } from '../../src/audit/audit-log.js';
 import { SlackDriver } from '../../src/slack-emulator/driver.js';
 import { type EmulatorOptions, SlackEmulator } from '../../src/slack-emulator/emulator.js';
-import { testConfig } from './config.js';
+import {
+  initialUpstreams,
+  proxyLocations,
+  type TestConfig,
+  type TestConfigOptions,
+  testConfig,
+} from './config.js';
 import { FlightdeckProcess, SIGNING_SECRET } from './flightdeck-process.js';
 import { TestNginx } from './nginx-server.js';
 import { waitFor } from './ports.js';
@@ -18,20 +24,39 @@ export class TestStack {
   readonly apps: FlightdeckProcess[] = [];
   client!: Redis;
   queue!: Queue;
+  releaseQueue!: Queue;
   audit!: AuditLog;
-  readonly prefix = 'fdtest';
-  config!: ReturnType<typeof testConfig>;
+  config!: TestConfig;
+
+  constructor(private readonly configOptions: TestConfigOptions = {}) {}
+
+  get prefix(): string {
+    return this.configOptions.prefix ?? 'fdtest';
+  }
 
   async start(
-    opts: { emulator?: EmulatorOptions; roles?: Array<'all' | 'web' | 'worker'> } = {},
+    opts: {
+      emulator?: EmulatorOptions;
+      roles?: Array<'all' | 'web' | 'worker'>;
+      configure?: (cfg: TestConfig) => void;
+    } = {},
   ): Promise<this> {
-    await Promise.all([this.redis.start(), this.nginx.start()]);
+    await this.redis.start();
+    // nginx needs the config's upstreams and the config needs nginx's paths: render from a draft.
+    const draft = testConfig(
+      { upstreamFile: '', testCommand: [], reloadCommand: [], probeUrl: '', statusListen: '' },
+      this.configOptions,
+    );
+    opts.configure?.(draft);
+    await this.nginx.start(proxyLocations(draft), initialUpstreams(draft));
     this.emulator = await new SlackEmulator(opts.emulator).start();
-    this.config = testConfig(this.nginx, this.prefix);
+    this.config = testConfig(this.nginx, this.configOptions);
+    opts.configure?.(this.config);
     for (const role of opts.roles ?? ['all']) await this.addApp(role);
     this.driver = new SlackDriver(this.emulator, this.apps[0]?.url ?? '', SIGNING_SECRET);
     this.client = this.redis.client();
     this.queue = new Queue('commands', { connection: this.redis.client(), prefix: this.prefix });
+    this.releaseQueue = new Queue('releases', { connection: this.redis.client(), prefix: this.prefix });
     this.audit = new AuditLog(this.client, this.prefix);
     return this;
   }
@@ -90,7 +115,11 @@ export class TestStack {
   }
 
   async stop(): Promise<void> {
+    // Keep each app's log for a failed run (vitest shows only assertions).
+    const { writeFileSync } = await import('node:fs');
+    this.apps.forEach((a, i) => writeFileSync(`/tmp/flightdeck-test-${this.prefix}-${i}.log`, a.output));
     await this.queue?.close().catch(() => {});
+    await this.releaseQueue?.close().catch(() => {});
     this.client?.disconnect();
     for (const app of this.apps) await app.destroy();
     await this.emulator?.stop();

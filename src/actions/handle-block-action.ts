@@ -1,0 +1,100 @@
+import { createHash } from 'node:crypto';
+import type { AllMiddlewareArgs, BlockAction, ButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { CommandJob, ParsedCommand } from '../commands/schema.js';
+import { ParsedCommand as ParsedCommandSchema } from '../commands/schema.js';
+import type { FlightdeckConfig } from '../config/schema.js';
+import { withTimeout } from '../integrations/redis.js';
+import type { Logger } from '../observability/logger.js';
+
+export interface BlockActionDeps {
+  config: FlightdeckConfig;
+  queue: Queue;
+  redis: Redis;
+  audit: AuditLog;
+  logger: Logger;
+}
+
+type Args = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
+
+/** What a button's action_id and value mean, or undefined for a value we did not produce. */
+export function parseButton(actionId: string, value: string): ParsedCommand | undefined {
+  const release = /^release_(approve|reject|promote|pause|resume|abort)$/.exec(actionId);
+  const parsed = release
+    ? ParsedCommandSchema.safeParse({ command: 'release', action: release[1], releaseId: value })
+    : actionId === 'rollback_confirm'
+      ? ParsedCommandSchema.safeParse({
+          command: 'rollback',
+          action: 'confirm',
+          environment: value.split('|')[0],
+          target: value.split('|')[1],
+        })
+      : undefined;
+  return parsed?.success ? parsed.data : undefined;
+}
+
+/** Buttons ack at once and become command jobs; the worker checks who clicked against the release. */
+export function blockActionListener(deps: BlockActionDeps) {
+  return async ({ ack, body, action, respond }: Args): Promise<void> => {
+    await ack();
+    const parsed = parseButton(action.action_id, action.value ?? '');
+    const text = `[button] ${action.action_id} ${action.value ?? ''}`.slice(0, 200);
+    const requestId = `act-${createHash('sha256').update(`${body.team?.id}|${body.trigger_id}|${action.action_ts}`).digest('hex').slice(0, 24)}`;
+    const base = {
+      userId: body.user.id,
+      userName: body.user.name ?? body.user.id,
+      command: '/button',
+      text,
+      requestId,
+    };
+    if (!parsed) {
+      await deps.audit.record({ ...base, outcome: 'rejected', detail: 'unknown button' }).catch(() => {});
+      return;
+    }
+    if (
+      parsed.command === 'rollback' &&
+      parsed.action === 'confirm' &&
+      !deps.config.environments[parsed.environment]
+    ) {
+      await deps.audit
+        .record({ ...base, outcome: 'rejected', detail: 'unknown environment' })
+        .catch(() => {});
+      return;
+    }
+    const job: CommandJob = {
+      requestId,
+      receivedAt: new Date().toISOString(),
+      teamId: body.team?.id ?? '',
+      user: { id: body.user.id, name: body.user.name ?? body.user.id },
+      channelId: body.channel?.id ?? deps.config.channels.releases,
+      responseUrl: body.response_url,
+      text,
+      parsed,
+    };
+    try {
+      const claimed = await withTimeout(
+        deps.redis.set(`${deps.config.redis.prefix}:data:seen:${requestId}`, '1', 'EX', 86_400, 'NX'),
+        2_000,
+        'Redis',
+      );
+      if (claimed !== 'OK') return;
+      await withTimeout(
+        deps.queue.add(`button-${parsed.command}`, job, { jobId: requestId }),
+        2_000,
+        'Redis',
+      );
+      await deps.audit
+        .record({ ...base, outcome: 'accepted', detail: `queued ${requestId}` })
+        .catch(() => {});
+    } catch (err) {
+      deps.logger.error({ err: (err as Error).message }, 'Could not enqueue a button click');
+      await respond({
+        response_type: 'ephemeral',
+        replace_original: false,
+        text: ':warning: That click could not be queued (Redis is not answering); please try again.',
+      }).catch(() => {});
+    }
+  };
+}

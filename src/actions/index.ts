@@ -1,0 +1,13 @@
+import type { App } from '@slack/bolt';
+import { type BlockActionDeps, blockActionListener } from './handle-block-action.js';
+
+/** Wires the buttons of release messages and of the /rollback confirmation. */
+export function registerActions(app: App, deps: BlockActionDeps): void {
+  app.action(
+    {
+      type: 'block_actions',
+      action_id: /^(release_(approve|reject|promote|pause|resume|abort)|rollback_confirm)$/,
+    },
+    blockActionListener(deps) as never,
+  );
+}

@@ -1,0 +1,39 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+const RELEASE_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+
+export class LockTimeout extends Error {
+  readonly code = 'lock_timeout';
+}
+
+/**
+ * A short mutual-exclusion lock in Redis (SET NX PX + compare-and-delete), for critical sections
+ * of a few seconds shared by all replicas. The TTL frees it if the holder dies.
+ */
+export async function withRedisLock<T>(
+  redis: Redis,
+  key: string,
+  fn: () => Promise<T>,
+  {
+    ttlMs = 20_000,
+    waitMs = 30_000,
+    onWait,
+  }: { ttlMs?: number; waitMs?: number; onWait?: (ms: number) => void } = {},
+): Promise<T> {
+  const token = randomBytes(12).toString('hex');
+  const started = Date.now();
+  let delay = 5;
+  for (;;) {
+    if ((await redis.set(key, token, 'PX', ttlMs, 'NX')) === 'OK') break;
+    if (Date.now() - started > waitMs) throw new LockTimeout(`${key} is busy (waited ${waitMs} ms)`);
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 100);
+  }
+  onWait?.(Date.now() - started);
+  try {
+    return await fn();
+  } finally {
+    await redis.eval(RELEASE_SCRIPT, 1, key, token).catch(() => {});
+  }
+}

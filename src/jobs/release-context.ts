@@ -1,0 +1,40 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { FlightdeckConfig } from '../config/schema.js';
+import type { Swarm } from '../integrations/swarm.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { ReleaseStore } from '../releases/release-store.js';
+import type { Release, Step } from '../releases/schema.js';
+import type { ServiceStateStore } from '../releases/service-state-store.js';
+import type { Traffic } from '../releases/traffic.js';
+
+/** Everything a release step may touch, passed in so steps stay plain functions. */
+export interface ReleaseContext {
+  config: FlightdeckConfig;
+  redis: Redis;
+  store: ReleaseStore;
+  states: ServiceStateStore;
+  traffic: Traffic;
+  swarm: Swarm;
+  promQuery: (query: string) => Promise<number[]>;
+  releaseQueue: Queue;
+  rollbackQueue: Queue;
+  publish: (releaseId: string) => Promise<void>;
+  metrics: Metrics;
+  logger: Logger;
+  now: () => number;
+}
+
+export type StepOutcome =
+  | { kind: 'done'; detail: string; patch?: (r: Release) => void }
+  | { kind: 'wait'; until: number; detail: string; patch?: (r: Release, s: Step) => void }
+  | { kind: 'fail'; reason: string; patch?: (r: Release) => void };
+
+export type StepHandler = (ctx: ReleaseContext, release: Release, step: Step) => Promise<StepOutcome>;
+
+export function serviceDef(ctx: ReleaseContext, r: Release) {
+  const def = ctx.config.environments[r.environment]?.services[r.service];
+  if (!def) throw new Error(`${r.service} is no longer configured in ${r.environment}`);
+  return def;
+}

@@ -1,0 +1,328 @@
+import { releasePolicy } from '../config/schema.js';
+import { withRedisLock } from '../integrations/redis-lock.js';
+import { SwarmServiceMissing } from '../integrations/swarm.js';
+import { type Release, type StepKind, TERMINAL } from '../releases/schema.js';
+import { TrafficRefused } from '../releases/traffic.js';
+import { weightsFor } from '../releases/weights.js';
+import { type ReleaseContext, type StepHandler, type StepOutcome, serviceDef } from './release-context.js';
+import { checkHealth } from './release-steps/check-health.js';
+import { evaluateGate } from './release-steps/evaluate-gate.js';
+import { finalize } from './release-steps/finalize.js';
+import { runSmoke } from './release-steps/run-smoke.js';
+import { shiftTraffic } from './release-steps/shift-traffic.js';
+import { soak } from './release-steps/soak.js';
+import { updateService } from './release-steps/update-service.js';
+import { waitConvergence } from './release-steps/wait-convergence.js';
+
+const HANDLERS: Record<StepKind, StepHandler> = {
+  update: updateService,
+  converge: waitConvergence,
+  health: checkHealth,
+  smoke: runSmoke,
+  shift: shiftTraffic,
+  soak,
+  gate: evaluateGate,
+  finalize,
+};
+
+/** Errors no retry can fix: go straight to rollback. */
+const permanent = (err: unknown) => err instanceof SwarmServiceMissing || err instanceof TrafficRefused;
+
+export const stepLockKey = (ctx: ReleaseContext, id: string) =>
+  `${ctx.config.redis.prefix}:data:release:${id}:steplock`;
+
+/**
+ * Runs the release's steps until one has to wait (soak, poll, approval) or the release ends.
+ * Each step runs under the release's step lock, reads the persisted state first and writes its
+ * result after, so a process killed at any point resumes from the last recorded step.
+ */
+export async function advance(
+  ctx: ReleaseContext,
+  id: string,
+  lockMs: number,
+): Promise<{ waitUntil?: number }> {
+  for (;;) {
+    const next = await withRedisLock(ctx.redis, stepLockKey(ctx, id), () => runOneStep(ctx, id), {
+      ttlMs: lockMs,
+      waitMs: lockMs * 3,
+    });
+    if (next !== 'continue') return next;
+  }
+}
+
+async function runOneStep(ctx: ReleaseContext, id: string): Promise<{ waitUntil?: number } | 'continue'> {
+  const r = await ctx.store.get(id);
+  if (!r || TERMINAL.has(r.status) || r.status === 'rolling_back' || r.status === 'queued') return {};
+  if (r.status === 'awaiting_approval') {
+    if (ctx.now() < (r.approvalDeadline ?? 0)) return { waitUntil: r.approvalDeadline };
+    await expire(ctx, r);
+    return {};
+  }
+  if (r.status === 'paused') return { waitUntil: ctx.now() + 3_600_000 };
+  const step = r.steps[r.stepIndex];
+  if (!step) return {};
+
+  // A release whose lock was taken from it (or whose service left the config) is no longer valid.
+  const state = await ctx.states.get(r.environment, r.service);
+  if (state.inFlight?.releaseId !== r.id || !ctx.config.environments[r.environment]?.services[r.service]) {
+    await rollBackRelease(
+      ctx,
+      id,
+      'its state is no longer valid (lock lost or service removed)',
+      'flightdeck',
+      {
+        trigger: 'failure',
+        holdsStepLock: true,
+      },
+    );
+    return {};
+  }
+
+  const policy = releasePolicy(ctx.config, r.environment);
+  const began = step.startedAt ?? ctx.now();
+  const timer = ctx.metrics.stepDuration.startTimer({ step: step.kind });
+  let outcome: StepOutcome;
+  try {
+    outcome = await HANDLERS[step.kind](ctx, r, { ...step, startedAt: began });
+  } catch (err) {
+    const failures = (step.failures ?? 0) + 1;
+    const msg = (err as Error).message;
+    ctx.logger.warn({ releaseId: id, step: step.kind, failures, err: msg }, 'Release step error');
+    outcome =
+      permanent(err) || failures > policy.maxStepRetries
+        ? { kind: 'fail', reason: `${step.label}: ${msg}` }
+        : {
+            kind: 'wait',
+            until: ctx.now() + Math.min(1_000 * 2 ** failures, 30_000),
+            detail: `retrying after error: ${msg}`,
+            patch: (_rel, s) => {
+              s.failures = failures;
+            },
+          };
+  }
+
+  if (outcome.kind === 'fail') {
+    timer({ result: 'failed' });
+    const reason = outcome.reason;
+    const patch = outcome.patch;
+    await ctx.store.update(id, (rel) => {
+      const s = rel.steps[rel.stepIndex];
+      if (s) Object.assign(s, { status: 'failed', detail: reason, startedAt: began, finishedAt: ctx.now() });
+      patch?.(rel);
+      rel.events.push({ at: ctx.now(), text: `✗ ${step.label}: ${reason}` });
+      return rel;
+    });
+    await rollBackRelease(ctx, id, reason, 'flightdeck', {
+      trigger: step.kind === 'gate' ? 'gate' : 'failure',
+      holdsStepLock: true,
+    });
+    return {};
+  }
+
+  const done = outcome.kind === 'done';
+  const saved = await ctx.store.update(id, (rel) => {
+    // Paused, rolled back or moved on meanwhile: do not advance over someone else's change.
+    if (rel.status !== 'running' || rel.stepIndex !== r.stepIndex) return undefined;
+    const s = rel.steps[rel.stepIndex];
+    if (!s) return undefined;
+    s.startedAt = began;
+    s.detail = outcome.detail;
+    if (outcome.kind === 'done') {
+      s.status = 'done';
+      s.finishedAt = ctx.now();
+      s.due = undefined;
+      outcome.patch?.(rel);
+      rel.events.push({ at: ctx.now(), text: `✓ ${s.label}: ${outcome.detail}` });
+      rel.stepIndex += 1;
+      const following = rel.steps[rel.stepIndex];
+      if (following && rel.status === 'running') following.status = 'running';
+    } else {
+      s.status = 'waiting';
+      s.due = outcome.until;
+      outcome.patch?.(rel, s);
+    }
+    return rel;
+  });
+  if (done) timer({ result: 'done' });
+  await ctx.publish(id);
+  if (saved.status === 'completed') {
+    ctx.metrics.releases.inc({ environment: saved.environment, outcome: 'completed' });
+    ctx.metrics.releaseDuration.observe(
+      { environment: saved.environment, outcome: 'completed' },
+      (ctx.now() - saved.createdAt) / 1000,
+    );
+    await startNextInBatch(ctx, saved);
+    return {};
+  }
+  if (outcome.kind === 'wait') return { waitUntil: outcome.until };
+  return 'continue';
+}
+
+export interface RollbackReport {
+  release: Release;
+  trafficSwitchMs?: number;
+  trafficError?: string;
+  swarmDetail: string;
+}
+
+/**
+ * The fastest path back: all traffic to the release's stable colour at once, then (once any step in
+ * progress has finished) cancel pending steps and roll the new colour's Swarm service back.
+ */
+export async function rollBackRelease(
+  ctx: ReleaseContext,
+  id: string,
+  reason: string,
+  by: string,
+  opts: { trigger: string; holdsStepLock: boolean; requestedAt?: number },
+): Promise<RollbackReport> {
+  const started = opts.requestedAt ?? ctx.now();
+  let claimed = false;
+  const r = await ctx.store.update(id, (rel) => {
+    if (TERMINAL.has(rel.status) || rel.status === 'rolling_back') return undefined;
+    claimed = true;
+    if (rel.status === 'awaiting_approval' || rel.status === 'queued') {
+      rel.status = 'cancelled';
+      rel.finishedAt = ctx.now();
+      rel.outcome = `Cancelled before any change: ${reason}`;
+      return rel;
+    }
+    rel.status = 'rolling_back';
+    rel.rollback = { reason, by, startedAt: ctx.now() };
+    rel.events.push({ at: ctx.now(), text: `↩ Rolling back: ${reason}` });
+    return rel;
+  });
+  if (!claimed) return { release: r, swarmDetail: 'already finished or being rolled back' };
+  if (r.status === 'cancelled') {
+    await ctx.states.mutate(r.environment, r.service, (s) =>
+      s.inFlight?.releaseId === r.id
+        ? { state: { ...s, inFlight: undefined }, result: undefined }
+        : { result: undefined },
+    );
+    await removePendingJob(ctx, id);
+    ctx.metrics.releases.inc({ environment: r.environment, outcome: 'cancelled' });
+    await cancelRestOfBatch(ctx, r, reason);
+    await ctx.publish(id);
+    return { release: r, swarmDetail: 'nothing had changed' };
+  }
+
+  // 1. Traffic, first and at once. Moving towards the stable colour keeps the file even if nginx is down.
+  let trafficSwitchMs: number | undefined;
+  let trafficError: string | undefined;
+  const stableHealth = await ctx.traffic.checkColour(r.environment, r.service, r.fromColour);
+  try {
+    await ctx.traffic.setWeights(
+      r.environment,
+      r.service,
+      weightsFor(r.fromColour, 100),
+      (s) =>
+        s.inFlight && s.inFlight.releaseId !== r.id
+          ? `${s.inFlight.releaseId} now holds ${r.service}`
+          : undefined,
+      (s) => ({ ...s, inFlight: s.inFlight?.releaseId === r.id ? undefined : s.inFlight }),
+      { keepOnReloadFailure: true },
+    );
+    trafficSwitchMs = ctx.now() - started;
+    ctx.metrics.rollbackSwitch.observe(trafficSwitchMs / 1000);
+  } catch (err) {
+    trafficError = (err as Error).message;
+  }
+
+  // 2. Pending steps cancelled, then Swarm rolled back, once no step of this release is running.
+  let swarmDetail = '';
+  const rest = async () => {
+    await removePendingJob(ctx, id);
+    const svcName = serviceDef(ctx, r)[r.toColour].swarmService;
+    try {
+      const svc = await ctx.swarm.inspect(svcName);
+      if (svc.image === r.image && svc.previousImage && svc.previousImage !== r.image) {
+        await ctx.swarm.rollbackToPrevious(svcName);
+        swarmDetail = `${svcName} rolled back to ${svc.previousImage}`;
+      } else {
+        swarmDetail = `${svcName} left on ${svc.image}`;
+      }
+    } catch (err) {
+      swarmDetail = `could not roll back ${svcName}: ${(err as Error).message}`;
+    }
+  };
+  if (opts.holdsStepLock) await rest();
+  else await withRedisLock(ctx.redis, stepLockKey(ctx, id), rest, { ttlMs: 30_000, waitMs: 90_000 });
+
+  const traffic = trafficError
+    ? trafficError.includes('new upstream file is in place')
+      ? `traffic: ${trafficError}`
+      : `⚠️ traffic NOT switched: ${trafficError}`
+    : `traffic 100% on ${r.fromColour} in ${((trafficSwitchMs ?? 0) / 1000).toFixed(2)} s${stableHealth.ok ? '' : ` (⚠️ ${r.fromColour} health: ${stableHealth.detail})`}`;
+  const failedHard = trafficError !== undefined && !trafficError.includes('new upstream file is in place');
+  const final = await ctx.store.update(id, (rel) => {
+    rel.status = failedHard ? 'failed' : 'rolled_back';
+    rel.finishedAt = ctx.now();
+    rel.weights = failedHard ? rel.weights : weightsFor(r.fromColour, 100);
+    if (rel.rollback) rel.rollback.trafficSwitchMs = trafficSwitchMs;
+    rel.outcome = `Rolled back (${reason}): ${traffic}; ${swarmDetail}`;
+    for (const s of rel.steps)
+      if (s.status === 'pending' || s.status === 'waiting' || s.status === 'running') s.status = 'skipped';
+    rel.events.push({ at: ctx.now(), text: rel.outcome });
+    return rel;
+  });
+  ctx.metrics.rollbacks.inc({ environment: r.environment, trigger: opts.trigger });
+  ctx.metrics.releases.inc({ environment: r.environment, outcome: final.status });
+  ctx.metrics.releaseDuration.observe(
+    { environment: r.environment, outcome: final.status },
+    (ctx.now() - r.createdAt) / 1000,
+  );
+  await cancelRestOfBatch(ctx, final, `${r.service} rolled back`);
+  await ctx.publish(id);
+  return { release: final, trafficSwitchMs, trafficError, swarmDetail };
+}
+
+async function expire(ctx: ReleaseContext, r: Release): Promise<void> {
+  await ctx.store.update(r.id, (rel) => {
+    if (rel.status !== 'awaiting_approval') return undefined;
+    rel.status = 'expired';
+    rel.finishedAt = ctx.now();
+    rel.outcome = 'No lead approved it in time; nothing was changed.';
+    return rel;
+  });
+  await ctx.states.mutate(r.environment, r.service, (s) =>
+    s.inFlight?.releaseId === r.id
+      ? { state: { ...s, inFlight: undefined }, result: undefined }
+      : { result: undefined },
+  );
+  ctx.metrics.releases.inc({ environment: r.environment, outcome: 'expired' });
+  await ctx.publish(r.id);
+}
+
+async function removePendingJob(ctx: ReleaseContext, id: string): Promise<void> {
+  const job = await ctx.releaseQueue.getJob(id);
+  if (!job) return;
+  const state = await job.getState();
+  // An active job is left alone: it will find the release finished and end by itself.
+  if (state === 'delayed' || state === 'waiting' || state === 'prioritized')
+    await job.remove().catch(() => {});
+}
+
+/** Sequential `all` releases: the next one starts when this one completes. */
+async function startNextInBatch(ctx: ReleaseContext, r: Release): Promise<void> {
+  const nextId = r.batch?.next;
+  if (!nextId) return;
+  const next = await ctx.store.update(nextId, (rel) =>
+    rel.status === 'queued' ? { ...rel, status: 'running' } : undefined,
+  );
+  if (next.status === 'running')
+    await ctx.releaseQueue.add('release', { releaseId: nextId }, { jobId: nextId });
+  await ctx.publish(nextId);
+}
+
+/** The rest of a sequential batch never starts once one release stops (each cancels its successor). */
+async function cancelRestOfBatch(ctx: ReleaseContext, r: Release, reason: string): Promise<void> {
+  const nextId = r.batch?.next;
+  if (!nextId) return;
+  const next = await ctx.store.get(nextId);
+  if (next?.status === 'queued') {
+    await rollBackRelease(ctx, nextId, `batch stopped: ${reason}`, 'flightdeck', {
+      trigger: 'batch',
+      holdsStepLock: false,
+    });
+  }
+}

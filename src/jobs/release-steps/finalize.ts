@@ -1,0 +1,49 @@
+import { releasePolicy } from '../../config/schema.js';
+import { weightsFor } from '../../releases/weights.js';
+import { type StepHandler, serviceDef } from '../release-context.js';
+
+/** Record the new live colour and last good image, free the lock, and scale the old colour as configured. */
+export const finalize: StepHandler = async (ctx, r) => {
+  const policy = releasePolicy(ctx.config, r.environment);
+  const weights = weightsFor(r.toColour, 100);
+  const owned = await ctx.states.mutate(r.environment, r.service, (s) => {
+    if (s.inFlight?.releaseId !== r.id) return { result: false };
+    return {
+      result: true,
+      state: {
+        ...s,
+        previous: { colour: s.lastGood.colour, image: s.lastGood.image ?? r.fromImage, releaseId: r.id },
+        live: r.toColour,
+        lastGood: { colour: r.toColour, image: r.image },
+        images: { ...s.images, [r.fromColour]: s.lastGood.image ?? r.fromImage, [r.toColour]: r.image },
+        weights,
+        inFlight: undefined,
+      },
+    };
+  });
+  if (!owned) return { kind: 'fail', reason: `${r.id} no longer holds ${r.service} in ${r.environment}` };
+  await ctx.traffic.apply();
+  let scaled = '';
+  if (policy.afterRelease === 'scale-down') {
+    const old = serviceDef(ctx, r)[r.fromColour].swarmService;
+    await ctx.swarm.scale(old, 0).then(
+      () => {
+        scaled = `; ${old} scaled to 0`;
+      },
+      (err: Error) => {
+        scaled = `; could not scale ${old} down: ${err.message}`;
+      },
+    );
+  }
+  const at = ctx.now();
+  return {
+    kind: 'done',
+    detail: `${r.toColour} is live with ${r.image}${scaled}`,
+    patch: (rel) => {
+      rel.status = 'completed';
+      rel.finishedAt = at;
+      rel.weights = weights;
+      rel.outcome = `${r.service} ${r.version} is live on ${r.toColour} in ${r.environment}${scaled}`;
+    },
+  };
+};

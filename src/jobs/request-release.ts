@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import { releasePolicy } from '../config/schema.js';
+import { planSteps } from '../releases/plan-steps.js';
+import { type Release, TERMINAL } from '../releases/schema.js';
+import { other } from '../releases/weights.js';
+import type { ReleaseContext } from './release-context.js';
+
+export interface ReleaseRequest {
+  environment: string;
+  services: string[];
+  version: string;
+  requestedBy: { id: string; name: string };
+}
+
+export interface ReleaseRequestResult {
+  started: Release[];
+  refused: Array<{ service: string; reason: string }>;
+}
+
+export const newReleaseId = (env: string, svc: string) =>
+  `rel-${env}-${svc}-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+
+/**
+ * Takes the release lock of each (environment, service), records the release and queues its job.
+ * Production may wait for a lead's approval first (the job is delayed until the approval deadline).
+ */
+export async function requestRelease(
+  ctx: ReleaseContext,
+  req: ReleaseRequest,
+): Promise<ReleaseRequestResult> {
+  const env = ctx.config.environments[req.environment];
+  if (!env) throw new Error(`unknown environment ${req.environment}`);
+  const policy = releasePolicy(ctx.config, req.environment);
+  const channel = env.channel ?? ctx.config.channels.releases;
+  const sequential = req.services.length > 1 && !policy.parallel;
+  const batchId =
+    req.services.length > 1 ? `batch-${Date.now().toString(36)}${randomBytes(2).toString('hex')}` : undefined;
+  const result: ReleaseRequestResult = { started: [], refused: [] };
+
+  for (const service of req.services) {
+    const def = env.services[service];
+    if (!def) {
+      result.refused.push({ service, reason: `${service} is not configured in ${req.environment}` });
+      continue;
+    }
+    const image = `${def.image}:${req.version}`;
+    const id = newReleaseId(req.environment, service);
+    const now = ctx.now();
+    const waitForApproval = env.requireApproval;
+    const queued = sequential && result.started.length > 0;
+    type Lock = { refused: string } | { from: 'blue' | 'green'; fromImage: string | undefined };
+    const lock = await ctx.states.mutate<Lock>(req.environment, service, async (s) => {
+      if (s.inFlight) {
+        const holder = await ctx.store.get(s.inFlight.releaseId);
+        if (holder && !TERMINAL.has(holder.status)) {
+          const step = holder.steps[holder.stepIndex];
+          return {
+            result: {
+              refused: `${service} in ${req.environment} is locked by ${holder.id}: <@${holder.requestedBy.id}> is releasing ${holder.version} since ${new Date(holder.createdAt).toISOString().slice(0, 16).replace('T', ' ')} UTC (now: ${holder.status === 'running' ? (step?.label ?? holder.status) : holder.status.replace('_', ' ')}).`,
+            },
+          };
+        }
+        // The holder ended without freeing the lock (e.g. it was lost): the lock is stale.
+        ctx.logger.warn(
+          { service, environment: req.environment, stale: s.inFlight.releaseId },
+          'Taking over a stale release lock',
+        );
+      }
+      if (s.lastGood.image === image && s.weights[s.live] === 100) {
+        return {
+          result: {
+            refused: `${service} already runs ${req.version} on ${s.live} (live) in ${req.environment}.`,
+          },
+        };
+      }
+      const state = {
+        ...s,
+        inFlight: {
+          releaseId: id,
+          by: req.requestedBy.id,
+          since: new Date(now).toISOString(),
+          what: `release ${req.version}`,
+        },
+      };
+      return { state, result: { from: s.live, fromImage: s.lastGood.image ?? s.images[s.live] } };
+    });
+    if ('refused' in lock) {
+      ctx.metrics.lockContention.inc({ environment: req.environment });
+      result.refused.push({ service, reason: lock.refused });
+      continue;
+    }
+    const toColour = other(lock.from);
+    // The first release of a service learns the stable image from Swarm, for rollback messages.
+    const fromImage =
+      lock.fromImage ??
+      (await ctx.swarm.inspect(def[lock.from].swarmService).then(
+        (i) => i.image,
+        () => undefined,
+      ));
+    const release: Omit<Release, 'rev'> = {
+      id,
+      environment: req.environment,
+      service,
+      version: req.version,
+      image,
+      fromColour: lock.from,
+      toColour,
+      fromImage,
+      status: waitForApproval ? 'awaiting_approval' : queued ? 'queued' : 'running',
+      requestedBy: req.requestedBy,
+      approvalDeadline: waitForApproval ? now + policy.approvalTimeout : undefined,
+      channel,
+      createdAt: now,
+      updatedAt: now,
+      stepIndex: 0,
+      steps: planSteps(policy, { swarmService: def[toColour].swarmService, colour: toColour, image }),
+      weights: toColour === 'green' ? { blue: 100, green: 0 } : { blue: 0, green: 100 },
+      swarmUpdated: false,
+      gateResults: [],
+      events: [{ at: now, text: `Requested by <@${req.requestedBy.id}>` }],
+      batch: batchId ? { id: batchId } : undefined,
+    };
+    if (release.status === 'running' && release.steps[0]) release.steps[0].status = 'running';
+    const created = await ctx.store.create(release);
+    // Chain a sequential batch: each release starts the next when it completes.
+    const prev = result.started.at(-1);
+    if (sequential && prev) {
+      await ctx.store.update(prev.id, (p) => ({ ...p, batch: { id: batchId as string, next: id } }));
+    }
+    if (!queued) {
+      await ctx.releaseQueue.add(
+        'release',
+        { releaseId: id },
+        { jobId: id, delay: waitForApproval ? policy.approvalTimeout : 0 },
+      );
+    }
+    await ctx.publish(id);
+    result.started.push(created);
+  }
+  return result;
+}

@@ -1,0 +1,96 @@
+import { TrafficRefused } from '../releases/traffic.js';
+import { other, weightsFor } from '../releases/weights.js';
+import type { ReleaseContext } from './release-context.js';
+import { rollBackRelease } from './release-machine.js';
+import type { RollbackJob } from './rollback-jobs.js';
+
+export interface ServiceRollbackReport {
+  ok: boolean;
+  text: string;
+  trafficSwitchMs?: number;
+}
+
+/**
+ * /rollback of one service: pre-empts the release in flight if there is one; otherwise returns to
+ * the colour that was live before the last completed release, and rolls the other colour's Swarm
+ * service back to its previous spec.
+ */
+export async function rollBackService(ctx: ReleaseContext, job: RollbackJob): Promise<ServiceRollbackReport> {
+  const { environment: env, service: svc } = job;
+  const state = await ctx.states.get(env, svc);
+  if (state.inFlight) {
+    const report = await rollBackRelease(ctx, state.inFlight.releaseId, job.reason, job.by, {
+      trigger: job.trigger,
+      holdsStepLock: false,
+      requestedAt: job.requestedAt,
+    });
+    const r = report.release;
+    return {
+      ok: r.status === 'rolled_back' || r.status === 'cancelled',
+      trafficSwitchMs: report.trafficSwitchMs,
+      text:
+        r.status === 'cancelled'
+          ? `🚫 ${svc} in ${env}: release ${r.id} cancelled before it changed anything.`
+          : `↩️ ${svc} in ${env}: release ${r.id} pre-empted. ${r.outcome ?? ''}`,
+    };
+  }
+
+  const target = state.previous?.colour ?? state.lastGood.colour;
+  if (!state.previous && state.weights[target] === 100) {
+    return {
+      ok: true,
+      text: `Nothing to roll back: ${svc} in ${env} has all traffic on ${target}${state.lastGood.image ? ` (${state.lastGood.image})` : ''} and no earlier release is recorded.`,
+    };
+  }
+  const def = ctx.config.environments[env]?.services[svc];
+  if (!def) return { ok: false, text: `${svc} is not configured in ${env}.` };
+  const health = await ctx.traffic.checkColour(env, svc, target);
+  if (!health.ok) {
+    return {
+      ok: false,
+      text: `⚠️ Not rolling back ${svc} in ${env}: ${target} is not healthy (${health.detail}), so traffic stays where it is. Deploy a known good version instead.`,
+    };
+  }
+  const previous = state.previous;
+  try {
+    await ctx.traffic.setWeights(
+      env,
+      svc,
+      weightsFor(target, 100),
+      (s) =>
+        s.inFlight ? `release ${s.inFlight.releaseId} started meanwhile; run /rollback again` : undefined,
+      (s) =>
+        previous
+          ? { ...s, live: target, lastGood: { colour: target, image: previous.image }, previous: undefined }
+          : { ...s, live: target },
+      { keepOnReloadFailure: true },
+    );
+  } catch (err) {
+    if (err instanceof TrafficRefused) return { ok: false, text: `⚠️ ${err.message}` };
+    return {
+      ok: false,
+      text: `🚨 Traffic for ${svc} in ${env} could NOT be switched: ${(err as Error).message}`,
+    };
+  }
+  const trafficSwitchMs = ctx.now() - job.requestedAt;
+  ctx.metrics.rollbackSwitch.observe(trafficSwitchMs / 1000);
+  ctx.metrics.rollbacks.inc({ environment: env, trigger: job.trigger });
+
+  let swarmDetail = '';
+  if (previous) {
+    const otherService = def[other(target)].swarmService;
+    try {
+      const rolled = await ctx.swarm.rollbackToPrevious(otherService);
+      swarmDetail = rolled.changed
+        ? `; ${otherService} rolled back to ${rolled.image}`
+        : `; ${otherService} had no previous spec`;
+    } catch (err) {
+      swarmDetail = `; could not roll back ${otherService}: ${(err as Error).message}`;
+    }
+  }
+  return {
+    ok: true,
+    trafficSwitchMs,
+    text: `↩️ ${svc} in ${env}: traffic 100% on ${target}${previous?.image ? ` (${previous.image})` : ''} in ${(trafficSwitchMs / 1000).toFixed(2)} s${swarmDetail}.`,
+  };
+}

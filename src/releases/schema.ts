@@ -1,0 +1,131 @@
+import { z } from 'zod';
+import { Colour } from '../config/schema.js';
+
+export const Weights = z.object({
+  blue: z.number().int().min(0).max(100),
+  green: z.number().int().min(0).max(100),
+});
+export type Weights = z.infer<typeof Weights>;
+
+/** What flightdeck knows of one service in one environment (replaces the seed's current-environment file). */
+export const ServiceState = z.object({
+  /** The last good colour: where traffic goes back on a rollback. */
+  live: Colour,
+  weights: Weights,
+  images: z.object({ blue: z.string().optional(), green: z.string().optional() }),
+  lastGood: z.object({ colour: Colour, image: z.string().optional() }),
+  /** The last good colour before the latest completed release: /rollback's target when nothing is in flight. */
+  previous: z.object({ colour: Colour, image: z.string().optional(), releaseId: z.string() }).optional(),
+  /** The release lock: one release per service and environment. */
+  inFlight: z
+    .object({ releaseId: z.string(), by: z.string(), since: z.string(), what: z.string() })
+    .optional(),
+  updatedAt: z.string(),
+});
+export type ServiceState = z.infer<typeof ServiceState>;
+
+export const StepKind = z.enum([
+  'update',
+  'converge',
+  'health',
+  'smoke',
+  'shift',
+  'soak',
+  'gate',
+  'finalize',
+]);
+export type StepKind = z.infer<typeof StepKind>;
+
+export const StepStatus = z.enum(['pending', 'running', 'waiting', 'done', 'failed', 'skipped']);
+
+export const Step = z.object({
+  kind: StepKind,
+  label: z.string(),
+  status: StepStatus,
+  percent: z.number().optional(),
+  soakMs: z.number().optional(),
+  startedAt: z.number().optional(),
+  finishedAt: z.number().optional(),
+  /** When a waiting step is due (soak end, next poll). */
+  due: z.number().optional(),
+  /** Failures of this step so far (transient errors are retried). */
+  failures: z.number().default(0),
+  /** Consecutive healthy answers (health step). */
+  streak: z.number().optional(),
+  detail: z.string().optional(),
+});
+export type Step = z.infer<typeof Step>;
+
+export const ReleaseStatus = z.enum([
+  'awaiting_approval',
+  'queued', // waits for an earlier release of the same batch (sequential `all`)
+  'running',
+  'paused',
+  'rolling_back',
+  'completed',
+  'rolled_back',
+  'failed', // the rollback itself could not finish: needs a human
+  'rejected',
+  'expired',
+  'cancelled',
+]);
+export type ReleaseStatus = z.infer<typeof ReleaseStatus>;
+
+export const TERMINAL: ReadonlySet<ReleaseStatus> = new Set([
+  'completed',
+  'rolled_back',
+  'failed',
+  'rejected',
+  'expired',
+  'cancelled',
+]);
+
+export const GateResult = z.object({
+  name: z.string(),
+  value: z.number().nullable(),
+  limit: z.string(),
+  ok: z.boolean(),
+});
+export type GateResult = z.infer<typeof GateResult>;
+
+export const Person = z.object({ id: z.string(), name: z.string() });
+
+export const Release = z.object({
+  id: z.string(),
+  /** Optimistic-concurrency counter: every write must have read the current one. */
+  rev: z.number().int(),
+  environment: z.string(),
+  service: z.string(),
+  version: z.string(),
+  image: z.string(),
+  fromColour: Colour,
+  toColour: Colour,
+  fromImage: z.string().optional(),
+  status: ReleaseStatus,
+  requestedBy: Person,
+  approvedBy: Person.optional(),
+  approvalDeadline: z.number().optional(),
+  channel: z.string(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+  finishedAt: z.number().optional(),
+  stepIndex: z.number().int(),
+  steps: z.array(Step),
+  weights: Weights,
+  swarmUpdated: z.boolean().default(false),
+  gateResults: z.array(GateResult).default([]),
+  outcome: z.string().optional(),
+  rollback: z
+    .object({
+      reason: z.string(),
+      by: z.string(),
+      startedAt: z.number(),
+      trafficSwitchMs: z.number().optional(),
+    })
+    .optional(),
+  message: z.object({ channel: z.string(), ts: z.string() }).optional(),
+  batch: z.object({ id: z.string(), next: z.string().optional() }).optional(),
+  /** Log of what happened, newest last, for the progress message and history. */
+  events: z.array(z.object({ at: z.number(), text: z.string() })).default([]),
+});
+export type Release = z.infer<typeof Release>;

@@ -1,0 +1,75 @@
+import Docker from 'dockerode';
+import { waitFor } from './ports.js';
+
+export const docker = new Docker({ socketPath: '/var/run/docker.sock', version: 'v1.41' });
+
+export interface ColourService {
+  name: string;
+  port: number;
+  colour: string;
+  image: string;
+}
+
+/** A real Swarm service of the test's own: the test app image, a host-mode port on loopback. */
+export async function createService(s: ColourService): Promise<void> {
+  await removeService(s.name);
+  await docker.createService({
+    Name: s.name,
+    Labels: { 'flightdeck.test': '1' },
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: s.image,
+        Env: ['PORT=8080', `COLOUR=${s.colour}`],
+        StopGracePeriod: 1_000_000_000,
+      },
+      RestartPolicy: { Condition: 'any', Delay: 500_000_000 },
+    },
+    Mode: { Replicated: { Replicas: 1 } },
+    // stop-first: a host-mode port can only be bound by one task at a time.
+    UpdateConfig: { Parallelism: 1, FailureAction: 'pause', Monitor: 1_000_000_000, Order: 'stop-first' },
+    RollbackConfig: { Parallelism: 1, FailureAction: 'pause', Monitor: 1_000_000_000, Order: 'stop-first' },
+    EndpointSpec: {
+      Mode: 'dnsrr',
+      Ports: [{ Protocol: 'tcp', TargetPort: 8080, PublishedPort: s.port, PublishMode: 'host' }],
+    },
+  } as never);
+}
+
+export async function waitServing(port: number, body?: string, timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/version`, { signal: AbortSignal.timeout(1_000) });
+      const text = await res.text();
+      return res.ok && (!body || text.trim() === body);
+    },
+    { timeoutMs, intervalMs: 200, what: `a task answering on ${port}${body ? ` with ${body}` : ''}` },
+  );
+}
+
+export async function removeService(name: string): Promise<void> {
+  try {
+    await docker.getService(name).remove();
+  } catch {
+    /* not there */
+  }
+}
+
+export async function serviceImage(name: string): Promise<string> {
+  const info = await docker.getService(name).inspect();
+  return String(info.Spec.TaskTemplate.ContainerSpec.Image).replace(/@sha256:.*/, '');
+}
+
+/** Waits until no container of the service is left (host ports free again). */
+export async function removeServicesAndWait(names: string[]): Promise<void> {
+  await Promise.all(names.map(removeService));
+  await waitFor(
+    async () => {
+      const containers = await docker.listContainers({
+        all: true,
+        filters: { label: ['com.docker.swarm.service.name'] },
+      });
+      return !containers.some((c) => names.includes(c.Labels['com.docker.swarm.service.name'] ?? ''));
+    },
+    { timeoutMs: 60_000, intervalMs: 250, what: 'service containers to go' },
+  ).catch(() => {});
+}

@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { measureSplit, releaseIds, soakingAt, waitProgress, waitRelease } from './helpers/release.js';
+import { TestStack } from './helpers/stack.js';
+import { createService, removeServicesAndWait, serviceImage, waitServing } from './helpers/swarm.js';
+
+const stack = new TestStack({ prefix: 'fdrel', basePort: 28200 });
+const names: string[] = [];
+
+beforeAll(async () => {
+  await stack.start();
+  const staging = stack.config.environments.staging?.services ?? {};
+  const creates = Object.values(staging).flatMap((svc) =>
+    (['blue', 'green'] as const).map((colour) => {
+      names.push(svc[colour].swarmService);
+      return createService({
+        name: svc[colour].swarmService,
+        port: Number(svc[colour].address.split(':')[1]),
+        colour,
+        image: 'flightdeck/testapp:1.0.0',
+      });
+    }),
+  );
+  await Promise.all(creates);
+  await Promise.all(
+    Object.values(staging).flatMap((svc) =>
+      [svc.blue, svc.green].map((c) => waitServing(Number(c.address.split(':')[1]))),
+    ),
+  );
+}, 180_000);
+
+afterAll(async () => {
+  await stack.stop();
+  await removeServicesAndWait(names);
+});
+
+const nginxUrl = (env: string, svc: string) => `http://127.0.0.1:${stack.nginx.port}/${env}/${svc}/colour`;
+
+async function answer(user: string, seen: number, re: RegExp) {
+  return stack.answerTo(user, seen, re);
+}
+
+describe('a full blue/green release of a two-service environment', () => {
+  it('goes 10 → 50 → 100 with the measured split and a truthful progress message at each step', async () => {
+    const seen = stack.emulator.ephemeralsFor('U0DEV').length;
+    await stack.driver.command('/deploy', 'all 1.1.0 to staging');
+    const text = await answer('U0DEV', seen, /releasing/);
+    const ids = releaseIds(text);
+    expect(ids).toHaveLength(2);
+
+    for (const [percent, expectGreen] of [
+      [10, 20],
+      [50, 100],
+      [100, 200],
+    ] as const) {
+      for (const id of ids) {
+        await waitRelease(stack, id, soakingAt(percent), `soaking at ${percent}%`);
+        const progress = await waitProgress(stack, id, new RegExp(`⏳ Soak 1h at ${percent}%`));
+        expect(progress).toContain(`✅ Traffic ${percent}% → green`);
+        expect(progress).toContain(`green \`${'█'.repeat(percent / 10)}`);
+      }
+      for (const svc of ['api', 'web']) {
+        const split = await measureSplit(nginxUrl('staging', svc));
+        expect(split.other).toBe(0);
+        // nginx's weighted round robin is exact per worker; allow for two workers' interleaving.
+        expect(Math.abs(split.green - expectGreen)).toBeLessThanOrEqual(percent === 100 ? 0 : 12);
+      }
+      for (const svc of ['api', 'web']) {
+        const before = stack.emulator.ephemeralsFor('U0DEV').length;
+        await stack.driver.command('/deploy', `promote ${svc}`);
+        await answer('U0DEV', before, /Promoted/);
+      }
+    }
+
+    for (const id of ids) {
+      const done = await waitRelease(stack, id, (r) => r.status === 'completed', 'completed');
+      expect(done.steps.every((s) => s.status === 'done')).toBe(true);
+      await waitProgress(stack, id, /✅ Released/);
+    }
+    for (const svc of ['api', 'web']) {
+      expect(await serviceImage(`fdrel-staging-${svc}-green`)).toBe('flightdeck/testapp:1.1.0');
+      expect(await serviceImage(`fdrel-staging-${svc}-blue`)).toBe('flightdeck/testapp:1.0.0');
+    }
+    // One message per release, updated in place.
+    const posts = stack.emulator
+      .channelMessages('C0RELEASES')
+      .filter((m) => /fdrel|rel-staging/.test(JSON.stringify(m.blocks)));
+    expect(posts).toHaveLength(2);
+    expect(posts.every((m) => m.edits > 5)).toBe(true);
+  }, 240_000);
+});
