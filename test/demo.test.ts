@@ -54,7 +54,9 @@ describe('npm run demo (the README’s first command)', () => {
     // A real release through Swarm and nginx, shown as it goes, then rolled back.
     expect(plain).toContain('100 requests through nginx to /staging/api/: blue 90 / green 10');
     expect(plain).toContain('✅ Released: *api* `1.1.0` to *staging* (blue → green)');
-    expect(plain).toMatch(/api in staging: traffic 100% on blue \(flightdeck\/testapp:1\.0\.0\) in \d+\.\d+ s/);
+    expect(plain).toMatch(
+      /api in staging: traffic 100% on blue \(flightdeck\/testapp:1\.0\.0\) in \d+\.\d+ s/,
+    );
     expect(plain).toContain('through nginx now: blue 100');
   }, 240_000);
 });
