@@ -6,7 +6,6 @@ import { waitFor } from './helpers/ports.js';
 import { TestPrometheus } from './helpers/prometheus-server.js';
 import {
   measureSplit,
-  progressText,
   releaseIds,
   releases,
   soakingAt,
