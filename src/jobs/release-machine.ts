@@ -1,6 +1,7 @@
 import { releasePolicy } from '../config/schema.js';
 import { withRedisLock } from '../integrations/redis-lock.js';
 import { SwarmServiceMissing } from '../integrations/swarm.js';
+import { failpoint } from '../observability/failpoints.js';
 import { type Release, type StepKind, TERMINAL } from '../releases/schema.js';
 import { TrafficRefused } from '../releases/traffic.js';
 import { weightsFor } from '../releases/weights.js';
@@ -81,9 +82,12 @@ async function runOneStep(ctx: ReleaseContext, id: string): Promise<{ waitUntil?
   const policy = releasePolicy(ctx.config, r.environment);
   const began = step.startedAt ?? ctx.now();
   const timer = ctx.metrics.stepDuration.startTimer({ step: step.kind });
+  const at = step.percent !== undefined ? `${step.kind}@${step.percent}` : step.kind;
+  failpoint(`before:${step.kind}`, `before:${at}`);
   let outcome: StepOutcome;
   try {
     outcome = await HANDLERS[step.kind](ctx, r, { ...step, startedAt: began });
+    failpoint(`after:${step.kind}`, `after:${at}`);
   } catch (err) {
     const failures = (step.failures ?? 0) + 1;
     const msg = (err as Error).message;
@@ -144,6 +148,7 @@ async function runOneStep(ctx: ReleaseContext, id: string): Promise<{ waitUntil?
     return rel;
   });
   if (done) timer({ result: 'done' });
+  failpoint(`persisted:${step.kind}`, `persisted:${at}`);
   await ctx.publish(id);
   if (saved.status === 'completed') {
     ctx.metrics.releases.inc({ environment: saved.environment, outcome: 'completed' });

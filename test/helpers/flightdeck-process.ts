@@ -27,6 +27,19 @@ export class FlightdeckProcess {
 
   constructor(private readonly opts: ProcessOptions) {}
 
+  /** Environment for the next start(), e.g. failpoints for one run only. */
+  setEnv(env: Record<string, string>): this {
+    this.opts.env = env;
+    return this;
+  }
+
+  /** Resolves when the process exits by itself (e.g. at a failpoint). */
+  exited(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+    return new Promise((r) => p.once('exit', () => r()));
+  }
+
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
