@@ -80,6 +80,26 @@ describe('a full blue/green release of a two-service environment', () => {
       expect(await serviceImage(`fdrel-staging-${svc}-green`)).toBe('flightdeck/testapp:1.1.0');
       expect(await serviceImage(`fdrel-staging-${svc}-blue`)).toBe('flightdeck/testapp:1.0.0');
     }
+    // History, status and metrics tell the same story.
+    const seenH = stack.emulator.ephemeralsFor('U0DEV').length;
+    await stack.driver.command('/deploy', 'history api');
+    const history = await answer('U0DEV', seenH, /\*api in staging\*/);
+    expect(history).toContain('live green (flightdeck/testapp:1.1.0)');
+    expect(history).toContain(`\`${ids[0]}\``);
+    const seenS = stack.emulator.ephemeralsFor('U0DEV').length;
+    await stack.driver.command('/deploy', 'status');
+    const status = await answer('U0DEV', seenS, /In flight \(0\)/);
+    expect(status).toMatch(/Last finished[\s\S]*completed/);
+    const metrics = await (await fetch(`${stack.apps[0]?.url}/metrics`)).text();
+    expect(metrics).toMatch(/flightdeck_releases_total\{environment="staging",outcome="completed"\} 2/);
+    expect(metrics).toMatch(
+      /flightdeck_traffic_weight_percent\{environment="staging",service="api",colour="green"\} 100/,
+    );
+    expect(metrics).toMatch(
+      /flightdeck_release_step_duration_seconds_count\{step="converge",result="done"\} 2/,
+    );
+    expect(metrics).toContain('flightdeck_lock_wait_seconds_bucket');
+
     // One message per release, updated in place.
     const posts = stack.emulator
       .channelMessages('C0RELEASES')

@@ -266,6 +266,28 @@ describe('production approval', () => {
   });
 });
 
+describe('/rollback in production', () => {
+  it('asks for confirmation with a button before anything changes', async () => {
+    const seen = stack.emulator.ephemeralsFor('U0DEV').length;
+    await stack.driver.command('/rollback', 'api production');
+    await stack.answerTo('U0DEV', seen, /Roll back api in production\?/);
+    const prompt = stack.emulator.ephemeralsFor('U0DEV').at(-1);
+    expect(JSON.stringify(prompt?.blocks)).toContain('rollback_confirm');
+    const before = stack.emulator.channelMessages('C0RELEASES').length;
+    // Only the click does it.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(stack.emulator.channelMessages('C0RELEASES').length).toBe(before);
+    await stack.driver.click(
+      { channel: 'C0RELEASES', ts: '0.000001' },
+      { action_id: 'rollback_confirm', value: 'production|api' },
+      { user: 'U0DEV' },
+    );
+    expect(await channelPost(/api in production|Nothing to roll back: api in production/)).toMatch(
+      /Nothing to roll back: api in production has all traffic on blue/,
+    );
+  });
+});
+
 describe('failures keep traffic where it was', () => {
   it('an unknown image tag fails convergence and rolls back; traffic never moved', async () => {
     const [id] = releaseIds(await deploy('web 9.9.9'));
