@@ -5,7 +5,7 @@ import { authorise } from '../src/commands/authorise.js';
 import { parseCommand, UsageError } from '../src/commands/parse-command.js';
 import { parseConfigText } from '../src/config/load-config.js';
 
-const config = parseConfigText(readFileSync(join(import.meta.dirname, 'fixtures/config/valid.yml'), 'utf8'));
+const config = parseConfigText(readFileSync(join(import.meta.dirname, '../examples/flightdeck.yml'), 'utf8'));
 
 describe('command grammar', () => {
   it.each([
