@@ -2,6 +2,8 @@ import type { SlackEmulator } from './emulator.js';
 import { signRequest } from './sign.js';
 
 export interface SendOptions {
+  /** Deliver over Socket Mode instead of HTTP (the app must be connected). */
+  socket?: boolean;
   user?: string;
   channel?: string;
   retryNum?: number;
@@ -69,7 +71,14 @@ export class SlackDriver {
     });
     this.emulator.noteInbound('command', { user, channel, text: `${form.get('command')} ${text}` });
     const rawBody = form.toString();
-    const ack = await this.post(rawBody, opts, 'command', `${form.get('command')} ${text}`);
+    const ack = opts.socket
+      ? await this.overSocket(
+          'slash_commands',
+          Object.fromEntries(form),
+          'command',
+          `${form.get('command')} ${text}`,
+        )
+      : await this.post(rawBody, opts, 'command', `${form.get('command')} ${text}`);
     this.emulator.recordAck(channel, user, ack.body);
     return { ...ack, rawBody, responseUrl, triggerId, user, channel };
   }
@@ -134,13 +143,32 @@ export class SlackDriver {
       text: `clicked ${action.text ?? action.action_id}`,
     });
     const rawBody = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
-    const ack = await this.post(rawBody, opts, 'block_actions', action.action_id);
+    const ack = opts.socket
+      ? await this.overSocket('interactive', payload, 'block_actions', action.action_id)
+      : await this.post(rawBody, opts, 'block_actions', action.action_id);
     return { ...ack, rawBody, responseUrl, triggerId, user, channel: message.channel };
   }
 
   /** Any body, signed (or not) as asked: for forged, replayed and malformed requests. */
   async raw(rawBody: string, opts: SendOptions = {}): Promise<AckRecord> {
     return this.post(rawBody, opts, 'command', 'raw');
+  }
+
+  private async overSocket(
+    type: 'slash_commands' | 'interactive',
+    payload: Record<string, unknown>,
+    kind: AckRecord['kind'],
+    label: string,
+  ): Promise<AckRecord> {
+    const started = performance.now();
+    const ack = await this.emulator.deliverOverSocket(type, payload, ACK_DEADLINE_MS);
+    const ms = performance.now() - started;
+    const record: AckRecord =
+      ack === 'no-ack'
+        ? { kind, label, status: 0, ms, timedOut: true, body: { error: 'operation_timeout' } }
+        : { kind, label, status: 200, ms, timedOut: false, body: ack as Record<string, any> | undefined };
+    this.acks.push(record);
+    return record;
   }
 
   private async post(

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { renderBlocks } from './render.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -46,6 +47,8 @@ export interface ApiCall {
 
 export interface EmulatorOptions {
   botToken?: string;
+  /** App-level token accepted by apps.connections.open (Socket Mode). */
+  appToken?: string;
   users?: EmulatedUser[];
   channels?: EmulatedChannel[];
   /** Slack's limits; on by default. */
@@ -127,11 +130,17 @@ export class SlackEmulator extends EventEmitter {
   private readonly faults = new Map<string, Fault>();
   private tsCounter = 0;
   private server?: Server;
+  private wss?: WebSocketServer;
+  private readonly sockets = new Set<WebSocket>();
+  private readonly pendingAcks = new Map<string, (payload: Json | undefined) => void>();
+  private envelopeCounter = 0;
+  readonly appToken: string;
   port = 0;
 
   constructor(private readonly opts: EmulatorOptions = {}) {
     super();
     this.botToken = opts.botToken ?? 'xoxb-flightdeck-emulator';
+    this.appToken = opts.appToken ?? 'xapp-1-flightdeck-emulator';
     this.users = new Map((opts.users ?? DEFAULT_USERS).map((u) => [u.id, u]));
     this.channels = new Map((opts.channels ?? DEFAULT_CHANNELS).map((c) => [c.id, c]));
     this.rateLimits = opts.rateLimits ?? true;
@@ -151,14 +160,91 @@ export class SlackEmulator extends EventEmitter {
         if (!res.headersSent) json(res, 500, { ok: false, error: 'internal_error', detail: String(err) });
       });
     });
+    // Socket Mode: apps.connections.open hands out ws://…/socket URLs served here.
+    this.wss = new WebSocketServer({ noServer: true });
+    this.server.on('upgrade', (req, socket, head) => {
+      if (!(req.url ?? '').startsWith('/socket')) {
+        socket.destroy();
+        return;
+      }
+      this.wss?.handleUpgrade(req, socket, head, (ws) => this.onSocket(ws));
+    });
     await new Promise<void>((resolve) => this.server?.listen(port, '127.0.0.1', () => resolve()));
     const addr = this.server.address();
     this.port = typeof addr === 'object' && addr ? addr.port : port;
     return this;
   }
 
+  /** Whether an app is connected over Socket Mode. */
+  get socketConnected(): boolean {
+    return [...this.sockets].some((s) => s.readyState === 1);
+  }
+
+  /**
+   * Sends an envelope to the connected app as Slack's Socket Mode does and resolves with the ack's
+   * payload, or undefined if no ack came within `deadlineMs` (Slack's 3 seconds).
+   */
+  deliverOverSocket(
+    type: 'slash_commands' | 'interactive',
+    payload: Json,
+    deadlineMs = 3_000,
+  ): Promise<Json | undefined | 'no-ack'> {
+    const ws = [...this.sockets].find((s) => s.readyState === 1);
+    if (!ws) return Promise.reject(new Error('no Socket Mode connection'));
+    this.envelopeCounter += 1;
+    const envelopeId = `env-${Date.now()}-${this.envelopeCounter}`;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pendingAcks.delete(envelopeId);
+        resolve('no-ack');
+      }, deadlineMs);
+      this.pendingAcks.set(envelopeId, (ack) => {
+        clearTimeout(timer);
+        resolve(ack);
+      });
+      ws.send(
+        JSON.stringify({
+          envelope_id: envelopeId,
+          type,
+          payload,
+          accepts_response_payload: true,
+          retry_attempt: 0,
+          retry_reason: '',
+        }),
+      );
+    });
+  }
+
+  private onSocket(ws: WebSocket): void {
+    this.sockets.add(ws);
+    const pinger = setInterval(() => ws.readyState === 1 && ws.ping(), 5_000);
+    ws.on('message', (data) => {
+      try {
+        const msg = JSON.parse(String(data)) as Json;
+        this.pendingAcks.get(msg.envelope_id)?.(msg.payload);
+        this.pendingAcks.delete(msg.envelope_id);
+      } catch {
+        /* not JSON: ignore as Slack would */
+      }
+    });
+    ws.on('close', () => {
+      clearInterval(pinger);
+      this.sockets.delete(ws);
+    });
+    ws.send(
+      JSON.stringify({
+        type: 'hello',
+        num_connections: this.sockets.size,
+        connection_info: { app_id: 'A0FLIGHTDECK' },
+        debug_info: { host: 'emulator' },
+      }),
+    );
+  }
+
   async stop(): Promise<void> {
     if (!this.server) return;
+    for (const ws of this.sockets) ws.terminate();
+    this.wss?.close();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server?.close(() => resolve()));
   }
@@ -253,6 +339,21 @@ export class SlackEmulator extends EventEmitter {
     if (!token) {
       record(200, 'not_authed');
       return json(res, 200, { ok: false, error: 'not_authed' });
+    }
+    if (method === 'apps.connections.open') {
+      // The one method that takes the app-level token.
+      if (token !== this.appToken) {
+        record(200, 'invalid_auth');
+        return json(res, 200, {
+          ok: false,
+          error: token.startsWith('xoxb-') ? 'not_allowed_token_type' : 'invalid_auth',
+        });
+      }
+      record(200);
+      return json(res, 200, {
+        ok: true,
+        url: `ws://127.0.0.1:${this.port}/socket?ticket=${randomBytes(8).toString('hex')}`,
+      });
     }
     if (token !== this.botToken) {
       record(200, 'invalid_auth');

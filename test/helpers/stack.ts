@@ -61,13 +61,14 @@ export class TestStack {
     return this;
   }
 
-  async addApp(role: 'all' | 'web' | 'worker'): Promise<FlightdeckProcess> {
+  async addApp(role: 'all' | 'web' | 'worker', env: Record<string, string> = {}): Promise<FlightdeckProcess> {
     const app = new FlightdeckProcess({
       config: this.config,
       redisUrl: this.redis.url,
       slackApiUrl: this.emulator.apiUrl,
       botToken: this.emulator.botToken,
       role,
+      env,
     });
     this.apps.push(app);
     await app.start();
