@@ -23,7 +23,12 @@ import {
   startRollbackWorker,
 } from './jobs/release-workers.js';
 import { createRollbackQueue, ROLLBACK_QUEUE } from './jobs/rollback-jobs.js';
-import { createOutboxQueue, OUTBOX_QUEUE, releasePublisher, startOutboxWorker } from './jobs/slack-outbox.js';
+import { createOutboxQueue, Outbox, OUTBOX_QUEUE, startOutboxWorker } from './jobs/slack-outbox.js';
+import { AlertStore } from './alerts/alert-store.js';
+import { alertWebhookHandler } from './http/alert-webhook.js';
+import { AlertmanagerClient } from './integrations/alertmanager.js';
+import { ChannelBudget } from './integrations/slack/channel-budget.js';
+import { ALERT_QUEUE, createAlertQueue, startAlertWorker } from './jobs/alert-worker.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { ReleaseStore } from './releases/release-store.js';
@@ -58,6 +63,9 @@ export async function startFlightdeck(
   const releaseQueue = createReleaseQueue(redis, prefix);
   const rollbackQueue = createRollbackQueue(redis, prefix);
   const outboxQueue = createOutboxQueue(redis, prefix);
+  const alertQueue = createAlertQueue(redis, prefix);
+  const outbox = new Outbox(outboxQueue);
+  const alerts = new AlertStore(redis, prefix);
   const closers: Array<() => Promise<unknown>> = [];
   const store = new ReleaseStore(redis, prefix);
   const states = new ServiceStateStore(redis, prefix, (ms) => metrics.lockWait.observe(ms / 1000));
@@ -79,7 +87,7 @@ export async function startFlightdeck(
     },
     releaseQueue,
     rollbackQueue,
-    publish: releasePublisher(outboxQueue),
+    publish: outbox.release,
     metrics,
     logger,
     now: Date.now,
@@ -98,6 +106,7 @@ export async function startFlightdeck(
       [RELEASE_QUEUE, releaseQueue],
       [ROLLBACK_QUEUE, rollbackQueue],
       [OUTBOX_QUEUE, outboxQueue],
+      [ALERT_QUEUE, alertQueue],
     ] as const;
     await Promise.all(
       queues.map(async ([name, q]) => {
@@ -164,7 +173,14 @@ export async function startFlightdeck(
       startCommandWorker({
         connection: workerRedis,
         prefix,
-        executor: opts.executor ?? createExecutor(ctx),
+        executor:
+          opts.executor ??
+          createExecutor(ctx, {
+            alerts,
+            outbox,
+            alertQueue,
+            alertmanager: config.alertmanager ? new AlertmanagerClient(config.alertmanager.url) : undefined,
+          }),
         responder,
         audit,
         metrics,
@@ -172,7 +188,19 @@ export async function startFlightdeck(
       }),
       startReleaseWorker(ctx, { connection: workerRedis, prefix, lockDuration, responder, audit }),
       startRollbackWorker(ctx, { connection: workerRedis, prefix, lockDuration, responder, audit }),
-      startOutboxWorker({ connection: workerRedis, prefix, client, store, metrics, logger }),
+      startOutboxWorker({
+        connection: workerRedis,
+        prefix,
+        client: createWebClient(secrets.slackBotToken, config.slack.apiUrl, { forOutbox: true }),
+        config,
+        releases: store,
+        alerts,
+        states,
+        budget: new ChannelBudget(redis, prefix),
+        metrics,
+        logger,
+      }),
+      startAlertWorker({ connection: workerRedis, prefix, config, alerts, outbox, queue: alertQueue, release: ctx, metrics, logger }),
     );
     // nginx must know every upstream before anyone's config refers to them.
     await waitReady(redis, 5_000);
@@ -187,6 +215,17 @@ export async function startFlightdeck(
     registry: metrics.registry,
     readinessChecks,
     slack: slackHandler,
+    routes:
+      role === 'worker'
+        ? {}
+        : {
+            'POST /alerts/alertmanager': alertWebhookHandler({
+              token: secrets.alertmanagerWebhookToken,
+              queue: alertQueue,
+              metrics,
+              logger,
+            }),
+          },
     beforeScrape,
     logger,
   });
@@ -206,7 +245,7 @@ export async function startFlightdeck(
       await closeServer(server);
       for (const close of closers) await close().catch(() => {});
       await Promise.all(workers.map((w) => w.close().catch(() => {})));
-      for (const q of [queue, releaseQueue, rollbackQueue, outboxQueue]) await q.close().catch(() => {});
+      for (const q of [queue, releaseQueue, rollbackQueue, outboxQueue, alertQueue]) await q.close().catch(() => {});
       workerRedis?.disconnect();
       redis.disconnect();
       logger.info('flightdeck stopped');

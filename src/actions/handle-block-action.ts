@@ -22,16 +22,24 @@ type Args = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddleware
 /** What a button's action_id and value mean, or undefined for a value we did not produce. */
 export function parseButton(actionId: string, value: string): ParsedCommand | undefined {
   const release = /^release_(approve|reject|promote|pause|resume|abort)$/.exec(actionId);
+  const alert = /^alert_(ack|silence|rollback|group_ack)$/.exec(actionId);
   const parsed = release
     ? ParsedCommandSchema.safeParse({ command: 'release', action: release[1], releaseId: value })
-    : actionId === 'rollback_confirm'
+    : alert
+      ? ParsedCommandSchema.safeParse({
+          command: 'alert',
+          action: alert[1] === 'group_ack' ? 'ack-group' : alert[1],
+          target: value.split('|')[0],
+          ...(alert[1] === 'silence' ? { duration: value.split('|')[1] } : {}),
+        })
+      : actionId === 'rollback_confirm'
       ? ParsedCommandSchema.safeParse({
           command: 'rollback',
           action: 'confirm',
           environment: value.split('|')[0],
           target: value.split('|')[1],
         })
-      : undefined;
+        : undefined;
   return parsed?.success ? parsed.data : undefined;
 }
 

@@ -31,6 +31,9 @@ export function authorise(cmd: ParsedCommand, userId: string, config: Flightdeck
       return cmd.action === 'set' ? needsDeployer(cmd.environment, 'change traffic') : { allowed: true };
     case 'rollback':
       return cmd.action === 'help' ? { allowed: true } : needsDeployer(cmd.environment, 'roll back');
+    case 'alert':
+      // Anyone in the channel may acknowledge or silence; the worker checks rights for a rollback.
+      return { allowed: true };
     case 'release':
       // Buttons name a release; the worker checks the clicker against that release (lead, not requester…).
       return { allowed: true };

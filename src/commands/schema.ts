@@ -87,7 +87,16 @@ export const ChecklistCommand = z.discriminatedUnion('action', [
   z.object({ command: z.literal('checklist'), action: z.literal('start'), date: z.iso.date() }),
 ]);
 
+/** Buttons on alert messages. */
+export const AlertActionCommand = z.object({
+  command: z.literal('alert'),
+  action: z.enum(['ack', 'silence', 'rollback', 'ack-group']),
+  target: z.string().regex(/^[a-f0-9]{1,64}$/),
+  duration: z.enum(['1h', '4h', '24h']).optional(),
+});
+
 export const ParsedCommand = z.union([
+  AlertActionCommand,
   DeployCommand,
   TrafficCommand,
   RollbackCommand,
@@ -100,6 +109,7 @@ export type TrafficCommand = z.infer<typeof TrafficCommand>;
 export type RollbackCommand = z.infer<typeof RollbackCommand>;
 export type ChecklistCommand = z.infer<typeof ChecklistCommand>;
 export type ReleaseActionCommand = z.infer<typeof ReleaseActionCommand>;
+export type AlertActionCommand = z.infer<typeof AlertActionCommand>;
 
 export const CommandName = z.enum(['deploy', 'traffic', 'rollback', 'checklist']);
 export type CommandName = z.infer<typeof CommandName>;

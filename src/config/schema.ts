@@ -197,8 +197,29 @@ export const FlightdeckConfig = z
       .strictObject({
         defaultChannel: SlackChannelId.optional(),
         routes: z.array(AlertRoute).default([]),
+        /** Labels that name the service and environment an alert is about. */
+        serviceLabel: z.string().default('service'),
+        environmentLabel: z.string().default('environment'),
+        /** Critical alerts nobody acknowledged are escalated in their thread. */
+        escalation: z
+          .strictObject({
+            after: Duration.default(600_000),
+            repeat: Duration.default(600_000),
+            maxTimes: z.number().int().min(1).max(20).default(3),
+            notify: z
+              .array(z.string().regex(/^[UWS][A-Z0-9]{2,}$/, 'must be a Slack user (U…) or user group (S…) ID'))
+              .default([]),
+          })
+          .prefault({}),
+        /** What a critical alert does to a release in flight of its service. */
+        duringRelease: z.enum(['pause', 'rollback', 'none']).default('pause'),
+        /** A notification with more alerts than this becomes one summary message with the alerts in its thread. */
+        summariseAbove: z.number().int().min(1).default(5),
+        /** The Roll back button shows for this long after a release of the alert's service finished. */
+        rollbackWindow: Duration.default(3_600_000),
       })
       .prefault({}),
+    alertmanager: z.strictObject({ url: z.url({ protocol: /^https?$/ }) }).optional(),
     rollout: z.strictObject({ startDate: IsoDate.optional() }).prefault({}),
     prometheus: z.strictObject({ url: z.url({ protocol: /^https?$/ }) }).optional(),
     jobs: z

@@ -1,6 +1,8 @@
 import type { AuditOutcome } from '../audit/audit-log.js';
 import { isDeployer, isLead } from '../commands/authorise.js';
-import type { ParsedCommand, ReleaseActionCommand } from '../commands/schema.js';
+import type { AlertStore } from '../alerts/alert-store.js';
+import type { AlertActionCommand, ParsedCommand, ReleaseActionCommand } from '../commands/schema.js';
+import type { AlertmanagerClient } from '../integrations/alertmanager.js';
 import type { SlackReply } from '../integrations/slack/respond.js';
 import { releaseLine } from '../releases/render-release.js';
 import { renderTrafficStatus } from '../releases/render-traffic.js';
@@ -11,6 +13,17 @@ import { describeSplit, other, weightsFor } from '../releases/weights.js';
 import type { ReleaseContext } from './release-context.js';
 import { requestRelease } from './request-release.js';
 import type { RollbackJob } from './rollback-jobs.js';
+import type { Queue } from 'bullmq';
+import { escalationJobId } from './alert-worker.js';
+import type { Outbox } from './slack-outbox.js';
+
+/** What alert buttons need besides the release engine. */
+export interface AlertContext {
+  alerts: AlertStore;
+  outbox: Outbox;
+  alertQueue: Queue;
+  alertmanager?: AlertmanagerClient;
+}
 
 export interface ExecutionContext {
   userId: string;
@@ -30,7 +43,7 @@ const refused = (text: string): ExecutionResult => ({
 });
 
 /** What each command does in a worker: the release engine behind /deploy, /traffic and /rollback. */
-export function createExecutor(ctx: ReleaseContext): CommandExecutor {
+export function createExecutor(ctx: ReleaseContext, actx: AlertContext): CommandExecutor {
   return async (cmd, ec) => {
     switch (cmd.command) {
       case 'deploy':
@@ -59,6 +72,8 @@ export function createExecutor(ctx: ReleaseContext): CommandExecutor {
         return rollback(ctx, cmd.environment, cmd.target, ec, cmd.action === 'confirm');
       case 'release':
         return releaseAction(ctx, cmd, ec);
+      case 'alert':
+        return alertAction(ctx, actx, cmd, ec);
       case 'checklist':
         return pendingChecklist(cmd, ec);
     }
@@ -369,6 +384,79 @@ async function releaseAction(
       }
       await ctx.publish(r.id);
       return { text: `${to === 'paused' ? '⏸️ Paused' : '▶️ Resumed'} \`${r.id}\`.` };
+    }
+  }
+  return { text: 'Nothing to do.' };
+}
+
+const HOURS = { '1h': 1, '4h': 4, '24h': 24 } as const;
+
+async function alertAction(ctx: ReleaseContext, actx: AlertContext, cmd: AlertActionCommand, ec: ExecutionContext): Promise<ExecutionResult> {
+  const now = ctx.now();
+  if (cmd.action === 'ack-group') {
+    const g = await actx.alerts.getGroup(cmd.target);
+    if (!g) return { text: 'That alert storm is no longer known.', outcome: 'refused' };
+    await actx.alerts.mutateGroup(g.id, (cur) => (cur && !cur.ack ? { ...cur, ack: { by: ec.userId, name: ec.userName, at: now } } : undefined));
+    for (const fp of g.fingerprints) {
+      await actx.alerts.mutate(fp, (cur) => (cur && !cur.ack && cur.status === 'firing' ? { ...cur, ack: { by: ec.userId, name: ec.userName, at: now } } : undefined));
+    }
+    await actx.outbox.alertGroup(g.id);
+    return { text: `👀 Acknowledged all ${g.fingerprints.length} alerts of the storm.` };
+  }
+  const a = await actx.alerts.get(cmd.target);
+  if (!a) return { text: 'That alert is no longer known.', outcome: 'refused' };
+  const name = a.labels.alertname ?? 'alert';
+  switch (cmd.action) {
+    case 'ack': {
+      let acked = false;
+      const r = await actx.alerts.mutate(a.fingerprint, (cur) => {
+        if (!cur || cur.ack) return undefined;
+        acked = true;
+        return { ...cur, ack: { by: ec.userId, name: ec.userName, at: now } };
+      });
+      if (!acked) return { text: `*${name}* was already acknowledged by <@${r?.ack?.by}>.`, outcome: 'refused' };
+      ctx.metrics.alertAck.observe({ severity: a.labels.severity ?? 'none' }, (now - a.firstSeen) / 1000);
+      // Pending escalations are dropped; a running one finds the ack and stops.
+      for (let n = 1; n <= ctx.config.alerts.escalation.maxTimes; n++) {
+        await actx.alertQueue.remove(escalationJobId(a.fingerprint, a.firstSeen, n)).catch(() => {});
+      }
+      await actx.outbox.alert(a.fingerprint);
+      return { text: `👀 You acknowledged *${name}*.` };
+    }
+    case 'silence': {
+      if (!actx.alertmanager) return { text: 'Silences need `alertmanager.url` in the configuration.', outcome: 'failed' };
+      const hours = HOURS[cmd.duration ?? '1h'];
+      const until = now + hours * 3_600_000;
+      const id = await actx.alertmanager.createSilence({
+        matchers: Object.entries(a.labels).map(([k, v]) => ({ name: k, value: v, isRegex: false, isEqual: true })),
+        startsAt: new Date(now).toISOString(),
+        endsAt: new Date(until).toISOString(),
+        createdBy: `${ec.userName} (${ec.userId}) via flightdeck`,
+        comment: `Silenced from Slack by ${ec.userName} for ${cmd.duration ?? '1h'}: ${a.annotations.summary ?? name}`,
+      });
+      await actx.alerts.mutate(a.fingerprint, (cur) => (cur ? { ...cur, silences: [...cur.silences, { id, by: ec.userId, until }] } : undefined));
+      await actx.outbox.alert(a.fingerprint);
+      return { text: `🔕 *${name}* silenced for ${cmd.duration ?? '1h'} (Alertmanager silence \`${id}\`).` };
+    }
+    case 'rollback': {
+      const environment = a.labels[ctx.config.alerts.environmentLabel];
+      const service = a.labels[ctx.config.alerts.serviceLabel];
+      if (!environment || !service || !ctx.config.environments[environment]?.services[service]) {
+        return { text: `*${name}* does not name a configured service and environment.`, outcome: 'refused' };
+      }
+      if (!isDeployer(ec.userId, environment, ctx.config)) return refused(`you are not a deployer for *${environment}*, so you cannot roll back there.`);
+      await enqueueRollback(ctx, {
+        environment,
+        service,
+        reason: `alert ${name}, by <@${ec.userId}>`,
+        by: ec.userId,
+        trigger: 'alert',
+        requestedAt: ec.receivedAt,
+        reply: ec.reply,
+      });
+      await actx.alerts.mutate(a.fingerprint, (cur) => (cur ? { ...cur, releaseAction: `↩️ Rollback of ${service} in ${environment} requested by <@${ec.userId}>` } : undefined));
+      await actx.outbox.alert(a.fingerprint);
+      return { text: `↩️ Rolling back ${service} in ${environment}…` };
     }
   }
   return { text: 'Nothing to do.' };

@@ -1,25 +1,40 @@
-import type { WebClient } from '@slack/web-api';
-import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import { ErrorCode, type WebAPIRateLimitedError, type WebClient } from '@slack/web-api';
+import type { KnownBlock } from '@slack/types';
+import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import type { AlertStore } from '../alerts/alert-store.js';
+import { alertLine, renderAlert, renderGroup } from '../alerts/render-alert.js';
+import type { FlightdeckConfig } from '../config/schema.js';
+import type { ChannelBudget } from '../integrations/slack/channel-budget.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ReleaseStore } from '../releases/release-store.js';
 import { renderRelease } from '../releases/render-release.js';
+import { TERMINAL } from '../releases/schema.js';
+import type { ServiceStateStore } from '../releases/service-state-store.js';
 
 export const OUTBOX_QUEUE = 'slack-outbox';
 
-const OutboxJob = z.object({ releaseId: z.string() });
+const OutboxJob = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('release'), releaseId: z.string() }),
+  z.object({ kind: z.literal('alert'), fingerprint: z.string() }),
+  z.object({ kind: z.literal('alert-group'), groupId: z.string() }),
+  /** Lists a storm's alerts in its thread, 40 a message, resuming where it stopped. */
+  z.object({ kind: z.literal('alert-group-thread'), groupId: z.string() }),
+  z.object({ kind: z.literal('alert-thread'), fingerprint: z.string(), text: z.string() }),
+]);
+export type OutboxJob = z.infer<typeof OutboxJob>;
 
 export function createOutboxQueue(connection: Redis, prefix: string): Queue {
   const q = new Queue(OUTBOX_QUEUE, {
     connection,
     prefix,
     defaultJobOptions: {
-      attempts: 12,
+      attempts: 25,
       backoff: { type: 'exponential', delay: 1_000 },
       removeOnComplete: true,
-      removeOnFail: { count: 1_000 },
+      removeOnFail: { count: 5_000 },
     },
   });
   q.on('error', () => {});
@@ -27,50 +42,155 @@ export function createOutboxQueue(connection: Redis, prefix: string): Queue {
 }
 
 /**
- * Every change of a release asks for its message to be refreshed. Requests coalesce: at most one
- * send runs per release and one waits, which renders the latest state when it runs.
+ * Every Slack write goes through the outbox. Refreshes of one message coalesce: at most one send runs
+ * per message and one waits, which renders the latest state when it runs.
  */
-export function releasePublisher(queue: Queue) {
-  return async (releaseId: string): Promise<void> => {
-    await queue.add(
-      'release-message',
-      { releaseId },
-      { deduplication: { id: `release-message-${releaseId}`, keepLastIfActive: true } },
-    );
+export class Outbox {
+  constructor(private readonly queue: Queue) {}
+
+  private refresh(job: OutboxJob, id: string) {
+    return this.queue.add(job.kind, job, { deduplication: { id, keepLastIfActive: true } });
+  }
+  release = (releaseId: string) => this.refresh({ kind: 'release', releaseId }, `release-${releaseId}`).then(() => {});
+  alert = (fingerprint: string) => this.refresh({ kind: 'alert', fingerprint }, `alert-${fingerprint}`).then(() => {});
+  alertGroup = async (groupId: string) => {
+    await this.refresh({ kind: 'alert-group', groupId }, `alert-group-${groupId}`);
+    await this.refresh({ kind: 'alert-group-thread', groupId }, `alert-group-thread-${groupId}`);
   };
+  /** A reply in an alert's thread; `key` makes it once-only (e.g. one per escalation). */
+  alertThread = (fingerprint: string, text: string, key: string) =>
+    this.queue.add('alert-thread', { kind: 'alert-thread', fingerprint, text }, { jobId: `thread-${key}` }).then(() => {});
 }
 
-/** Posts a release's progress message once, then keeps it current with chat.update. */
-export function startOutboxWorker(deps: {
+export interface OutboxDeps {
   connection: Redis;
   prefix: string;
   client: WebClient;
-  store: ReleaseStore;
+  config: FlightdeckConfig;
+  releases: ReleaseStore;
+  alerts: AlertStore;
+  states: ServiceStateStore;
+  budget: ChannelBudget;
   metrics: Metrics;
   logger: Logger;
-}): Worker {
-  const worker = new Worker(
-    OUTBOX_QUEUE,
-    async (job) => {
-      const parsed = OutboxJob.safeParse(job.data);
-      if (!parsed.success) throw new UnrecoverableError('malformed outbox job');
-      const r = await deps.store.get(parsed.data.releaseId);
-      if (!r) return;
-      const { text, blocks } = renderRelease(r);
-      if (r.message) {
-        await deps.client.chat.update({ channel: r.message.channel, ts: r.message.ts, text, blocks });
-        deps.metrics.slackCalls.inc({ method: 'chat.update', result: 'ok' });
+}
+
+class Wait extends Error {
+  constructor(readonly until: number) {
+    super('channel budget');
+  }
+}
+
+export function startOutboxWorker(deps: OutboxDeps): Worker {
+  const post = async (channel: string, args: { text: string; blocks?: KnownBlock[]; thread_ts?: string }) => {
+    const wait = await deps.budget.take(channel);
+    if (wait > 0) throw new Wait(Date.now() + wait);
+    try {
+      const res = await deps.client.chat.postMessage({ channel, ...args });
+      deps.metrics.slackCalls.inc({ method: 'chat.postMessage', result: 'ok' });
+      return { channel: res.channel ?? channel, ts: res.ts as string };
+    } catch (err) {
+      if ((err as { code?: string }).code === ErrorCode.RateLimitedError) {
+        deps.metrics.slackCalls.inc({ method: 'chat.postMessage', result: 'ratelimited' });
+        throw new Wait(await deps.budget.block(channel, (err as WebAPIRateLimitedError).retryAfter));
+      }
+      throw err;
+    }
+  };
+  const update = async (m: { channel: string; ts: string }, args: { text: string; blocks?: KnownBlock[] }) => {
+    try {
+      await deps.client.chat.update({ channel: m.channel, ts: m.ts, ...args });
+      deps.metrics.slackCalls.inc({ method: 'chat.update', result: 'ok' });
+    } catch (err) {
+      if ((err as { code?: string }).code === ErrorCode.RateLimitedError) {
+        deps.metrics.slackCalls.inc({ method: 'chat.update', result: 'ratelimited' });
+        throw new Wait(Date.now() + Math.max(1, (err as WebAPIRateLimitedError).retryAfter) * 1_000);
+      }
+      throw err;
+    }
+  };
+
+  const rollbackTarget = async (labels: Record<string, string>) => {
+    const environment = labels[deps.config.alerts.environmentLabel];
+    const service = labels[deps.config.alerts.serviceLabel];
+    if (!environment || !service || !deps.config.environments[environment]?.services[service]) return undefined;
+    const state = await deps.states.get(environment, service);
+    if (state.inFlight) return { environment, service };
+    const [last] = await deps.releases.history(environment, service, 1);
+    const recent = last && TERMINAL.has(last.status) && (last.finishedAt ?? 0) > Date.now() - deps.config.alerts.rollbackWindow;
+    return recent ? { environment, service } : undefined;
+  };
+
+  const process = async (data: OutboxJob): Promise<void> => {
+    switch (data.kind) {
+      case 'release': {
+        const r = await deps.releases.get(data.releaseId);
+        if (!r) return;
+        const view = renderRelease(r);
+        if (r.message) return update(r.message, view);
+        const m = await post(r.channel, view);
+        await deps.releases.update(r.id, (rel) => (rel.message ? undefined : { ...rel, message: m }));
         return;
       }
-      const res = await deps.client.chat.postMessage({ channel: r.channel, text, blocks });
-      deps.metrics.slackCalls.inc({ method: 'chat.postMessage', result: 'ok' });
-      const channel = res.channel ?? r.channel;
-      const ts = res.ts as string;
-      await deps.store.update(r.id, (rel) =>
-        rel.message ? undefined : { ...rel, message: { channel, ts } },
-      );
+      case 'alert': {
+        const a = await deps.alerts.get(data.fingerprint);
+        if (!a || a.groupId) return;
+        const view = renderAlert(a, { now: Date.now(), rollback: await rollbackTarget(a.labels) });
+        if (a.message) return update(a.message, view);
+        const m = await post(a.channel, view);
+        await deps.alerts.mutate(a.fingerprint, (cur) => (cur && !cur.message ? { ...cur, message: m } : undefined));
+        return;
+      }
+      case 'alert-group': {
+        const g = await deps.alerts.getGroup(data.groupId);
+        if (!g) return;
+        const view = renderGroup(g, Date.now());
+        if (g.message) return update(g.message, view);
+        const m = await post(g.channel, view);
+        await deps.alerts.mutateGroup(g.id, (cur) => (cur && !cur.message ? { ...cur, message: m } : undefined));
+        return;
+      }
+      case 'alert-group-thread': {
+        for (;;) {
+          const g = await deps.alerts.getGroup(data.groupId);
+          if (!g) return;
+          if (!g.message) throw new Wait(Date.now() + 500); // the summary goes first
+          const batch = g.fingerprints.slice(g.listed, g.listed + 40);
+          if (batch.length === 0) return;
+          const records = await deps.alerts.many(batch);
+          const text = records.map(alertLine).join('\n');
+          await post(g.channel, { text, thread_ts: g.message.ts });
+          await deps.alerts.mutateGroup(g.id, (cur) => (cur ? { ...cur, listed: Math.max(cur.listed, g.listed + batch.length) } : undefined));
+        }
+      }
+      case 'alert-thread': {
+        const a = await deps.alerts.get(data.fingerprint);
+        if (!a) return;
+        const parent = a.message ?? (a.groupId ? (await deps.alerts.getGroup(a.groupId))?.message : undefined);
+        if (!parent) throw new Wait(Date.now() + 500);
+        await post(parent.channel, { text: data.text, thread_ts: parent.ts });
+        return;
+      }
+    }
+  };
+
+  const worker = new Worker(
+    OUTBOX_QUEUE,
+    async (job: Job, token?: string) => {
+      const parsed = OutboxJob.safeParse(job.data);
+      if (!parsed.success) throw new UnrecoverableError('malformed outbox job');
+      try {
+        await process(parsed.data);
+      } catch (err) {
+        if (err instanceof Wait) {
+          // Honour the channel's budget or Slack's Retry-After without holding a worker.
+          await job.moveToDelayed(err.until, token);
+          throw new DelayedError();
+        }
+        throw err;
+      }
     },
-    { connection: deps.connection, prefix: deps.prefix, concurrency: 8 },
+    { connection: deps.connection, prefix: deps.prefix, concurrency: 16, maxStalledCount: 10 },
   );
   worker.on('failed', (job, err) => {
     deps.metrics.slackCalls.inc({ method: 'outbox', result: 'failed' });

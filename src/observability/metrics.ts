@@ -94,6 +94,31 @@ export function createMetrics() {
       labelNames: ['environment'] as const,
       registers: [registry],
     }),
+    alertsReceived: new Counter({
+      name: 'flightdeck_alerts_received_total',
+      help: 'Alerts received from Alertmanager, by severity and status',
+      labelNames: ['severity', 'status'] as const,
+      registers: [registry],
+    }),
+    alertAck: new Histogram({
+      name: 'flightdeck_alert_time_to_acknowledge_seconds',
+      help: 'From an alert first reaching flightdeck to its acknowledgement in Slack',
+      labelNames: ['severity'] as const,
+      buckets: [10, 30, 60, 120, 300, 600, 1800, 3600],
+      registers: [registry],
+    }),
+    alertEscalations: new Counter({
+      name: 'flightdeck_alert_escalations_total',
+      help: 'Escalations of unacknowledged critical alerts',
+      labelNames: ['severity'] as const,
+      registers: [registry],
+    }),
+    webhookRequests: new Counter({
+      name: 'flightdeck_alert_webhook_requests_total',
+      help: 'Requests to the Alertmanager webhook, by HTTP status',
+      labelNames: ['status'] as const,
+      registers: [registry],
+    }),
     ready: new Gauge({
       name: 'flightdeck_dependency_up',
       help: '1 when the dependency answered the last readiness check',

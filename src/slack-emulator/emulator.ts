@@ -115,6 +115,10 @@ export class SlackEmulator extends EventEmitter {
   rateLimits: boolean;
   private readonly now: () => number;
   private readonly postBuckets = new Map<string, TokenBucket>();
+  /** When a 429 told a caller to wait, per channel (or method): calls before then are violations. */
+  private readonly retryAfterUntil = new Map<string, number>();
+  /** Calls that came back before the Retry-After Slack gave had passed. */
+  retryAfterViolations = 0;
   private readonly tierBuckets = new Map<string, TokenBucket>();
   private readonly responseUrls = new Map<
     string,
@@ -361,8 +365,11 @@ export class SlackEmulator extends EventEmitter {
     }
 
     if (this.rateLimits) {
+      const scope = method === 'chat.postMessage' ? `post:${String(args.channel ?? '')}` : method;
+      if (this.now() < (this.retryAfterUntil.get(scope) ?? 0)) this.retryAfterViolations += 1;
       const limited = this.rateLimit(method, args);
       if (limited) {
+        this.retryAfterUntil.set(scope, this.now() + limited * 1_000);
         record(429, 'ratelimited');
         return json(res, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(limited) });
       }

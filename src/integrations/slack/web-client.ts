@@ -1,11 +1,15 @@
 import { WebClient } from '@slack/web-api';
 
-/** One WebClient per process, pointed at Slack or at the emulator (SLACK_API_URL / slack.apiUrl). */
-export function createWebClient(token: string, apiUrl: string): WebClient {
+/** A WebClient pointed at Slack or at the emulator (SLACK_API_URL / slack.apiUrl). */
+export function createWebClient(token: string, apiUrl: string, { forOutbox = false } = {}): WebClient {
   return new WebClient(token, {
     slackApiUrl: apiUrl,
-    // Rate limits are honoured by WebClient itself (it pauses on 429 + Retry-After and retries).
-    retryConfig: { retries: 5, factor: 2, minTimeout: 500, maxTimeout: 30_000, randomize: true },
+    // The outbox handles 429s itself (per-channel budget shared by all replicas, Retry-After honoured
+    // by delaying the job) and lets BullMQ retry other failures; direct callers let WebClient retry.
+    rejectRateLimitedCalls: forOutbox,
+    retryConfig: forOutbox
+      ? { retries: 0 }
+      : { retries: 5, factor: 2, minTimeout: 500, maxTimeout: 30_000, randomize: true },
     timeout: 10_000,
   });
 }

@@ -1,0 +1,116 @@
+import type { KnownBlock } from '@slack/types';
+import { formatDistanceStrict } from 'date-fns';
+import type { AlertGroup, AlertRecord } from './schema.js';
+
+export const ALERT_ACTIONS = {
+  ack: 'alert_ack',
+  silence: 'alert_silence', // value: `<fingerprint>|<1h|4h|24h>`
+  rollback: 'alert_rollback',
+  ackGroup: 'alert_group_ack',
+} as const;
+
+export const SILENCE_CHOICES = ['1h', '4h', '24h'] as const;
+
+const SEVERITY_ICON: Record<string, string> = { critical: '🔴', warning: '🟠', info: '🔵' };
+const HIDDEN_LABELS = new Set(['alertname', 'severity']);
+const hhmm = (ms: number) => `${new Date(ms).toISOString().slice(11, 16)} UTC`;
+const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+/** Slack mrkdwn needs &, < and > escaped in text that came from elsewhere. */
+export const escapeMrkdwn = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+export function alertTitle(a: Pick<AlertRecord, 'labels' | 'status'>): string {
+  const sev = (a.labels.severity ?? 'none').toLowerCase();
+  const icon = a.status === 'resolved' ? '✅' : (SEVERITY_ICON[sev] ?? '⚪');
+  return `${icon} ${sev.toUpperCase()} · ${escapeMrkdwn(a.labels.alertname ?? 'alert')}`;
+}
+
+/** One alert's message: what, where, since when, who acknowledged, silences, and the buttons. */
+export function renderAlert(
+  a: AlertRecord,
+  opts: { now: number; rollback?: { environment: string; service: string } },
+): { text: string; blocks: KnownBlock[] } {
+  const started = Date.parse(a.startsAt);
+  const state =
+    a.status === 'resolved'
+      ? `resolved after ${formatDistanceStrict(a.resolvedAt ?? opts.now, Number.isNaN(started) ? a.firstSeen : started)}`
+      : 'firing';
+  const summary = a.annotations.summary ?? a.annotations.message ?? '';
+  const description = a.annotations.description ?? '';
+  const labels = Object.entries(a.labels)
+    .filter(([k]) => !HIDDEN_LABELS.has(k))
+    .slice(0, 10)
+    .map(([k, v]) => `\`${escapeMrkdwn(k)}=${escapeMrkdwn(clip(v, 60))}\``)
+    .join(' ');
+  const source = /^https?:\/\//.test(a.generatorURL) ? ` · <${a.generatorURL}|source>` : '';
+  const blocks: KnownBlock[] = [
+    {
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text: clip(`*${alertTitle(a)}* — ${state}${summary ? `\n*${escapeMrkdwn(summary)}*` : ''}${description ? `\n${escapeMrkdwn(description)}` : ''}`, 2900),
+      },
+    },
+  ];
+  if (labels) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: clip(labels, 2900) }] });
+  const seen = `Started ${Number.isNaN(started) ? hhmm(a.firstSeen) : hhmm(started)} · seen ${a.count}× · last ${hhmm(a.lastSeen)}${source} · \`${a.fingerprint}\``;
+  blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: seen }] });
+  const notes: string[] = [];
+  if (a.ack) notes.push(`👀 Acknowledged by <@${a.ack.by}> at ${hhmm(a.ack.at)}`);
+  for (const s of a.silences) if (s.until > opts.now) notes.push(`🔕 Silenced by <@${s.by}> until ${hhmm(s.until)}`);
+  if (a.escalations > 0 && !a.ack) notes.push(`📣 Escalated ${a.escalations}×`);
+  if (a.releaseAction) notes.push(a.releaseAction);
+  if (notes.length > 0) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: notes.join('\n') } });
+  if (a.status === 'firing') {
+    const buttons: Array<Record<string, unknown>> = [];
+    if (!a.ack) buttons.push(button('Acknowledge', ALERT_ACTIONS.ack, a.fingerprint, 'primary'));
+    for (const d of SILENCE_CHOICES) buttons.push(button(`Silence ${d}`, ALERT_ACTIONS.silence, `${a.fingerprint}|${d}`));
+    if (opts.rollback) {
+      buttons.push({
+        ...button(`Roll back ${opts.rollback.service}`, ALERT_ACTIONS.rollback, a.fingerprint, 'danger'),
+        confirm: {
+          title: { type: 'plain_text', text: 'Roll back?' },
+          text: { type: 'mrkdwn', text: `All traffic of ${opts.rollback.service} in ${opts.rollback.environment} goes back to its last good colour.` },
+          confirm: { type: 'plain_text', text: 'Roll back' },
+          deny: { type: 'plain_text', text: 'Cancel' },
+        },
+      });
+    }
+    blocks.push({ type: 'actions', block_id: `alert:${a.fingerprint}`, elements: buttons as never });
+  }
+  const plain = `${a.status === 'resolved' ? 'RESOLVED' : (a.labels.severity ?? '').toUpperCase()} ${a.labels.alertname ?? 'alert'}: ${summary}`;
+  return { text: clip(plain, 3000), blocks };
+}
+
+/** A storm's summary: counts and one button; the alerts themselves are listed in the thread. */
+export function renderGroup(g: AlertGroup, now: number): { text: string; blocks: KnownBlock[] } {
+  const labels = Object.entries(g.groupLabels)
+    .map(([k, v]) => `\`${escapeMrkdwn(k)}=${escapeMrkdwn(clip(v, 60))}\``)
+    .join(' ');
+  const sev = Object.entries(g.bySeverity)
+    .map(([k, v]) => `${SEVERITY_ICON[k] ?? '⚪'} ${v} ${k}`)
+    .join(' · ');
+  const head = `*🌩️ Alert storm: ${g.fingerprints.length} alerts* ${labels} — ${g.firing} firing, ${g.resolved} resolved`;
+  const blocks: KnownBlock[] = [
+    { type: 'section', text: { type: 'mrkdwn', text: clip(head, 2900) } },
+    { type: 'context', elements: [{ type: 'mrkdwn', text: `${sev || 'no severity'} · updated ${hhmm(now)} · every alert is listed in the thread` }] },
+  ];
+  if (g.ack) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `👀 Acknowledged by <@${g.ack.by}> at ${hhmm(g.ack.at)}` } });
+  else if (g.firing > 0) {
+    blocks.push({ type: 'actions', block_id: `alert-group:${g.id}`, elements: [button('Acknowledge all', ALERT_ACTIONS.ackGroup, g.id, 'primary') as never] });
+  }
+  return { text: `Alert storm: ${g.fingerprints.length} alerts (${g.firing} firing)`, blocks };
+}
+
+/** One thread line per alert of a storm. */
+export function alertLine(a: AlertRecord): string {
+  const labels = Object.entries(a.labels)
+    .filter(([k]) => !HIDDEN_LABELS.has(k))
+    .slice(0, 4)
+    .map(([k, v]) => `${k}=${clip(v, 30)}`)
+    .join(' ');
+  return `${alertTitle(a)} ${escapeMrkdwn(labels)} \`${a.fingerprint}\``;
+}
+
+function button(text: string, action_id: string, value: string, style?: 'primary' | 'danger') {
+  return { type: 'button', text: { type: 'plain_text', text }, action_id, value, ...(style ? { style } : {}) };
+}
