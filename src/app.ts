@@ -2,16 +2,21 @@ import type { Server } from 'node:http';
 import { App, type Logger as BoltLogger, HTTPReceiver, LogLevel } from '@slack/bolt';
 import type { Worker } from 'bullmq';
 import { registerActions } from './actions/index.js';
+import { AlertStore } from './alerts/alert-store.js';
 import { AuditLog } from './audit/audit-log.js';
 import { registerCommands } from './commands/index.js';
 import type { LoadedConfig } from './config/load-config.js';
+import { alertWebhookHandler } from './http/alert-webhook.js';
 import { createHttpServer, send } from './http/server.js';
+import { AlertmanagerClient } from './integrations/alertmanager.js';
 import { NginxDriver, probeNginx } from './integrations/nginx.js';
 import { instantQuery } from './integrations/prometheus.js';
 import { createRedis, waitReady, withTimeout } from './integrations/redis.js';
+import { ChannelBudget } from './integrations/slack/channel-budget.js';
 import { SlackResponder } from './integrations/slack/respond.js';
 import { createWebClient } from './integrations/slack/web-client.js';
 import { createDocker, pingDocker, Swarm } from './integrations/swarm.js';
+import { ALERT_QUEUE, createAlertQueue, startAlertWorker } from './jobs/alert-worker.js';
 import { startCommandWorker } from './jobs/command-worker.js';
 import { type CommandExecutor, createExecutor } from './jobs/execute-command.js';
 import { createCommandQueue, QUEUE } from './jobs/queues.js';
@@ -23,12 +28,7 @@ import {
   startRollbackWorker,
 } from './jobs/release-workers.js';
 import { createRollbackQueue, ROLLBACK_QUEUE } from './jobs/rollback-jobs.js';
-import { createOutboxQueue, Outbox, OUTBOX_QUEUE, startOutboxWorker } from './jobs/slack-outbox.js';
-import { AlertStore } from './alerts/alert-store.js';
-import { alertWebhookHandler } from './http/alert-webhook.js';
-import { AlertmanagerClient } from './integrations/alertmanager.js';
-import { ChannelBudget } from './integrations/slack/channel-budget.js';
-import { ALERT_QUEUE, createAlertQueue, startAlertWorker } from './jobs/alert-worker.js';
+import { createOutboxQueue, OUTBOX_QUEUE, Outbox, startOutboxWorker } from './jobs/slack-outbox.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { ReleaseStore } from './releases/release-store.js';
@@ -200,7 +200,17 @@ export async function startFlightdeck(
         metrics,
         logger,
       }),
-      startAlertWorker({ connection: workerRedis, prefix, config, alerts, outbox, queue: alertQueue, release: ctx, metrics, logger }),
+      startAlertWorker({
+        connection: workerRedis,
+        prefix,
+        config,
+        alerts,
+        outbox,
+        queue: alertQueue,
+        release: ctx,
+        metrics,
+        logger,
+      }),
     );
     // nginx must know every upstream before anyone's config refers to them.
     await waitReady(redis, 5_000);
@@ -245,7 +255,8 @@ export async function startFlightdeck(
       await closeServer(server);
       for (const close of closers) await close().catch(() => {});
       await Promise.all(workers.map((w) => w.close().catch(() => {})));
-      for (const q of [queue, releaseQueue, rollbackQueue, outboxQueue, alertQueue]) await q.close().catch(() => {});
+      for (const q of [queue, releaseQueue, rollbackQueue, outboxQueue, alertQueue])
+        await q.close().catch(() => {});
       workerRedis?.disconnect();
       redis.disconnect();
       logger.info('flightdeck stopped');

@@ -33,12 +33,12 @@ export function parseButton(actionId: string, value: string): ParsedCommand | un
           ...(alert[1] === 'silence' ? { duration: value.split('|')[1] } : {}),
         })
       : actionId === 'rollback_confirm'
-      ? ParsedCommandSchema.safeParse({
-          command: 'rollback',
-          action: 'confirm',
-          environment: value.split('|')[0],
-          target: value.split('|')[1],
-        })
+        ? ParsedCommandSchema.safeParse({
+            command: 'rollback',
+            action: 'confirm',
+            environment: value.split('|')[0],
+            target: value.split('|')[1],
+          })
         : undefined;
   return parsed?.success ? parsed.data : undefined;
 }

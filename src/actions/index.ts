@@ -6,7 +6,8 @@ export function registerActions(app: App, deps: BlockActionDeps): void {
   app.action(
     {
       type: 'block_actions',
-      action_id: /^(release_(approve|reject|promote|pause|resume|abort)|rollback_confirm|alert_(ack|silence|rollback|group_ack))$/,
+      action_id:
+        /^(release_(approve|reject|promote|pause|resume|abort)|rollback_confirm|alert_(ack|silence|rollback|group_ack))$/,
     },
     blockActionListener(deps) as never,
   );

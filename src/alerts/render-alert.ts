@@ -16,7 +16,8 @@ const HIDDEN_LABELS = new Set(['alertname', 'severity']);
 const hhmm = (ms: number) => `${new Date(ms).toISOString().slice(11, 16)} UTC`;
 const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 /** Slack mrkdwn needs &, < and > escaped in text that came from elsewhere. */
-export const escapeMrkdwn = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+export const escapeMrkdwn = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 export function alertTitle(a: Pick<AlertRecord, 'labels' | 'status'>): string {
   const sev = (a.labels.severity ?? 'none').toLowerCase();
@@ -47,7 +48,10 @@ export function renderAlert(
       type: 'section',
       text: {
         type: 'mrkdwn',
-        text: clip(`*${alertTitle(a)}* — ${state}${summary ? `\n*${escapeMrkdwn(summary)}*` : ''}${description ? `\n${escapeMrkdwn(description)}` : ''}`, 2900),
+        text: clip(
+          `*${alertTitle(a)}* — ${state}${summary ? `\n*${escapeMrkdwn(summary)}*` : ''}${description ? `\n${escapeMrkdwn(description)}` : ''}`,
+          2900,
+        ),
       },
     },
   ];
@@ -56,20 +60,25 @@ export function renderAlert(
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: seen }] });
   const notes: string[] = [];
   if (a.ack) notes.push(`👀 Acknowledged by <@${a.ack.by}> at ${hhmm(a.ack.at)}`);
-  for (const s of a.silences) if (s.until > opts.now) notes.push(`🔕 Silenced by <@${s.by}> until ${hhmm(s.until)}`);
+  for (const s of a.silences)
+    if (s.until > opts.now) notes.push(`🔕 Silenced by <@${s.by}> until ${hhmm(s.until)}`);
   if (a.escalations > 0 && !a.ack) notes.push(`📣 Escalated ${a.escalations}×`);
   if (a.releaseAction) notes.push(a.releaseAction);
   if (notes.length > 0) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: notes.join('\n') } });
   if (a.status === 'firing') {
     const buttons: Array<Record<string, unknown>> = [];
     if (!a.ack) buttons.push(button('Acknowledge', ALERT_ACTIONS.ack, a.fingerprint, 'primary'));
-    for (const d of SILENCE_CHOICES) buttons.push(button(`Silence ${d}`, ALERT_ACTIONS.silence, `${a.fingerprint}|${d}`));
+    for (const d of SILENCE_CHOICES)
+      buttons.push(button(`Silence ${d}`, ALERT_ACTIONS.silence, `${a.fingerprint}|${d}`));
     if (opts.rollback) {
       buttons.push({
         ...button(`Roll back ${opts.rollback.service}`, ALERT_ACTIONS.rollback, a.fingerprint, 'danger'),
         confirm: {
           title: { type: 'plain_text', text: 'Roll back?' },
-          text: { type: 'mrkdwn', text: `All traffic of ${opts.rollback.service} in ${opts.rollback.environment} goes back to its last good colour.` },
+          text: {
+            type: 'mrkdwn',
+            text: `All traffic of ${opts.rollback.service} in ${opts.rollback.environment} goes back to its last good colour.`,
+          },
           confirm: { type: 'plain_text', text: 'Roll back' },
           deny: { type: 'plain_text', text: 'Cancel' },
         },
@@ -92,11 +101,29 @@ export function renderGroup(g: AlertGroup, now: number): { text: string; blocks:
   const head = `*🌩️ Alert storm: ${g.fingerprints.length} alerts* ${labels} — ${g.firing} firing, ${g.resolved} resolved`;
   const blocks: KnownBlock[] = [
     { type: 'section', text: { type: 'mrkdwn', text: clip(head, 2900) } },
-    { type: 'context', elements: [{ type: 'mrkdwn', text: `${sev || 'no severity'} · updated ${hhmm(now)} · every alert is listed in the thread` }] },
+    {
+      type: 'context',
+      elements: [
+        {
+          type: 'mrkdwn',
+          text: `${sev || 'no severity'} · updated ${hhmm(now)} · every alert is listed in the thread`,
+        },
+      ],
+    },
   ];
-  if (g.ack) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `👀 Acknowledged by <@${g.ack.by}> at ${hhmm(g.ack.at)}` } });
+  if (g.escalations > 0 && !g.ack)
+    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `📣 Escalated ${g.escalations}×` }] });
+  if (g.ack)
+    blocks.push({
+      type: 'section',
+      text: { type: 'mrkdwn', text: `👀 Acknowledged by <@${g.ack.by}> at ${hhmm(g.ack.at)}` },
+    });
   else if (g.firing > 0) {
-    blocks.push({ type: 'actions', block_id: `alert-group:${g.id}`, elements: [button('Acknowledge all', ALERT_ACTIONS.ackGroup, g.id, 'primary') as never] });
+    blocks.push({
+      type: 'actions',
+      block_id: `alert-group:${g.id}`,
+      elements: [button('Acknowledge all', ALERT_ACTIONS.ackGroup, g.id, 'primary') as never],
+    });
   }
   return { text: `Alert storm: ${g.fingerprints.length} alerts (${g.firing} firing)`, blocks };
 }
@@ -112,5 +139,11 @@ export function alertLine(a: AlertRecord): string {
 }
 
 function button(text: string, action_id: string, value: string, style?: 'primary' | 'danger') {
-  return { type: 'button', text: { type: 'plain_text', text }, action_id, value, ...(style ? { style } : {}) };
+  return {
+    type: 'button',
+    text: { type: 'plain_text', text },
+    action_id,
+    value,
+    ...(style ? { style } : {}),
+  };
 }

@@ -8,7 +8,8 @@ export function routeAlert(labels: Record<string, string>, config: FlightdeckCon
   return config.alerts.defaultChannel ?? config.channels.alerts ?? config.channels.releases;
 }
 
-export const isCritical = (labels: Record<string, string>) => (labels.severity ?? '').toLowerCase() === 'critical';
+export const isCritical = (labels: Record<string, string>) =>
+  (labels.severity ?? '').toLowerCase() === 'critical';
 
 /** Slack mentions for escalation targets: users and user groups. */
 export function mentions(ids: string[]): string {

@@ -66,11 +66,14 @@ export const AlertGroup = z.object({
   /** How many of `fingerprints` are already listed in the thread. */
   listed: z.number().int().default(0),
   /** Latest status and severity of every alert in the group, for the counts. */
-  statuses: z.record(z.string(), z.object({ status: z.enum(['firing', 'resolved']), severity: z.string() })).default({}),
+  statuses: z
+    .record(z.string(), z.object({ status: z.enum(['firing', 'resolved']), severity: z.string() }))
+    .default({}),
   firing: z.number().int(),
   resolved: z.number().int(),
   bySeverity: z.record(z.string(), z.number()),
   updatedAt: z.number(),
+  escalations: z.number().int().default(0),
   ack: z.object({ by: z.string(), name: z.string(), at: z.number() }).optional(),
   message: z.object({ channel: z.string(), ts: z.string() }).optional(),
 });

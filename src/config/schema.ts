@@ -207,7 +207,9 @@ export const FlightdeckConfig = z
             repeat: Duration.default(600_000),
             maxTimes: z.number().int().min(1).max(20).default(3),
             notify: z
-              .array(z.string().regex(/^[UWS][A-Z0-9]{2,}$/, 'must be a Slack user (U…) or user group (S…) ID'))
+              .array(
+                z.string().regex(/^[UWS][A-Z0-9]{2,}$/, 'must be a Slack user (U…) or user group (S…) ID'),
+              )
               .default([]),
           })
           .prefault({}),

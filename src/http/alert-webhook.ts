@@ -13,7 +13,9 @@ const MAX_BODY = 8 * 1024 * 1024;
 export function tokenMatches(header: string | undefined, token: string): boolean {
   const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
   if (!m) return false;
-  const a = createHash('sha256').update(m[1] as string).digest();
+  const a = createHash('sha256')
+    .update(m[1] as string)
+    .digest();
   const b = createHash('sha256').update(token).digest();
   return timingSafeEqual(a, b);
 }
@@ -22,7 +24,12 @@ export function tokenMatches(header: string | undefined, token: string): boolean
  * POST /alerts/alertmanager: 401 without the right bearer token, 400 for a malformed payload, and
  * 200 only once the notification is durably queued (Alertmanager retries anything 5xx).
  */
-export function alertWebhookHandler(deps: { token?: string; queue: Queue; metrics: Metrics; logger: Logger }) {
+export function alertWebhookHandler(deps: {
+  token?: string;
+  queue: Queue;
+  metrics: Metrics;
+  logger: Logger;
+}) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const reply = (status: number, body: unknown) => {
       deps.metrics.webhookRequests.inc({ status: String(status) });
@@ -50,7 +57,9 @@ export function alertWebhookHandler(deps: { token?: string; queue: Queue; metric
     }
     const parsed = AlertmanagerWebhook.safeParse(json);
     if (!parsed.success) {
-      const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
+      const issues = parsed.error.issues
+        .slice(0, 5)
+        .map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
       return reply(400, { error: 'not an Alertmanager v4 webhook payload', issues });
     }
     try {

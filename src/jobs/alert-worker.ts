@@ -4,7 +4,12 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { AlertStore } from '../alerts/alert-store.js';
 import { isCritical, mentions, routeAlert } from '../alerts/route-alert.js';
-import { type AlertGroup, type AlertmanagerAlert, AlertmanagerWebhook, type AlertRecord } from '../alerts/schema.js';
+import {
+  type AlertGroup,
+  type AlertmanagerAlert,
+  AlertmanagerWebhook,
+  type AlertRecord,
+} from '../alerts/schema.js';
 import type { FlightdeckConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -13,6 +18,7 @@ import type { ReleaseContext } from './release-context.js';
 import type { Outbox } from './slack-outbox.js';
 
 export const ALERT_QUEUE = 'alerts';
+const STORM_WINDOW_MS = 1_500;
 
 const EscalateJob = z.object({ fingerprint: z.string(), firstSeen: z.number(), n: z.number().int() });
 
@@ -52,7 +58,8 @@ export function applyNotification(
   a: AlertmanagerAlert,
   ctx: { now: number; channel: string; externalURL: string; groupId?: string },
 ): { next: AlertRecord; newEpisode: boolean } {
-  const newEpisode = !cur || (cur.status === 'resolved' && a.status === 'firing' && a.startsAt !== cur.startsAt);
+  const newEpisode =
+    !cur || (cur.status === 'resolved' && a.status === 'firing' && a.startsAt !== cur.startsAt);
   if (newEpisode) {
     return {
       newEpisode,
@@ -95,10 +102,28 @@ export function startAlertWorker(deps: AlertWorkerDeps): Worker {
   const now = deps.now ?? Date.now;
 
   const onWebhook = async (payload: AlertmanagerWebhook) => {
-    const storm = payload.alerts.length > deps.config.alerts.summariseAbove;
-    const groupId = storm ? createHash('sha256').update(payload.groupKey).digest('hex').slice(0, 16) : undefined;
+    // A group becomes a storm once it has carried more alerts than `summariseAbove`, however
+    // Alertmanager split them into notifications.
+    const gid = createHash('sha256').update(payload.groupKey).digest('hex').slice(0, 16);
+    const carried = await deps.alerts.noteGroupMembers(
+      gid,
+      payload.alerts.map((a) => a.fingerprint),
+    );
+    const storm = carried > deps.config.alerts.summariseAbove;
+    const groupId = storm ? gid : undefined;
     const groupChannel = routeAlert({ ...payload.commonLabels, ...payload.groupLabels }, deps.config);
     const touched: AlertRecord[] = [];
+    if (storm && !(await deps.alerts.getGroup(gid))) {
+      // Alerts of this group still waiting for their own message join the summary instead.
+      const inPayload = new Set(payload.alerts.map((a) => a.fingerprint));
+      for (const fp of await deps.alerts.groupMembers(gid)) {
+        if (inPayload.has(fp)) continue;
+        const absorbed = await deps.alerts.mutate(fp, (cur) =>
+          cur && !cur.message && !cur.groupId ? { ...cur, groupId: gid, channel: groupChannel } : undefined,
+        );
+        if (absorbed?.groupId === gid) touched.push(absorbed);
+      }
+    }
     for (const a of payload.alerts) {
       deps.metrics.alertsReceived.inc({ severity: a.labels.severity ?? 'none', status: a.status });
       let newEpisode = false;
@@ -116,14 +141,17 @@ export function startAlertWorker(deps: AlertWorkerDeps): Worker {
       });
       if (!record) continue;
       touched.push(record);
-      if (!record.groupId) await deps.outbox.alert(record.fingerprint);
+      // A new alert waits a moment before its own message, in case its group becomes a storm.
+      if (!record.groupId) await deps.outbox.alert(record.fingerprint, newEpisode ? STORM_WINDOW_MS : 0);
       if (newEpisode && record.status === 'firing' && isCritical(record.labels)) {
         await scheduleEscalation(record, 1);
         await actOnRelease(record);
       }
     }
     if (groupId && touched.length > 0) {
-      await deps.alerts.mutateGroup(groupId, (cur) => summarise(cur, groupId, payload, groupChannel, touched, now()));
+      await deps.alerts.mutateGroup(groupId, (cur) =>
+        summarise(cur, groupId, payload, groupChannel, touched, now()),
+      );
       await deps.outbox.alertGroup(groupId);
     }
   };
@@ -134,11 +162,24 @@ export function startAlertWorker(deps: AlertWorkerDeps): Worker {
     await deps.queue.add(
       'escalate',
       { fingerprint: record.fingerprint, firstSeen: record.firstSeen, n },
-      { jobId: escalationJobId(record.fingerprint, record.firstSeen, n), delay: n === 1 ? esc.after : esc.repeat },
+      {
+        jobId: escalationJobId(record.fingerprint, record.firstSeen, n),
+        delay: n === 1 ? esc.after : esc.repeat,
+      },
     );
   };
 
   const onEscalate = async (data: z.infer<typeof EscalateJob>) => {
+    const current = await deps.alerts.get(data.fingerprint);
+    // In a storm the group escalates once, not every critical alert in it.
+    if (
+      current?.groupId &&
+      current.firstSeen === data.firstSeen &&
+      current.status === 'firing' &&
+      !current.ack
+    ) {
+      return escalateGroup(current, data.n);
+    }
     let escalated = false;
     const record = await deps.alerts.mutate(data.fingerprint, (cur) => {
       if (!cur || cur.firstSeen !== data.firstSeen || cur.status !== 'firing' || cur.ack) return undefined;
@@ -160,12 +201,40 @@ export function startAlertWorker(deps: AlertWorkerDeps): Worker {
     await scheduleEscalation(record, data.n + 1);
   };
 
+  const escalateGroup = async (record: AlertRecord, n: number) => {
+    const gid = record.groupId as string;
+    let escalated = false;
+    const g = await deps.alerts.mutateGroup(gid, (cur) => {
+      if (!cur || cur.ack || (cur.bySeverity.critical ?? 0) === 0 || cur.escalations >= n) return undefined;
+      escalated = true;
+      return { ...cur, escalations: n };
+    });
+    if (escalated && g) {
+      deps.metrics.alertEscalations.inc({ severity: 'critical' });
+      const esc = deps.config.alerts.escalation;
+      const who = esc.notify.length > 0 ? `${mentions(esc.notify)} ` : '';
+      await deps.outbox.alertThread(
+        record.fingerprint,
+        `📣 Escalation ${n}/${esc.maxTimes}: ${who}${g.bySeverity.critical} critical alerts in this storm are firing and nobody has acknowledged them.`,
+        `group-${gid}-${n}`,
+      );
+      await deps.outbox.alertGroup(gid);
+    }
+    if (g && !g.ack) await scheduleEscalation(record, n + 1);
+  };
+
   /** A critical alert about a service mid-release pauses it (or rolls it back), and says so. */
   const actOnRelease = async (record: AlertRecord) => {
     const mode = deps.config.alerts.duringRelease;
     const environment = record.labels[deps.config.alerts.environmentLabel];
     const service = record.labels[deps.config.alerts.serviceLabel];
-    if (mode === 'none' || !environment || !service || !deps.config.environments[environment]?.services[service]) return;
+    if (
+      mode === 'none' ||
+      !environment ||
+      !service ||
+      !deps.config.environments[environment]?.services[service]
+    )
+      return;
     const ctx = deps.release;
     const state = await ctx.states.get(environment, service);
     if (!state.inFlight) return;
@@ -194,13 +263,18 @@ export function startAlertWorker(deps: AlertWorkerDeps): Worker {
       if (paused.status !== 'paused') return;
       await ctx.states.mutate(environment, service, (s) =>
         s.inFlight?.releaseId === rel.id
-          ? { state: { ...s, inFlight: { ...s.inFlight, what: `paused release ${rel.version}` } }, result: undefined }
+          ? {
+              state: { ...s, inFlight: { ...s.inFlight, what: `paused release ${rel.version}` } },
+              result: undefined,
+            }
           : { result: undefined },
       );
       await ctx.publish(rel.id);
       note = `⏸️ Paused release \`${rel.id}\` of ${service} in ${environment}`;
     }
-    await deps.alerts.mutate(record.fingerprint, (cur) => (cur ? { ...cur, releaseAction: note } : undefined));
+    await deps.alerts.mutate(record.fingerprint, (cur) =>
+      cur ? { ...cur, releaseAction: note } : undefined,
+    );
     if (!record.groupId) await deps.outbox.alert(record.fingerprint);
   };
 
@@ -217,7 +291,9 @@ export function startAlertWorker(deps: AlertWorkerDeps): Worker {
     },
     { connection: deps.connection, prefix: deps.prefix, concurrency: 4 },
   );
-  worker.on('failed', (job, err) => deps.logger.warn({ jobId: job?.id, err: err.message }, 'Alert job failed'));
+  worker.on('failed', (job, err) =>
+    deps.logger.warn({ jobId: job?.id, err: err.message }, 'Alert job failed'),
+  );
   worker.on('error', (err) => deps.logger.warn({ err: err.message }, 'Alert worker error'));
   return worker;
 }
@@ -243,6 +319,7 @@ export function summarise(
     resolved: 0,
     bySeverity: {},
     updatedAt: now,
+    escalations: 0,
   };
   const known = new Set(g.fingerprints);
   for (const a of touched) {

@@ -1,6 +1,7 @@
+import type { Queue } from 'bullmq';
+import type { AlertStore } from '../alerts/alert-store.js';
 import type { AuditOutcome } from '../audit/audit-log.js';
 import { isDeployer, isLead } from '../commands/authorise.js';
-import type { AlertStore } from '../alerts/alert-store.js';
 import type { AlertActionCommand, ParsedCommand, ReleaseActionCommand } from '../commands/schema.js';
 import type { AlertmanagerClient } from '../integrations/alertmanager.js';
 import type { SlackReply } from '../integrations/slack/respond.js';
@@ -10,11 +11,10 @@ import type { Release, ServiceState } from '../releases/schema.js';
 import { TERMINAL } from '../releases/schema.js';
 import { TrafficRefused } from '../releases/traffic.js';
 import { describeSplit, other, weightsFor } from '../releases/weights.js';
+import { escalationJobId } from './alert-worker.js';
 import type { ReleaseContext } from './release-context.js';
 import { requestRelease } from './request-release.js';
 import type { RollbackJob } from './rollback-jobs.js';
-import type { Queue } from 'bullmq';
-import { escalationJobId } from './alert-worker.js';
 import type { Outbox } from './slack-outbox.js';
 
 /** What alert buttons need besides the release engine. */
@@ -391,14 +391,25 @@ async function releaseAction(
 
 const HOURS = { '1h': 1, '4h': 4, '24h': 24 } as const;
 
-async function alertAction(ctx: ReleaseContext, actx: AlertContext, cmd: AlertActionCommand, ec: ExecutionContext): Promise<ExecutionResult> {
+async function alertAction(
+  ctx: ReleaseContext,
+  actx: AlertContext,
+  cmd: AlertActionCommand,
+  ec: ExecutionContext,
+): Promise<ExecutionResult> {
   const now = ctx.now();
   if (cmd.action === 'ack-group') {
     const g = await actx.alerts.getGroup(cmd.target);
     if (!g) return { text: 'That alert storm is no longer known.', outcome: 'refused' };
-    await actx.alerts.mutateGroup(g.id, (cur) => (cur && !cur.ack ? { ...cur, ack: { by: ec.userId, name: ec.userName, at: now } } : undefined));
+    await actx.alerts.mutateGroup(g.id, (cur) =>
+      cur && !cur.ack ? { ...cur, ack: { by: ec.userId, name: ec.userName, at: now } } : undefined,
+    );
     for (const fp of g.fingerprints) {
-      await actx.alerts.mutate(fp, (cur) => (cur && !cur.ack && cur.status === 'firing' ? { ...cur, ack: { by: ec.userId, name: ec.userName, at: now } } : undefined));
+      await actx.alerts.mutate(fp, (cur) =>
+        cur && !cur.ack && cur.status === 'firing'
+          ? { ...cur, ack: { by: ec.userId, name: ec.userName, at: now } }
+          : undefined,
+      );
     }
     await actx.outbox.alertGroup(g.id);
     return { text: `👀 Acknowledged all ${g.fingerprints.length} alerts of the storm.` };
@@ -414,7 +425,8 @@ async function alertAction(ctx: ReleaseContext, actx: AlertContext, cmd: AlertAc
         acked = true;
         return { ...cur, ack: { by: ec.userId, name: ec.userName, at: now } };
       });
-      if (!acked) return { text: `*${name}* was already acknowledged by <@${r?.ack?.by}>.`, outcome: 'refused' };
+      if (!acked)
+        return { text: `*${name}* was already acknowledged by <@${r?.ack?.by}>.`, outcome: 'refused' };
       ctx.metrics.alertAck.observe({ severity: a.labels.severity ?? 'none' }, (now - a.firstSeen) / 1000);
       // Pending escalations are dropped; a running one finds the ack and stops.
       for (let n = 1; n <= ctx.config.alerts.escalation.maxTimes; n++) {
@@ -424,17 +436,25 @@ async function alertAction(ctx: ReleaseContext, actx: AlertContext, cmd: AlertAc
       return { text: `👀 You acknowledged *${name}*.` };
     }
     case 'silence': {
-      if (!actx.alertmanager) return { text: 'Silences need `alertmanager.url` in the configuration.', outcome: 'failed' };
+      if (!actx.alertmanager)
+        return { text: 'Silences need `alertmanager.url` in the configuration.', outcome: 'failed' };
       const hours = HOURS[cmd.duration ?? '1h'];
       const until = now + hours * 3_600_000;
       const id = await actx.alertmanager.createSilence({
-        matchers: Object.entries(a.labels).map(([k, v]) => ({ name: k, value: v, isRegex: false, isEqual: true })),
+        matchers: Object.entries(a.labels).map(([k, v]) => ({
+          name: k,
+          value: v,
+          isRegex: false,
+          isEqual: true,
+        })),
         startsAt: new Date(now).toISOString(),
         endsAt: new Date(until).toISOString(),
         createdBy: `${ec.userName} (${ec.userId}) via flightdeck`,
         comment: `Silenced from Slack by ${ec.userName} for ${cmd.duration ?? '1h'}: ${a.annotations.summary ?? name}`,
       });
-      await actx.alerts.mutate(a.fingerprint, (cur) => (cur ? { ...cur, silences: [...cur.silences, { id, by: ec.userId, until }] } : undefined));
+      await actx.alerts.mutate(a.fingerprint, (cur) =>
+        cur ? { ...cur, silences: [...cur.silences, { id, by: ec.userId, until }] } : undefined,
+      );
       await actx.outbox.alert(a.fingerprint);
       return { text: `🔕 *${name}* silenced for ${cmd.duration ?? '1h'} (Alertmanager silence \`${id}\`).` };
     }
@@ -444,7 +464,8 @@ async function alertAction(ctx: ReleaseContext, actx: AlertContext, cmd: AlertAc
       if (!environment || !service || !ctx.config.environments[environment]?.services[service]) {
         return { text: `*${name}* does not name a configured service and environment.`, outcome: 'refused' };
       }
-      if (!isDeployer(ec.userId, environment, ctx.config)) return refused(`you are not a deployer for *${environment}*, so you cannot roll back there.`);
+      if (!isDeployer(ec.userId, environment, ctx.config))
+        return refused(`you are not a deployer for *${environment}*, so you cannot roll back there.`);
       await enqueueRollback(ctx, {
         environment,
         service,
@@ -454,7 +475,14 @@ async function alertAction(ctx: ReleaseContext, actx: AlertContext, cmd: AlertAc
         requestedAt: ec.receivedAt,
         reply: ec.reply,
       });
-      await actx.alerts.mutate(a.fingerprint, (cur) => (cur ? { ...cur, releaseAction: `↩️ Rollback of ${service} in ${environment} requested by <@${ec.userId}>` } : undefined));
+      await actx.alerts.mutate(a.fingerprint, (cur) =>
+        cur
+          ? {
+              ...cur,
+              releaseAction: `↩️ Rollback of ${service} in ${environment} requested by <@${ec.userId}>`,
+            }
+          : undefined,
+      );
       await actx.outbox.alert(a.fingerprint);
       return { text: `↩️ Rolling back ${service} in ${environment}…` };
     }

@@ -1,12 +1,17 @@
-import { ErrorCode, type WebAPIRateLimitedError, type WebClient } from '@slack/web-api';
 import type { KnownBlock } from '@slack/types';
+import { ErrorCode, type WebAPIRateLimitedError, type WebClient } from '@slack/web-api';
 import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { AlertStore } from '../alerts/alert-store.js';
 import { alertLine, renderAlert, renderGroup } from '../alerts/render-alert.js';
 import type { FlightdeckConfig } from '../config/schema.js';
-import type { ChannelBudget } from '../integrations/slack/channel-budget.js';
+import {
+  type ChannelBudget,
+  type Limit,
+  POST_LIMIT,
+  UPDATE_LIMIT,
+} from '../integrations/slack/channel-budget.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ReleaseStore } from '../releases/release-store.js';
@@ -16,13 +21,16 @@ import type { ServiceStateStore } from '../releases/service-state-store.js';
 
 export const OUTBOX_QUEUE = 'slack-outbox';
 
+/** A reserved send time (from the budget) survives the job's delay. */
+const Slot = { slot: z.number().optional() };
+
 const OutboxJob = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('release'), releaseId: z.string() }),
-  z.object({ kind: z.literal('alert'), fingerprint: z.string() }),
-  z.object({ kind: z.literal('alert-group'), groupId: z.string() }),
-  /** Lists a storm's alerts in its thread, 40 a message, resuming where it stopped. */
-  z.object({ kind: z.literal('alert-group-thread'), groupId: z.string() }),
-  z.object({ kind: z.literal('alert-thread'), fingerprint: z.string(), text: z.string() }),
+  z.object({ kind: z.literal('release'), releaseId: z.string(), ...Slot }),
+  z.object({ kind: z.literal('alert'), fingerprint: z.string(), ...Slot }),
+  z.object({ kind: z.literal('alert-group'), groupId: z.string(), ...Slot }),
+  /** Lists a storm's alerts in its thread, 100 a message, resuming where it stopped. */
+  z.object({ kind: z.literal('alert-group-thread'), groupId: z.string(), ...Slot }),
+  z.object({ kind: z.literal('alert-thread'), fingerprint: z.string(), text: z.string(), ...Slot }),
 ]);
 export type OutboxJob = z.infer<typeof OutboxJob>;
 
@@ -48,18 +56,23 @@ export function createOutboxQueue(connection: Redis, prefix: string): Queue {
 export class Outbox {
   constructor(private readonly queue: Queue) {}
 
-  private refresh(job: OutboxJob, id: string) {
-    return this.queue.add(job.kind, job, { deduplication: { id, keepLastIfActive: true } });
+  private refresh(job: OutboxJob, id: string, delay = 0) {
+    return this.queue.add(job.kind, job, { deduplication: { id, keepLastIfActive: true }, delay });
   }
-  release = (releaseId: string) => this.refresh({ kind: 'release', releaseId }, `release-${releaseId}`).then(() => {});
-  alert = (fingerprint: string) => this.refresh({ kind: 'alert', fingerprint }, `alert-${fingerprint}`).then(() => {});
+  release = (releaseId: string) =>
+    this.refresh({ kind: 'release', releaseId }, `release-${releaseId}`).then(() => {});
+  /** `delay` lets a new alert wait a moment: if its group turns into a storm meanwhile, it joins the summary. */
+  alert = (fingerprint: string, delay = 0) =>
+    this.refresh({ kind: 'alert', fingerprint }, `alert-${fingerprint}`, delay).then(() => {});
   alertGroup = async (groupId: string) => {
     await this.refresh({ kind: 'alert-group', groupId }, `alert-group-${groupId}`);
     await this.refresh({ kind: 'alert-group-thread', groupId }, `alert-group-thread-${groupId}`);
   };
   /** A reply in an alert's thread; `key` makes it once-only (e.g. one per escalation). */
   alertThread = (fingerprint: string, text: string, key: string) =>
-    this.queue.add('alert-thread', { kind: 'alert-thread', fingerprint, text }, { jobId: `thread-${key}` }).then(() => {});
+    this.queue
+      .add('alert-thread', { kind: 'alert-thread', fingerprint, text }, { jobId: `thread-${key}` })
+      .then(() => {});
 }
 
 export interface OutboxDeps {
@@ -82,53 +95,86 @@ class Wait extends Error {
 }
 
 export function startOutboxWorker(deps: OutboxDeps): Worker {
-  const post = async (channel: string, args: { text: string; blocks?: KnownBlock[]; thread_ts?: string }) => {
-    const wait = await deps.budget.take(channel);
-    if (wait > 0) throw new Wait(Date.now() + wait);
+  /** Makes one Slack call inside its budget: a reserved slot, and Retry-After honoured for everyone. */
+  const withinBudget = async <T>(
+    job: Job,
+    scope: string,
+    limit: Limit,
+    call: () => Promise<T>,
+    method: string,
+  ): Promise<T> => {
+    const reserved = (job.data as { slot?: number }).slot;
+    const slot = reserved ?? (await deps.budget.reserve(scope, limit));
+    if (slot > Date.now() + 5) {
+      await job.updateData({ ...job.data, slot });
+      throw new Wait(slot);
+    }
+    if (reserved !== undefined) await job.updateData({ ...job.data, slot: undefined });
     try {
-      const res = await deps.client.chat.postMessage({ channel, ...args });
-      deps.metrics.slackCalls.inc({ method: 'chat.postMessage', result: 'ok' });
-      return { channel: res.channel ?? channel, ts: res.ts as string };
+      const out = await call();
+      deps.metrics.slackCalls.inc({ method, result: 'ok' });
+      return out;
     } catch (err) {
       if ((err as { code?: string }).code === ErrorCode.RateLimitedError) {
-        deps.metrics.slackCalls.inc({ method: 'chat.postMessage', result: 'ratelimited' });
-        throw new Wait(await deps.budget.block(channel, (err as WebAPIRateLimitedError).retryAfter));
+        deps.metrics.slackCalls.inc({ method, result: 'ratelimited' });
+        throw new Wait(await deps.budget.block(scope, (err as WebAPIRateLimitedError).retryAfter));
       }
+      deps.metrics.slackCalls.inc({ method, result: 'error' });
       throw err;
     }
   };
-  const update = async (m: { channel: string; ts: string }, args: { text: string; blocks?: KnownBlock[] }) => {
-    try {
-      await deps.client.chat.update({ channel: m.channel, ts: m.ts, ...args });
-      deps.metrics.slackCalls.inc({ method: 'chat.update', result: 'ok' });
-    } catch (err) {
-      if ((err as { code?: string }).code === ErrorCode.RateLimitedError) {
-        deps.metrics.slackCalls.inc({ method: 'chat.update', result: 'ratelimited' });
-        throw new Wait(Date.now() + Math.max(1, (err as WebAPIRateLimitedError).retryAfter) * 1_000);
-      }
-      throw err;
-    }
+  const post = async (
+    job: Job,
+    channel: string,
+    args: { text: string; blocks?: KnownBlock[]; thread_ts?: string },
+  ) =>
+    withinBudget(
+      job,
+      `post:${channel}`,
+      POST_LIMIT,
+      async () => {
+        const res = await deps.client.chat.postMessage({ channel, ...args });
+        return { channel: res.channel ?? channel, ts: res.ts as string };
+      },
+      'chat.postMessage',
+    );
+  const update = async (
+    job: Job,
+    m: { channel: string; ts: string },
+    args: { text: string; blocks?: KnownBlock[] },
+  ) => {
+    await withinBudget(
+      job,
+      'method:chat.update',
+      UPDATE_LIMIT,
+      () => deps.client.chat.update({ channel: m.channel, ts: m.ts, ...args }),
+      'chat.update',
+    );
   };
 
   const rollbackTarget = async (labels: Record<string, string>) => {
     const environment = labels[deps.config.alerts.environmentLabel];
     const service = labels[deps.config.alerts.serviceLabel];
-    if (!environment || !service || !deps.config.environments[environment]?.services[service]) return undefined;
+    if (!environment || !service || !deps.config.environments[environment]?.services[service])
+      return undefined;
     const state = await deps.states.get(environment, service);
     if (state.inFlight) return { environment, service };
     const [last] = await deps.releases.history(environment, service, 1);
-    const recent = last && TERMINAL.has(last.status) && (last.finishedAt ?? 0) > Date.now() - deps.config.alerts.rollbackWindow;
+    const recent =
+      last &&
+      TERMINAL.has(last.status) &&
+      (last.finishedAt ?? 0) > Date.now() - deps.config.alerts.rollbackWindow;
     return recent ? { environment, service } : undefined;
   };
 
-  const process = async (data: OutboxJob): Promise<void> => {
+  const process = async (data: OutboxJob, job: Job): Promise<void> => {
     switch (data.kind) {
       case 'release': {
         const r = await deps.releases.get(data.releaseId);
         if (!r) return;
         const view = renderRelease(r);
-        if (r.message) return update(r.message, view);
-        const m = await post(r.channel, view);
+        if (r.message) return update(job, r.message, view);
+        const m = await post(job, r.channel, view);
         await deps.releases.update(r.id, (rel) => (rel.message ? undefined : { ...rel, message: m }));
         return;
       }
@@ -136,18 +182,22 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
         const a = await deps.alerts.get(data.fingerprint);
         if (!a || a.groupId) return;
         const view = renderAlert(a, { now: Date.now(), rollback: await rollbackTarget(a.labels) });
-        if (a.message) return update(a.message, view);
-        const m = await post(a.channel, view);
-        await deps.alerts.mutate(a.fingerprint, (cur) => (cur && !cur.message ? { ...cur, message: m } : undefined));
+        if (a.message) return update(job, a.message, view);
+        const m = await post(job, a.channel, view);
+        await deps.alerts.mutate(a.fingerprint, (cur) =>
+          cur && !cur.message ? { ...cur, message: m } : undefined,
+        );
         return;
       }
       case 'alert-group': {
         const g = await deps.alerts.getGroup(data.groupId);
         if (!g) return;
         const view = renderGroup(g, Date.now());
-        if (g.message) return update(g.message, view);
-        const m = await post(g.channel, view);
-        await deps.alerts.mutateGroup(g.id, (cur) => (cur && !cur.message ? { ...cur, message: m } : undefined));
+        if (g.message) return update(job, g.message, view);
+        const m = await post(job, g.channel, view);
+        await deps.alerts.mutateGroup(g.id, (cur) =>
+          cur && !cur.message ? { ...cur, message: m } : undefined,
+        );
         return;
       }
       case 'alert-group-thread': {
@@ -155,20 +205,22 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
           const g = await deps.alerts.getGroup(data.groupId);
           if (!g) return;
           if (!g.message) throw new Wait(Date.now() + 500); // the summary goes first
-          const batch = g.fingerprints.slice(g.listed, g.listed + 40);
+          const batch = g.fingerprints.slice(g.listed, g.listed + 100);
           if (batch.length === 0) return;
           const records = await deps.alerts.many(batch);
-          const text = records.map(alertLine).join('\n');
-          await post(g.channel, { text, thread_ts: g.message.ts });
-          await deps.alerts.mutateGroup(g.id, (cur) => (cur ? { ...cur, listed: Math.max(cur.listed, g.listed + batch.length) } : undefined));
+          await post(job, g.channel, { text: records.map(alertLine).join('\n'), thread_ts: g.message.ts });
+          await deps.alerts.mutateGroup(g.id, (cur) =>
+            cur ? { ...cur, listed: Math.max(cur.listed, g.listed + batch.length) } : undefined,
+          );
         }
       }
       case 'alert-thread': {
         const a = await deps.alerts.get(data.fingerprint);
         if (!a) return;
-        const parent = a.message ?? (a.groupId ? (await deps.alerts.getGroup(a.groupId))?.message : undefined);
+        const parent =
+          a.message ?? (a.groupId ? (await deps.alerts.getGroup(a.groupId))?.message : undefined);
         if (!parent) throw new Wait(Date.now() + 500);
-        await post(parent.channel, { text: data.text, thread_ts: parent.ts });
+        await post(job, parent.channel, { text: data.text, thread_ts: parent.ts });
         return;
       }
     }
@@ -180,10 +232,10 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
       const parsed = OutboxJob.safeParse(job.data);
       if (!parsed.success) throw new UnrecoverableError('malformed outbox job');
       try {
-        await process(parsed.data);
+        await process(parsed.data, job);
       } catch (err) {
         if (err instanceof Wait) {
-          // Honour the channel's budget or Slack's Retry-After without holding a worker.
+          // Wait for the reserved slot or Slack's Retry-After without holding a worker.
           await job.moveToDelayed(err.until, token);
           throw new DelayedError();
         }

@@ -27,6 +27,7 @@ export class TestStack {
   releaseQueue!: Queue;
   audit!: AuditLog;
   config!: TestConfig;
+  private appEnv: Record<string, string> = {};
 
   constructor(private readonly configOptions: TestConfigOptions = {}) {}
 
@@ -39,8 +40,10 @@ export class TestStack {
       emulator?: EmulatorOptions;
       roles?: Array<'all' | 'web' | 'worker'>;
       configure?: (cfg: TestConfig) => void;
+      env?: Record<string, string>;
     } = {},
   ): Promise<this> {
+    this.appEnv = opts.env ?? {};
     await this.redis.start();
     // nginx needs the config's upstreams and the config needs nginx's paths: render from a draft.
     const draft = testConfig(
@@ -68,7 +71,7 @@ export class TestStack {
       slackApiUrl: this.emulator.apiUrl,
       botToken: this.emulator.botToken,
       role,
-      env,
+      env: { ...this.appEnv, ...env },
     });
     this.apps.push(app);
     await app.start();

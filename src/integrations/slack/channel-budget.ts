@@ -1,45 +1,50 @@
 import type { Redis } from 'ioredis';
 
-// Token bucket per channel in Redis, shared by every replica; a 429's Retry-After blocks the channel.
-const TAKE = `
-local now = tonumber(ARGV[1]); local rate = tonumber(ARGV[2]); local burst = tonumber(ARGV[3])
-local b = redis.call('hmget', KEYS[1], 'tokens', 'ts', 'blocked')
-local tokens = tonumber(b[1]) or burst
-local ts = tonumber(b[2]) or now
-local blocked = tonumber(b[3]) or 0
-if now < blocked then return blocked - now end
-tokens = math.min(burst, tokens + (now - ts) / 1000 * rate)
-local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) / rate * 1000) end
-redis.call('hset', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-redis.call('pexpire', KEYS[1], 120000)
-return wait`;
+// Generic cell rate algorithm with reservations: every caller gets its own slot, in order, so no
+// crowd of waiters wakes at once and nobody calls before Slack's Retry-After has passed.
+const RESERVE = `
+local now = tonumber(ARGV[1]); local interval = tonumber(ARGV[2]); local burst = tonumber(ARGV[3])
+local tat = tonumber(redis.call('get', KEYS[1]) or '0')
+local blocked = tonumber(redis.call('get', KEYS[2]) or '0')
+tat = math.max(tat, now, blocked)
+local slot = math.max(now, tat - (burst - 1) * interval, blocked)
+redis.call('set', KEYS[1], tostring(tat + interval), 'PX', 600000)
+return slot`;
+
+export interface Limit {
+  /** Milliseconds between calls on average. */
+  interval: number;
+  burst: number;
+}
+
+/** chat.postMessage: about one per second per channel with short bursts (a little under, for clock skew). */
+export const POST_LIMIT: Limit = { interval: 1_100, burst: 3 };
+/** chat.update is Tier 3: about 50 a minute for the workspace. */
+export const UPDATE_LIMIT: Limit = { interval: 1_300, burst: 20 };
 
 /**
- * Slack allows about one chat.postMessage per second per channel, with short bursts. Every post goes
- * through `take`: 0 means go, otherwise wait that many milliseconds (the job is delayed, not slept).
+ * Slack's rate limits as a budget in Redis, shared by every replica: `reserve` hands out the time
+ * at which the caller may make its call; `block` records a 429's Retry-After for everyone.
  */
 export class ChannelBudget {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-    private readonly perSecond = 1,
-    private readonly burst = 3,
   ) {}
 
-  private key(channel: string) {
-    return `${this.prefix}:data:slack-budget:${channel}`;
+  private keys(scope: string): [string, string] {
+    return [`${this.prefix}:data:slack-budget:${scope}`, `${this.prefix}:data:slack-budget:${scope}:blocked`];
   }
 
-  async take(channel: string): Promise<number> {
-    return Number(await this.redis.eval(TAKE, 1, this.key(channel), Date.now(), this.perSecond, this.burst));
+  async reserve(scope: string, limit: Limit): Promise<number> {
+    const [tat, blocked] = this.keys(scope);
+    return Number(await this.redis.eval(RESERVE, 2, tat, blocked, Date.now(), limit.interval, limit.burst));
   }
 
-  /** Slack said 429 with Retry-After: nobody posts to that channel before it has passed. */
-  async block(channel: string, retryAfterSec: number): Promise<number> {
+  async block(scope: string, retryAfterSec: number): Promise<number> {
     const until = Date.now() + Math.max(1, retryAfterSec) * 1_000;
-    await this.redis.hset(this.key(channel), 'blocked', String(until), 'tokens', '0', 'ts', String(until));
-    await this.redis.pexpire(this.key(channel), 120_000);
+    const [, blocked] = this.keys(scope);
+    await this.redis.set(blocked, String(until), 'PX', Math.max(1, retryAfterSec) * 1_000 + 60_000);
     return until;
   }
 }

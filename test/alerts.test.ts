@@ -1,0 +1,229 @@
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AlertStore } from '../src/alerts/alert-store.js';
+import { renderBlocks } from '../src/slack-emulator/render.js';
+import { type AmAlert, TestAlertmanager } from './helpers/alertmanager-server.js';
+import { waitFor } from './helpers/ports.js';
+import { TestStack } from './helpers/stack.js';
+
+const TOKEN = 'alertmanager-test-token-0123456789';
+const am = new TestAlertmanager();
+const stack = new TestStack({ prefix: 'fdalert', basePort: 28800 });
+let alertQueue: Queue;
+
+beforeAll(async () => {
+  await am.reservePort();
+  await stack.start({
+    env: { ALERTMANAGER_WEBHOOK_TOKEN: TOKEN },
+    configure: (cfg) => {
+      Object.assign(cfg, {
+        alertmanager: { url: am.url },
+        alerts: {
+          defaultChannel: 'C0ALERTS',
+          routes: [{ match: { severity: 'critical' }, channel: 'C0ONCALL' }],
+          escalation: { after: '2s', repeat: '2s', maxTimes: 2, notify: ['U0ONCALL', 'S0ONCALLS'] },
+          summariseAbove: 20,
+        },
+      });
+    },
+  });
+  await am.start(`${stack.apps[0]?.url}/alerts/alertmanager`, TOKEN);
+  alertQueue = new Queue('alerts', { connection: stack.redis.client(), prefix: stack.prefix });
+}, 120_000);
+
+afterAll(async () => {
+  await alertQueue?.close();
+  await am.destroy();
+  await stack.stop();
+});
+
+const alert = (name: string, severity: string, extra: Record<string, string> = {}): AmAlert => ({
+  labels: { alertname: name, severity, instance: 'web-1:9100', ...extra },
+  annotations: { summary: `${name} on web-1`, description: `${name} has been bad for 5 minutes.` },
+  generatorURL: 'http://prometheus.example/graph?g0.expr=up',
+});
+
+/** The one top-level message about an alert, found by its name. */
+function messageAbout(channel: string, name: string) {
+  return stack.emulator
+    .channelMessages(channel)
+    .find((m) => renderBlocks(m.blocks, m.text).includes(`· ${name}*`));
+}
+
+async function waitMessage(channel: string, name: string, re: RegExp = /./) {
+  return waitFor(
+    () => {
+      const m = messageAbout(channel, name);
+      return m && re.test(renderBlocks(m.blocks, m.text)) ? m : undefined;
+    },
+    { timeoutMs: 20_000, what: `a message about ${name} in ${channel} matching ${re}` },
+  );
+}
+
+const fingerprintOf = async (name: string) =>
+  waitFor(async () => (await am.alerts()).find((a) => a.labels.alertname === name)?.fingerprint, {
+    what: `${name} in alertmanager`,
+  });
+
+describe('alerts from a real Alertmanager', () => {
+  it('show up in the routed channels, with buttons', async () => {
+    await am.post([alert('DiskFilling', 'warning'), alert('ServiceDown', 'critical')]);
+    const warning = await waitMessage('C0ALERTS', 'DiskFilling');
+    const critical = await waitMessage('C0ONCALL', 'ServiceDown');
+    const text = renderBlocks(critical.blocks, critical.text);
+    expect(text).toContain('🔴 CRITICAL · ServiceDown* — firing');
+    expect(text).toContain('*ServiceDown on web-1*');
+    expect(text).toContain('`instance=web-1:9100`');
+    expect(text).toContain('<http://prometheus.example/graph?g0.expr=up|source>');
+    expect(text).toContain('[Acknowledge] [Silence 1h] [Silence 4h] [Silence 24h]');
+    expect(renderBlocks(warning.blocks, warning.text)).toContain('🟠 WARNING · DiskFilling');
+    expect(messageAbout('C0ALERTS', 'ServiceDown')).toBeUndefined();
+  });
+
+  it('acknowledge through a signed click updates the message for everyone and records who and when', async () => {
+    const msg = await waitMessage('C0ALERTS', 'DiskFilling');
+    const fp = await fingerprintOf('DiskFilling');
+    const click = await stack.driver.click(msg, { action_id: 'alert_ack', value: fp }, { user: 'U0ONCALL' });
+    expect(click.status).toBe(200);
+    const updated = await waitMessage(
+      'C0ALERTS',
+      'DiskFilling',
+      /Acknowledged by <@U0ONCALL> at \d\d:\d\d UTC/,
+    );
+    expect(renderBlocks(updated.blocks, updated.text)).not.toContain('[Acknowledge]');
+    const record = await new AlertStore(stack.client, stack.prefix).get(fp);
+    expect(record?.ack?.by).toBe('U0ONCALL');
+    expect(Math.abs((record?.ack?.at ?? 0) - Date.now())).toBeLessThan(30_000);
+    const audit = await stack.audit.recent(50);
+    expect(audit.some((e) => e.userId === 'U0ONCALL' && e.text.includes('alert_ack'))).toBe(true);
+  });
+
+  it('the Silence button creates the silence in Alertmanager with the alert’s labels as matchers', async () => {
+    const msg = await waitMessage('C0ALERTS', 'DiskFilling');
+    const fp = await fingerprintOf('DiskFilling');
+    await stack.driver.click(msg, { action_id: 'alert_silence', value: `${fp}|4h` }, { user: 'U0ONCALL' });
+    const silence = await waitFor(
+      async () =>
+        (await am.silences()).find((s) =>
+          s.matchers.some((m) => m.name === 'alertname' && m.value === 'DiskFilling'),
+        ),
+      { what: 'the silence in alertmanager' },
+    );
+    expect(silence.status.state).toBe('active');
+    expect(silence.createdBy).toBe('oncall (U0ONCALL) via flightdeck');
+    expect(silence.comment).toContain('for 4h: DiskFilling on web-1');
+    expect(silence.matchers).toEqual(
+      expect.arrayContaining([
+        { name: 'alertname', value: 'DiskFilling', isRegex: false, isEqual: true },
+        { name: 'severity', value: 'warning', isRegex: false, isEqual: true },
+        { name: 'instance', value: 'web-1:9100', isRegex: false, isEqual: true },
+      ]),
+    );
+    const hours = (Date.parse(silence.endsAt) - Date.now()) / 3_600_000;
+    expect(hours).toBeGreaterThan(3.9);
+    await waitMessage('C0ALERTS', 'DiskFilling', /Silenced by <@U0ONCALL> until/);
+  });
+
+  it('a resolved alert updates the same message; no new top-level message', async () => {
+    await am.post([alert('CertExpiring', 'warning')]);
+    await waitMessage('C0ALERTS', 'CertExpiring', /firing/);
+    const before = stack.emulator.channelMessages('C0ALERTS').length;
+    await am.resolve([alert('CertExpiring', 'warning')]);
+    const resolved = await waitMessage(
+      'C0ALERTS',
+      'CertExpiring',
+      /✅ WARNING · CertExpiring\* — resolved after/,
+    );
+    expect(renderBlocks(resolved.blocks, resolved.text)).not.toContain('[Acknowledge]');
+    expect(resolved.edits).toBeGreaterThan(0);
+    expect(stack.emulator.channelMessages('C0ALERTS').length).toBe(before);
+  });
+
+  it('escalates an unacknowledged critical alert once per interval, and stops once acknowledged', async () => {
+    const fp = await fingerprintOf('ServiceDown');
+    const msg = await waitMessage('C0ONCALL', 'ServiceDown');
+    const replies = () => stack.emulator.threadReplies('C0ONCALL', msg.ts);
+    await waitFor(() => replies().length >= 1, { timeoutMs: 15_000, what: 'the first escalation' });
+    expect(replies()[0]?.text).toMatch(
+      /📣 Escalation 1\/2: <@U0ONCALL> <!subteam\^S0ONCALLS> \*ServiceDown\* has been firing/,
+    );
+    await waitFor(() => replies().length >= 2, { timeoutMs: 15_000, what: 'the second escalation' });
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(replies()).toHaveLength(2); // maxTimes
+    // A fresh critical alert, acknowledged before its first escalation: none comes.
+    await am.post([alert('QueueStuck', 'critical')]);
+    const q = await waitMessage('C0ONCALL', 'QueueStuck');
+    const qfp = await fingerprintOf('QueueStuck');
+    await stack.driver.click(q, { action_id: 'alert_ack', value: qfp }, { user: 'U0ONCALL' });
+    await waitMessage('C0ONCALL', 'QueueStuck', /Acknowledged/);
+    await new Promise((r) => setTimeout(r, 4_500));
+    expect(stack.emulator.threadReplies('C0ONCALL', q.ts)).toHaveLength(0);
+    expect(fp).toBeTruthy();
+  }, 60_000);
+
+  it('answers a wrong or missing token with 401 and malformed bodies with 400, queueing nothing', async () => {
+    const url = `${stack.apps[0]?.url}/alerts/alertmanager`;
+    const before = await alertQueue.getJobCountByTypes('waiting', 'active', 'completed', 'failed', 'delayed');
+    const post = (headers: Record<string, string>, body: string) =>
+      fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    const valid = JSON.stringify({
+      version: '4',
+      groupKey: 'x',
+      status: 'firing',
+      receiver: 'r',
+      alerts: [],
+    });
+    expect((await post({}, valid)).status).toBe(401);
+    expect((await post({ authorization: 'Bearer wrong-token-wrong-token' }, valid)).status).toBe(401);
+    expect((await post({ authorization: `Basic ${TOKEN}` }, valid)).status).toBe(401);
+    const malformed = await post({ authorization: `Bearer ${TOKEN}` }, '{"version": "4", ');
+    expect(malformed.status).toBe(400);
+    expect(((await malformed.json()) as { error: string }).error).toMatch(/^malformed JSON/);
+    const wrongShape = await post(
+      { authorization: `Bearer ${TOKEN}` },
+      JSON.stringify({ version: '3', alerts: 'no' }),
+    );
+    expect(wrongShape.status).toBe(400);
+    expect(((await wrongShape.json()) as { issues: string[] }).issues.join(' ')).toMatch(/version/);
+    expect(await alertQueue.getJobCountByTypes('waiting', 'active', 'completed', 'failed', 'delayed')).toBe(
+      before,
+    );
+  });
+});
+
+describe('an alert storm', () => {
+  it('1,000 alerts in a burst: every one is shown in Slack, Retry-After is never violated, nothing is lost', async () => {
+    const names = ['StormA', 'StormB', 'StormC', 'StormD'];
+    const burst = Array.from({ length: 1_000 }, (_, i) =>
+      alert(names[i % 4] as string, i % 10 === 0 ? 'critical' : 'warning', { shard: `s${i}` }),
+    );
+    const retriesBefore = stack.emulator.callCount('chat.postMessage', 429);
+    await am.post(burst);
+    const fps = await waitFor(
+      async () => {
+        const all = (await am.alerts()).filter((a) => names.includes(a.labels.alertname ?? ''));
+        return all.length === 1_000 ? all.map((a) => a.fingerprint) : undefined;
+      },
+      { what: '1,000 alerts in alertmanager' },
+    );
+    const shown = () => {
+      const text = stack.emulator.messages.map((m) => `${m.text}\n${renderBlocks(m.blocks, '')}`).join('\n');
+      return fps.filter((fp) => text.includes(fp)).length;
+    };
+    await waitFor(() => shown() === 1_000, {
+      timeoutMs: 120_000,
+      intervalMs: 500,
+      what: 'every alert in Slack',
+    }).catch((err) => {
+      throw new Error(`${(err as Error).message}: ${shown()} of 1000 shown`);
+    });
+    expect(stack.emulator.retryAfterViolations).toBe(0);
+    const records = await new AlertStore(stack.client, stack.prefix).many(fps);
+    expect(records).toHaveLength(1_000);
+    // Summarised: a handful of summaries and thread messages, not a thousand posts.
+    const summaries = stack.emulator.messages.filter((m) => m.text.startsWith('Alert storm:'));
+    expect(summaries.length).toBe(4);
+    expect(stack.emulator.callCount('chat.postMessage', 200)).toBeLessThan(100);
+    expect(stack.emulator.callCount('chat.postMessage', 429)).toBeGreaterThanOrEqual(retriesBefore);
+  }, 180_000);
+});

@@ -1,0 +1,117 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, waitFor } from './ports.js';
+
+export interface AmAlert {
+  labels: Record<string, string>;
+  annotations?: Record<string, string>;
+  startsAt?: string;
+  endsAt?: string;
+  generatorURL?: string;
+}
+
+/** A real prometheus-alertmanager of the test's own whose webhook receiver points at flightdeck. */
+export class TestAlertmanager {
+  private proc?: ChildProcess;
+  readonly dir = mkdtempSync(join(tmpdir(), 'fd-am-'));
+  port = 0;
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async reservePort(): Promise<this> {
+    this.port = await freePort();
+    return this;
+  }
+
+  async start(webhookUrl: string, token: string, groupBy: string[] = ['alertname']): Promise<this> {
+    if (!this.port) await this.reservePort();
+    writeFileSync(
+      join(this.dir, 'alertmanager.yml'),
+      JSON.stringify({
+        route: {
+          receiver: 'flightdeck',
+          group_by: groupBy,
+          group_wait: '1s',
+          group_interval: '1s',
+          repeat_interval: '1h',
+        },
+        receivers: [
+          {
+            name: 'flightdeck',
+            webhook_configs: [
+              {
+                url: webhookUrl,
+                send_resolved: true,
+                http_config: { authorization: { type: 'Bearer', credentials: token } },
+              },
+            ],
+          },
+        ],
+      }),
+    );
+    this.proc = spawn(
+      'prometheus-alertmanager',
+      [
+        `--config.file=${join(this.dir, 'alertmanager.yml')}`,
+        `--storage.path=${join(this.dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${this.port}`,
+        '--cluster.listen-address=',
+      ],
+      { stdio: 'ignore' },
+    );
+    await waitFor(async () => (await fetch(`${this.url}/-/ready`)).ok, {
+      timeoutMs: 30_000,
+      what: 'alertmanager',
+    });
+    return this;
+  }
+
+  async post(alerts: AmAlert[]): Promise<void> {
+    const res = await fetch(`${this.url}/api/v2/alerts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(alerts),
+    });
+    if (!res.ok) throw new Error(`alertmanager refused alerts: ${res.status} ${await res.text()}`);
+  }
+
+  /** Re-post with endsAt in the past: Alertmanager then sends the resolved notification. */
+  async resolve(alerts: AmAlert[]): Promise<void> {
+    const past = new Date(Date.now() - 1_000).toISOString();
+    await this.post(alerts.map((a) => ({ ...a, endsAt: past })));
+  }
+
+  async alerts(): Promise<Array<{ fingerprint: string; labels: Record<string, string> }>> {
+    return (await (await fetch(`${this.url}/api/v2/alerts`)).json()) as Array<{
+      fingerprint: string;
+      labels: Record<string, string>;
+    }>;
+  }
+
+  async silences(): Promise<
+    Array<{
+      id: string;
+      status: { state: string };
+      matchers: Array<{ name: string; value: string; isEqual?: boolean; isRegex: boolean }>;
+      createdBy: string;
+      comment: string;
+      endsAt: string;
+    }>
+  > {
+    return (await (await fetch(`${this.url}/api/v2/silences`)).json()) as never;
+  }
+
+  async destroy(): Promise<void> {
+    const p = this.proc;
+    if (p && p.exitCode === null) {
+      const exited = new Promise((r) => p.once('exit', r));
+      p.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
