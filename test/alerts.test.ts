@@ -150,6 +150,10 @@ describe('alerts from a real Alertmanager', () => {
     await waitFor(() => replies().length >= 2, { timeoutMs: 15_000, what: 'the second escalation' });
     await new Promise((r) => setTimeout(r, 3_000));
     expect(replies()).toHaveLength(2); // maxTimes
+    const metrics = await (await fetch(`${stack.apps[0]?.url}/metrics`)).text();
+    expect(metrics).toMatch(/flightdeck_alert_escalations_total\{severity="critical"\} 2/);
+    expect(metrics).toMatch(/flightdeck_alert_time_to_acknowledge_seconds_count\{severity="warning"\} 1/);
+    expect(metrics).toMatch(/flightdeck_alerts_received_total\{severity="critical",status="firing"\} [1-9]/);
     // A fresh critical alert, acknowledged before its first escalation: none comes.
     await am.post([alert('QueueStuck', 'critical')]);
     const q = await waitMessage('C0ONCALL', 'QueueStuck');
