@@ -24,6 +24,8 @@ const port = Number(process.env.PORT ?? 3000);
 const nginxPrefix = join(STATE, 'nginx');
 mkdirSync(join(nginxPrefix, 'conf.d'), { recursive: true });
 
+const alertmanagerUrl = `http://127.0.0.1:${process.env.STACK_ALERTMANAGER_PORT ?? 9093}`;
+const webhookToken = process.env.ALERTMANAGER_WEBHOOK_TOKEN ?? 'demo-webhook-token';
 const nginxArgs = ['-p', nginxPrefix, '-c', 'nginx.conf', '-e', join(nginxPrefix, 'logs', 'error.log')];
 const svc = (env: string, name: string, base: number) => ({
   image: 'flightdeck/testapp',
@@ -47,6 +49,13 @@ const config = FlightdeckConfig.parse({
   },
   channels: { releases: 'C0RELEASES', alerts: 'C0ALERTS' },
   access: { leads: ['U0LEAD'] },
+  alertmanager: { url: alertmanagerUrl },
+  alerts: {
+    defaultChannel: 'C0ALERTS',
+    routes: [{ match: { severity: 'critical' }, channel: 'C0ONCALL' }],
+    escalation: { after: '5m', repeat: '10m', maxTimes: 3, notify: ['U0ONCALL'] },
+    reconcileEvery: '3s',
+  },
   // Short soaks so the whole release fits in a minute; production keeps the seed's defaults.
   release: {
     steps: [10, 50, 100],
@@ -212,6 +221,7 @@ const app = await startFlightdeck(
       slackSigningSecret: signingSecret,
       slackBotToken: emulator.botToken,
       redisUrl,
+      alertmanagerWebhookToken: webhookToken,
     },
     role: 'all',
     configPath: '(embedded demo defaults)',
@@ -275,6 +285,43 @@ await settle(800);
 await send('/rollback api');
 await settle(1_500);
 console.log(`  ${c.dim}(through nginx now: ${await split('staging', 'api')})${c.reset}`);
+
+// An alert fired through the real Alertmanager, acknowledged, silenced and resolved in place.
+const demoAlert = {
+  labels: { alertname: 'HighLatency', severity: 'critical', service: 'api', environment: 'staging', instance: 'api-green' },
+  annotations: { summary: 'p95 latency of api above 2 s', description: 'histogram_quantile(0.95, …) = 2.7 s for 5 minutes.' },
+};
+console.log(`\n${c.dim}(Prometheus fires HighLatency; Alertmanager at ${alertmanagerUrl} sends it to flightdeck)${c.reset}`);
+const postAlert = (endsAt?: string) =>
+  fetch(`${alertmanagerUrl}/api/v2/alerts`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify([{ ...demoAlert, ...(endsAt ? { endsAt } : {}) }]),
+  });
+await postAlert();
+const alertMessage = async (pattern: RegExp) => {
+  for (let i = 0; i < 120; i++) {
+    const m = emulator.channelMessages('C0ONCALL').find((x) => pattern.test(JSON.stringify(x.blocks ?? x.text)));
+    if (m) return m;
+    await settle(250);
+  }
+  throw new Error('the alert did not reach Slack');
+};
+const fired = await alertMessage(/HighLatency/);
+const fingerprint = /`([a-f0-9]{16})`/.exec(JSON.stringify(fired.blocks))?.[1] ?? '';
+await settle(500);
+await driver.click(fired, { action_id: 'alert_ack', value: fingerprint, text: 'Acknowledge' }, { user: 'U0ONCALL' });
+await alertMessage(/Acknowledged by/);
+await settle(500);
+await driver.click(fired, { action_id: 'alert_silence', value: `${fingerprint}|1h`, text: 'Silence 1h' }, { user: 'U0ONCALL' });
+await alertMessage(/Silenced by/);
+const silences = (await (await fetch(`${alertmanagerUrl}/api/v2/silences`)).json()) as Array<{ createdBy: string; status: { state: string } }>;
+console.log(`  ${c.dim}(Alertmanager now has ${silences.filter((x) => x.status.state === 'active').length} active silence(s), created by ${silences.at(-1)?.createdBy})${c.reset}`);
+console.log(
+  `${c.dim}(the latency recovers; Alertmanager mutes the resolved notification of a silenced alert, so flightdeck notices by comparing with Alertmanager's list)${c.reset}`,
+);
+await postAlert(new Date(Date.now() - 1_000).toISOString());
+await alertMessage(/resolved after/);
 
 async function shutdown(): Promise<void> {
   await app.stop();

@@ -66,6 +66,7 @@ export async function startFlightdeck(
   const alertQueue = createAlertQueue(redis, prefix);
   const outbox = new Outbox(outboxQueue);
   const alerts = new AlertStore(redis, prefix);
+  const alertmanager = config.alertmanager ? new AlertmanagerClient(config.alertmanager.url) : undefined;
   const closers: Array<() => Promise<unknown>> = [];
   const store = new ReleaseStore(redis, prefix);
   const states = new ServiceStateStore(redis, prefix, (ms) => metrics.lockWait.observe(ms / 1000));
@@ -179,7 +180,7 @@ export async function startFlightdeck(
             alerts,
             outbox,
             alertQueue,
-            alertmanager: config.alertmanager ? new AlertmanagerClient(config.alertmanager.url) : undefined,
+            alertmanager,
           }),
         responder,
         audit,
@@ -208,6 +209,7 @@ export async function startFlightdeck(
         outbox,
         queue: alertQueue,
         release: ctx,
+        alertmanager,
         metrics,
         logger,
       }),

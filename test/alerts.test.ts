@@ -23,6 +23,7 @@ beforeAll(async () => {
           routes: [{ match: { severity: 'critical' }, channel: 'C0ONCALL' }],
           escalation: { after: '2s', repeat: '2s', maxTimes: 2, notify: ['U0ONCALL', 'S0ONCALLS'] },
           summariseAbove: 20,
+          reconcileEvery: '2s',
         },
       });
     },
@@ -138,6 +139,18 @@ describe('alerts from a real Alertmanager', () => {
     expect(resolved.edits).toBeGreaterThan(0);
     expect(stack.emulator.channelMessages('C0ALERTS').length).toBe(before);
   });
+
+  it('a silenced alert that resolves (Alertmanager sends nothing) is resolved in place by reconciliation', async () => {
+    const name = 'MutedThenGone';
+    await am.post([alert(name, 'warning')]);
+    const msg = await waitMessage('C0ALERTS', name);
+    const fp = await fingerprintOf(name);
+    await stack.driver.click(msg, { action_id: 'alert_silence', value: `${fp}|1h` }, { user: 'U0ONCALL' });
+    await waitMessage('C0ALERTS', name, /Silenced by/);
+    await am.resolve([alert(name, 'warning')]);
+    const done = await waitMessage('C0ALERTS', name, /resolved after/);
+    expect(renderBlocks(done.blocks, done.text)).toContain('Alertmanager no longer holds it');
+  }, 30_000);
 
   it('escalates an unacknowledged critical alert once per interval, and stops once acknowledged', async () => {
     const fp = await fingerprintOf('ServiceDown');

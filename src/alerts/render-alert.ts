@@ -64,6 +64,7 @@ export function renderAlert(
     if (s.until > opts.now) notes.push(`🔕 Silenced by <@${s.by}> until ${hhmm(s.until)}`);
   if (a.escalations > 0 && !a.ack) notes.push(`📣 Escalated ${a.escalations}×`);
   if (a.releaseAction) notes.push(a.releaseAction);
+  if (a.status === 'resolved' && a.resolvedNote) notes.push(`ℹ️ Resolved: ${a.resolvedNote}`);
   if (notes.length > 0) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: notes.join('\n') } });
   if (a.status === 'firing') {
     const buttons: Array<Record<string, unknown>> = [];

@@ -53,6 +53,9 @@ export const AlertRecord = z.object({
   /** The release of the alert's service this alert acted on (paused or rolled back). */
   releaseAction: z.string().optional(),
   rollbackRelease: z.string().optional(),
+  /** When a reconcile first missed it in Alertmanager (a second miss resolves it). */
+  missingSince: z.number().optional(),
+  resolvedNote: z.string().optional(),
 });
 export type AlertRecord = z.infer<typeof AlertRecord>;
 

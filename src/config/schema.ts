@@ -219,6 +219,11 @@ export const FlightdeckConfig = z
         summariseAbove: z.number().int().min(1).default(5),
         /** The Roll back button shows for this long after a release of the alert's service finished. */
         rollbackWindow: Duration.default(3_600_000),
+        /**
+         * How often open alerts are compared with Alertmanager's own list: a silenced alert that
+         * resolves sends no notification, so this is how its message learns it ended.
+         */
+        reconcileEvery: Duration.default(60_000),
       })
       .prefault({}),
     alertmanager: z.strictObject({ url: z.url({ protocol: /^https?$/ }) }).optional(),

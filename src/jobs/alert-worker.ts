@@ -11,6 +11,7 @@ import {
   type AlertRecord,
 } from '../alerts/schema.js';
 import type { FlightdeckConfig } from '../config/schema.js';
+import type { AlertmanagerClient } from '../integrations/alertmanager.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { TERMINAL } from '../releases/schema.js';
@@ -40,6 +41,7 @@ export function createAlertQueue(connection: Redis, prefix: string): Queue {
 export const escalationJobId = (fp: string, firstSeen: number, n: number) => `esc-${fp}-${firstSeen}-${n}`;
 
 export interface AlertWorkerDeps {
+  alertmanager?: AlertmanagerClient;
   connection: Redis;
   prefix: string;
   config: FlightdeckConfig;
@@ -278,9 +280,43 @@ export function startAlertWorker(deps: AlertWorkerDeps): Worker {
     if (!record.groupId) await deps.outbox.alert(record.fingerprint);
   };
 
+  /**
+   * Open alerts Alertmanager no longer holds have ended without telling us (a silenced alert's
+   * resolution is muted). Two misses in a row resolve them; a freshly restarted Alertmanager, which
+   * has not yet heard from Prometheus again, is not trusted.
+   */
+  const onReconcile = async () => {
+    if (!deps.alertmanager) return;
+    const every = deps.config.alerts.reconcileEvery;
+    if ((await deps.alertmanager.uptimeSeconds()) * 1000 < 2 * every) return;
+    const active = await deps.alertmanager.activeFingerprints();
+    for (const open of await deps.alerts.open()) {
+      if (now() - open.lastSeen < every) continue;
+      let resolved = false;
+      const r = await deps.alerts.mutate(open.fingerprint, (cur) => {
+        if (!cur || cur.status !== 'firing') return undefined;
+        if (active.has(cur.fingerprint)) return cur.missingSince ? { ...cur, missingSince: undefined } : undefined;
+        if (!cur.missingSince) return { ...cur, missingSince: now() };
+        resolved = true;
+        return {
+          ...cur,
+          status: 'resolved',
+          resolvedAt: now(),
+          resolvedNote: 'Alertmanager no longer holds it (no notification came, e.g. because it was silenced)',
+        };
+      });
+      if (resolved && r) {
+        deps.metrics.alertsReceived.inc({ severity: r.labels.severity ?? 'none', status: 'resolved' });
+        if (r.groupId) await deps.outbox.alertGroup(r.groupId);
+        else await deps.outbox.alert(r.fingerprint);
+      }
+    }
+  };
+
   const worker = new Worker(
     ALERT_QUEUE,
     async (job: Job) => {
+      if (job.name === 'reconcile') return onReconcile();
       if (job.name === 'webhook') {
         const parsed = AlertmanagerWebhook.safeParse(job.data);
         if (!parsed.success) throw new UnrecoverableError('malformed webhook job');
@@ -295,6 +331,12 @@ export function startAlertWorker(deps: AlertWorkerDeps): Worker {
     deps.logger.warn({ jobId: job?.id, err: err.message }, 'Alert job failed'),
   );
   worker.on('error', (err) => deps.logger.warn({ err: err.message }, 'Alert worker error'));
+  if (deps.alertmanager) {
+    // One scheduler for all replicas (BullMQ keeps a single delayed job per scheduler id).
+    deps.queue
+      .upsertJobScheduler('alerts-reconcile', { every: deps.config.alerts.reconcileEvery }, { name: 'reconcile', data: {} })
+      .catch((err: Error) => deps.logger.warn({ err: err.message }, 'Could not schedule alert reconciliation'));
+  }
   return worker;
 }
 
