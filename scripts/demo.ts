@@ -84,6 +84,15 @@ const demoPort = Number(process.env.STACK_DEMO_HTTP_PORT ?? 8089);
 
 /** The demo owns its Redis prefix and its Swarm services: start each run from the same place. */
 async function resetDemo(): Promise<void> {
+  // Silences from an earlier run would mute this run's alert.
+  const silences = (await fetch(`${alertmanagerUrl}/api/v2/silences`)
+    .then((r) => r.json())
+    .catch(() => [])) as Array<{ id: string; createdBy: string; status: { state: string } }>;
+  for (const s of silences) {
+    if (s.status.state === 'active' && s.createdBy.endsWith('via flightdeck')) {
+      await fetch(`${alertmanagerUrl}/api/v2/silence/${s.id}`, { method: 'DELETE' }).catch(() => {});
+    }
+  }
   const r = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
   const keys = await r.keys('flightdeck-demo:*');
   if (keys.length > 0) await r.del(...keys);
@@ -288,10 +297,21 @@ console.log(`  ${c.dim}(through nginx now: ${await split('staging', 'api')})${c.
 
 // An alert fired through the real Alertmanager, acknowledged, silenced and resolved in place.
 const demoAlert = {
-  labels: { alertname: 'HighLatency', severity: 'critical', service: 'api', environment: 'staging', instance: 'api-green' },
-  annotations: { summary: 'p95 latency of api above 2 s', description: 'histogram_quantile(0.95, …) = 2.7 s for 5 minutes.' },
+  labels: {
+    alertname: 'HighLatency',
+    severity: 'critical',
+    service: 'api',
+    environment: 'staging',
+    instance: 'api-green',
+  },
+  annotations: {
+    summary: 'p95 latency of api above 2 s',
+    description: 'histogram_quantile(0.95, …) = 2.7 s for 5 minutes.',
+  },
 };
-console.log(`\n${c.dim}(Prometheus fires HighLatency; Alertmanager at ${alertmanagerUrl} sends it to flightdeck)${c.reset}`);
+console.log(
+  `\n${c.dim}(Prometheus fires HighLatency; Alertmanager at ${alertmanagerUrl} sends it to flightdeck)${c.reset}`,
+);
 const postAlert = (endsAt?: string) =>
   fetch(`${alertmanagerUrl}/api/v2/alerts`, {
     method: 'POST',
@@ -301,7 +321,9 @@ const postAlert = (endsAt?: string) =>
 await postAlert();
 const alertMessage = async (pattern: RegExp) => {
   for (let i = 0; i < 120; i++) {
-    const m = emulator.channelMessages('C0ONCALL').find((x) => pattern.test(JSON.stringify(x.blocks ?? x.text)));
+    const m = emulator
+      .channelMessages('C0ONCALL')
+      .find((x) => pattern.test(JSON.stringify(x.blocks ?? x.text)));
     if (m) return m;
     await settle(250);
   }
@@ -310,13 +332,26 @@ const alertMessage = async (pattern: RegExp) => {
 const fired = await alertMessage(/HighLatency/);
 const fingerprint = /`([a-f0-9]{16})`/.exec(JSON.stringify(fired.blocks))?.[1] ?? '';
 await settle(500);
-await driver.click(fired, { action_id: 'alert_ack', value: fingerprint, text: 'Acknowledge' }, { user: 'U0ONCALL' });
+await driver.click(
+  fired,
+  { action_id: 'alert_ack', value: fingerprint, text: 'Acknowledge' },
+  { user: 'U0ONCALL' },
+);
 await alertMessage(/Acknowledged by/);
 await settle(500);
-await driver.click(fired, { action_id: 'alert_silence', value: `${fingerprint}|1h`, text: 'Silence 1h' }, { user: 'U0ONCALL' });
+await driver.click(
+  fired,
+  { action_id: 'alert_silence', value: `${fingerprint}|1h`, text: 'Silence 1h' },
+  { user: 'U0ONCALL' },
+);
 await alertMessage(/Silenced by/);
-const silences = (await (await fetch(`${alertmanagerUrl}/api/v2/silences`)).json()) as Array<{ createdBy: string; status: { state: string } }>;
-console.log(`  ${c.dim}(Alertmanager now has ${silences.filter((x) => x.status.state === 'active').length} active silence(s), created by ${silences.at(-1)?.createdBy})${c.reset}`);
+const silences = (await (await fetch(`${alertmanagerUrl}/api/v2/silences`)).json()) as Array<{
+  createdBy: string;
+  status: { state: string };
+}>;
+console.log(
+  `  ${c.dim}(Alertmanager now has ${silences.filter((x) => x.status.state === 'active').length} active silence(s), created by ${silences.at(-1)?.createdBy})${c.reset}`,
+);
 console.log(
   `${c.dim}(the latency recovers; Alertmanager mutes the resolved notification of a silenced alert, so flightdeck notices by comparing with Alertmanager's list)${c.reset}`,
 );

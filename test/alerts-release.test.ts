@@ -18,7 +18,10 @@ beforeAll(async () => {
     configure: (cfg) => {
       Object.assign(cfg, {
         alertmanager: { url: am.url },
-        alerts: { defaultChannel: 'C0ALERTS', routes: [{ match: { severity: 'critical' }, channel: 'C0ONCALL' }] },
+        alerts: {
+          defaultChannel: 'C0ALERTS',
+          routes: [{ match: { severity: 'critical' }, channel: 'C0ONCALL' }],
+        },
       });
     },
   });
@@ -59,9 +62,13 @@ describe('a critical alert about a service mid-release', () => {
     await waitProgress(stack, id as string, /⏸️ Paused by critical alert \*HighErrorRate\*/);
     const alertMsg = await waitFor(
       () => {
-        const m = stack.emulator.channelMessages('C0ONCALL').find((x) => renderBlocks(x.blocks, x.text).includes('HighErrorRate'));
+        const m = stack.emulator
+          .channelMessages('C0ONCALL')
+          .find((x) => renderBlocks(x.blocks, x.text).includes('HighErrorRate'));
         const text = m ? renderBlocks(m.blocks, m.text) : '';
-        return m && text.includes(`⏸️ Paused release \`${id}\``) && text.includes('[Roll back api]') ? m : undefined;
+        return m && text.includes(`⏸️ Paused release \`${id}\``) && text.includes('[Roll back api]')
+          ? m
+          : undefined;
       },
       { timeoutMs: 20_000, what: 'the alert message with the release note and a Roll back button' },
     );

@@ -26,6 +26,7 @@ describe('npm run demo (the README’s first command)', () => {
       STACK_DEMO_HTTP_PORT: String(await freePort()),
     };
     env.FLIGHTDECK_PORT = env.PORT as string;
+    env.ALERTMANAGER_WEBHOOK_TOKEN = 'demo-test-webhook-token';
     const up = spawnSync('bash', [join(ROOT, 'scripts/stack.sh'), 'demo'], {
       env: { ...process.env, ...env },
       encoding: 'utf8',
@@ -58,5 +59,12 @@ describe('npm run demo (the README’s first command)', () => {
       /api in staging: traffic 100% on blue \(flightdeck\/testapp:1\.0\.0\) in \d+\.\d+ s/,
     );
     expect(plain).toContain('through nginx now: blue 100');
+    // An alert through the real Alertmanager: acknowledged, silenced and resolved in place.
+    expect(plain).toMatch(/#oncall flightdeck: \*🔴 CRITICAL · HighLatency\* — firing/);
+    expect(plain).toContain('👀 Acknowledged by <@U0ONCALL>');
+    expect(plain).toMatch(
+      /Alertmanager now has \d+ active silence\(s\), created by oncall \(U0ONCALL\) via flightdeck/,
+    );
+    expect(plain).toMatch(/#oncall flightdeck \(edited\): \*✅ CRITICAL · HighLatency\* — resolved after/);
   }, 240_000);
 });

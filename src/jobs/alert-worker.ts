@@ -295,14 +295,16 @@ export function startAlertWorker(deps: AlertWorkerDeps): Worker {
       let resolved = false;
       const r = await deps.alerts.mutate(open.fingerprint, (cur) => {
         if (!cur || cur.status !== 'firing') return undefined;
-        if (active.has(cur.fingerprint)) return cur.missingSince ? { ...cur, missingSince: undefined } : undefined;
+        if (active.has(cur.fingerprint))
+          return cur.missingSince ? { ...cur, missingSince: undefined } : undefined;
         if (!cur.missingSince) return { ...cur, missingSince: now() };
         resolved = true;
         return {
           ...cur,
           status: 'resolved',
           resolvedAt: now(),
-          resolvedNote: 'Alertmanager no longer holds it (no notification came, e.g. because it was silenced)',
+          resolvedNote:
+            'Alertmanager no longer holds it (no notification came, e.g. because it was silenced)',
         };
       });
       if (resolved && r) {
@@ -334,8 +336,14 @@ export function startAlertWorker(deps: AlertWorkerDeps): Worker {
   if (deps.alertmanager) {
     // One scheduler for all replicas (BullMQ keeps a single delayed job per scheduler id).
     deps.queue
-      .upsertJobScheduler('alerts-reconcile', { every: deps.config.alerts.reconcileEvery }, { name: 'reconcile', data: {} })
-      .catch((err: Error) => deps.logger.warn({ err: err.message }, 'Could not schedule alert reconciliation'));
+      .upsertJobScheduler(
+        'alerts-reconcile',
+        { every: deps.config.alerts.reconcileEvery },
+        { name: 'reconcile', data: {} },
+      )
+      .catch((err: Error) =>
+        deps.logger.warn({ err: err.message }, 'Could not schedule alert reconciliation'),
+      );
   }
   return worker;
 }
