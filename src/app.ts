@@ -4,8 +4,13 @@ import type { Worker } from 'bullmq';
 import { registerActions } from './actions/index.js';
 import { AlertStore } from './alerts/alert-store.js';
 import { AuditLog } from './audit/audit-log.js';
+import { Checklists } from './checklists/checklist-service.js';
+import { ChecklistStore } from './checklists/checklist-store.js';
+import { loadTemplate } from './checklists/load-template.js';
 import { registerCommands } from './commands/index.js';
 import type { LoadedConfig } from './config/load-config.js';
+import { registerAppHome } from './events/app-home.js';
+import { renderHome } from './home/render-home.js';
 import { alertWebhookHandler } from './http/alert-webhook.js';
 import { createHttpServer, send } from './http/server.js';
 import { AlertmanagerClient } from './integrations/alertmanager.js';
@@ -17,6 +22,7 @@ import { SlackResponder } from './integrations/slack/respond.js';
 import { createWebClient } from './integrations/slack/web-client.js';
 import { createDocker, pingDocker, Swarm } from './integrations/swarm.js';
 import { ALERT_QUEUE, createAlertQueue, startAlertWorker } from './jobs/alert-worker.js';
+import { CHECKLIST_QUEUE, createChecklistQueue, startChecklistWorker } from './jobs/checklist-worker.js';
 import { startCommandWorker } from './jobs/command-worker.js';
 import { type CommandExecutor, createExecutor } from './jobs/execute-command.js';
 import { createCommandQueue, QUEUE } from './jobs/queues.js';
@@ -67,6 +73,9 @@ export async function startFlightdeck(
   const outbox = new Outbox(outboxQueue);
   const alerts = new AlertStore(redis, prefix);
   const alertmanager = config.alertmanager ? new AlertmanagerClient(config.alertmanager.url) : undefined;
+  const checklistQueue = createChecklistQueue(redis, prefix);
+  const template = loadTemplate(config.checklists.templates);
+  const swarm = new Swarm(docker);
   const closers: Array<() => Promise<unknown>> = [];
   const store = new ReleaseStore(redis, prefix);
   const states = new ServiceStateStore(redis, prefix, (ms) => metrics.lockWait.observe(ms / 1000));
@@ -81,7 +90,7 @@ export async function startFlightdeck(
     store,
     states,
     traffic,
-    swarm: new Swarm(docker),
+    swarm,
     promQuery: (q) => {
       if (!config.prometheus) throw new Error('prometheus.url is not configured');
       return instantQuery(config.prometheus.url, q);
@@ -89,9 +98,26 @@ export async function startFlightdeck(
     releaseQueue,
     rollbackQueue,
     publish: outbox.release,
+    gate: (environment) => checklists.gate(environment),
+    onCompleted: async (r) => {
+      // A release into a gated environment opens the post-deployment checklist where it was announced.
+      if (config.checklists.gateEnvironments.includes(r.environment))
+        await outbox.checklistPost('post', r.channel);
+    },
     metrics,
     logger,
     now: Date.now,
+  };
+
+  const checklists = new Checklists(
+    template,
+    new ChecklistStore(redis, prefix, config.checklists.templates.replace(/[^a-z0-9-]/gi, '_')),
+    config,
+    { swarm, promQuery: ctx.promQuery },
+  );
+  checklists.liveColour = async (env, svc) => {
+    const s = await states.get(env, svc);
+    return s.weights.green > s.weights.blue ? 'green' : 'blue';
   };
 
   const readinessChecks = {
@@ -108,6 +134,7 @@ export async function startFlightdeck(
       [ROLLBACK_QUEUE, rollbackQueue],
       [OUTBOX_QUEUE, outboxQueue],
       [ALERT_QUEUE, alertQueue],
+      [CHECKLIST_QUEUE, checklistQueue],
     ] as const;
     await Promise.all(
       queues.map(async ([name, q]) => {
@@ -136,6 +163,7 @@ export async function startFlightdeck(
       });
       registerCommands(socketApp, deps);
       registerActions(socketApp, deps);
+      registerAppHome(socketApp, { outbox, redis, prefix, logger });
       await socketApp.start();
       closers.push(() => (socketApp as App).stop());
       logger.info('Slack Socket Mode connected');
@@ -154,6 +182,7 @@ export async function startFlightdeck(
       });
       registerCommands(app, deps);
       registerActions(app, deps);
+      registerAppHome(app, { outbox, redis, prefix, logger });
       slackHandler = (req, res) => {
         try {
           receiver.requestListener(req, res);
@@ -176,12 +205,16 @@ export async function startFlightdeck(
         prefix,
         executor:
           opts.executor ??
-          createExecutor(ctx, {
-            alerts,
-            outbox,
-            alertQueue,
-            alertmanager,
-          }),
+          createExecutor(
+            ctx,
+            {
+              alerts,
+              outbox,
+              alertQueue,
+              alertmanager,
+            },
+            { checklists, outbox, queue: checklistQueue },
+          ),
         responder,
         audit,
         metrics,
@@ -198,7 +231,28 @@ export async function startFlightdeck(
         alerts,
         states,
         budget: new ChannelBudget(redis, prefix),
+        checklists: {
+          render: (id) => checklists.render(id),
+          addMessage: (id, channel, ts) => checklists.store.addMessage(id, channel, ts),
+          messages: (id) => checklists.store.messages(id),
+        },
+        home: async () =>
+          renderHome({
+            rolloutStatus: await checklists.status(),
+            inFlight: await store.active(),
+            openAlerts: await alerts.open(),
+            now: Date.now(),
+          }),
         metrics,
+        logger,
+      }),
+      startChecklistWorker({
+        connection: workerRedis,
+        prefix,
+        config,
+        checklists,
+        outbox,
+        queue: checklistQueue,
         logger,
       }),
       startAlertWorker({
@@ -257,7 +311,7 @@ export async function startFlightdeck(
       await closeServer(server);
       for (const close of closers) await close().catch(() => {});
       await Promise.all(workers.map((w) => w.close().catch(() => {})));
-      for (const q of [queue, releaseQueue, rollbackQueue, outboxQueue, alertQueue])
+      for (const q of [queue, releaseQueue, rollbackQueue, outboxQueue, alertQueue, checklistQueue])
         await q.close().catch(() => {});
       workerRedis?.disconnect();
       redis.disconnect();

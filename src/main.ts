@@ -31,6 +31,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: Error) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(78);
+  }
   logger.fatal({ err: err.message, stack: err.stack }, 'flightdeck failed to start');
   process.exit(1);
 });

@@ -45,7 +45,12 @@ beforeAll(async () => {
   ]);
   await stack.start({
     configure: (cfg) => {
-      Object.assign(cfg, { prometheus: { url: prom.url }, access: { leads: ['U0LEAD', 'U0ONCALL'] } });
+      // The checklist gate of production has its own suite; here production is approval only.
+      Object.assign(cfg, {
+        prometheus: { url: prom.url },
+        access: { leads: ['U0LEAD', 'U0ONCALL'] },
+        checklists: { gateEnvironments: [] },
+      });
       cfg.environments.qa = {
         deployers: ['*'],
         services: { api: qa },

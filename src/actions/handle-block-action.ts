@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { AllMiddlewareArgs, BlockAction, ButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
+import type { AllMiddlewareArgs, BlockAction, SlackActionMiddlewareArgs } from '@slack/bolt';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -17,10 +17,58 @@ export interface BlockActionDeps {
   logger: Logger;
 }
 
-type Args = SlackActionMiddlewareArgs<BlockAction<ButtonAction>> & AllMiddlewareArgs;
+type Args = SlackActionMiddlewareArgs<BlockAction> & AllMiddlewareArgs;
+
+interface ActionLike {
+  action_id: string;
+  block_id?: string;
+  value?: string;
+  selected_options?: Array<{ value: string }>;
+}
+
+/**
+ * A checkbox click carries the whole new selection of its group; the change this person made is
+ * the difference from what their message showed, so two people ticking different items at the same
+ * moment never undo each other.
+ */
+export function parseChecklistTick(
+  action: ActionLike,
+  message: { blocks?: unknown[] } | undefined,
+): ParsedCommand | undefined {
+  const m = /^cl\|([a-z0-9-]{1,48})\|\d+\|\d+$/.exec(action.block_id ?? '');
+  if (!m) return undefined;
+  const block = (message?.blocks ?? []).find(
+    (b) => (b as { block_id?: string }).block_id === action.block_id,
+  ) as
+    | { elements?: Array<{ options?: Array<{ value: string }>; initial_options?: Array<{ value: string }> }> }
+    | undefined;
+  const element = block?.elements?.[0];
+  const shown = new Set((element?.initial_options ?? []).map((o) => o.value));
+  const selected = new Set((action.selected_options ?? []).map((o) => o.value));
+  const all = (element?.options ?? []).map((o) => o.value);
+  const changes = all
+    .filter((v) => shown.has(v) !== selected.has(v))
+    .map((itemId) => ({ itemId, ticked: selected.has(itemId) }));
+  const parsed = ParsedCommandSchema.safeParse({
+    command: 'checklist',
+    action: 'tick',
+    checklistId: m[1],
+    changes,
+  });
+  return parsed.success ? parsed.data : undefined;
+}
 
 /** What a button's action_id and value mean, or undefined for a value we did not produce. */
 export function parseButton(actionId: string, value: string): ParsedCommand | undefined {
+  if (actionId === 'checklist_recheck') {
+    // The button's value is the checklist's phase (1-4).
+    const r = ParsedCommandSchema.safeParse({
+      command: 'checklist',
+      action: 'recheck',
+      which: { phase: Number(value) },
+    });
+    if (r.success) return r.data;
+  }
   const release = /^release_(approve|reject|promote|pause|resume|abort)$/.exec(actionId);
   const alert = /^alert_(ack|silence|rollback|group_ack)$/.exec(actionId);
   const parsed = release
@@ -47,9 +95,20 @@ export function parseButton(actionId: string, value: string): ParsedCommand | un
 export function blockActionListener(deps: BlockActionDeps) {
   return async ({ ack, body, action, respond }: Args): Promise<void> => {
     await ack();
-    const parsed = parseButton(action.action_id, action.value ?? '');
-    const text = `[button] ${action.action_id} ${action.value ?? ''}`.slice(0, 200);
-    const requestId = `act-${createHash('sha256').update(`${body.team?.id}|${body.trigger_id}|${action.action_ts}`).digest('hex').slice(0, 24)}`;
+    const a = action as ActionLike;
+    const parsed =
+      a.action_id === 'checklist_tick'
+        ? parseChecklistTick(a, (body as { message?: { blocks?: unknown[] } }).message)
+        : parseButton(a.action_id, a.value ?? '');
+    const detail =
+      parsed?.command === 'checklist' && parsed.action === 'tick'
+        ? parsed.changes.map((c) => `${c.ticked ? '+' : '-'}${c.itemId}`).join(' ')
+        : (a.value ?? '');
+    const text = `[button] ${a.action_id} ${detail}`.slice(0, 200);
+    const requestId = `act-${createHash('sha256')
+      .update(`${body.team?.id}|${body.trigger_id}|${(action as { action_ts?: string }).action_ts}`)
+      .digest('hex')
+      .slice(0, 24)}`;
     const base = {
       userId: body.user.id,
       userName: body.user.name ?? body.user.id,

@@ -1,14 +1,10 @@
 import type { App } from '@slack/bolt';
 import { type BlockActionDeps, blockActionListener } from './handle-block-action.js';
 
-/** Wires the buttons of release and alert messages and of the /rollback confirmation. */
+const ACTION_IDS =
+  /^(release_(approve|reject|promote|pause|resume|abort)|rollback_confirm|alert_(ack|silence|rollback|group_ack)|checklist_(tick|recheck))$/;
+
+/** Wires the buttons and checkboxes of release, alert and checklist messages and of /rollback's confirmation. */
 export function registerActions(app: App, deps: BlockActionDeps): void {
-  app.action(
-    {
-      type: 'block_actions',
-      action_id:
-        /^(release_(approve|reject|promote|pause|resume|abort)|rollback_confirm|alert_(ack|silence|rollback|group_ack))$/,
-    },
-    blockActionListener(deps) as never,
-  );
+  app.action({ type: 'block_actions', action_id: ACTION_IDS }, blockActionListener(deps) as never);
 }

@@ -41,6 +41,9 @@ export function authorise(cmd: ParsedCommand, userId: string, config: Flightdeck
       if (cmd.action === 'start' && !isLead(userId, config)) {
         return { allowed: false, reason: `only leads can set the rollout start date${leadList(config)}.` };
       }
+      if (cmd.action === 'override' && !isLead(userId, config)) {
+        return { allowed: false, reason: `only leads can override a checklist gate${leadList(config)}.` };
+      }
       return { allowed: true };
   }
 }

@@ -151,7 +151,41 @@ function parseChecklist(tokens: string[]): ChecklistCommand {
     }
     return { command: 'checklist', action: 'start', date };
   }
+  if (word === 'recheck') {
+    const which = rest.length === 0 ? 'current' : checklistWhich(rest);
+    return { command: 'checklist', action: 'recheck', which };
+  }
+  if (word === 'override') {
+    const [what, ...tail] = rest;
+    let gate: 'pre' | { phase: number };
+    let reasonWords: string[];
+    if (what?.toLowerCase() === 'pre') {
+      gate = 'pre';
+      reasonWords = tail;
+    } else if (what?.toLowerCase() === 'phase' && tail[0] && /^[1-4]$/.test(tail[0])) {
+      gate = { phase: Number(tail[0]) };
+      reasonWords = tail.slice(1);
+    } else {
+      throw new UsageError(
+        'Override what? `/checklist override pre <reason>` or `/checklist override phase <1-4> <reason>`.',
+      );
+    }
+    const reason = reasonWords.join(' ');
+    if (reason.length < 5)
+      throw new UsageError(
+        'An override needs a reason (at least 5 characters); it is kept in the audit log.',
+      );
+    if (reason.length > 200) throw new UsageError('Keep the reason under 200 characters.');
+    return { command: 'checklist', action: 'override', gate, reason };
+  }
   throw new UsageError(`I don't know \`/checklist ${clip(first)}\`.`);
+}
+
+function checklistWhich(tokens: string[]): 'pre' | 'post' | { phase: number } {
+  const [a, b] = tokens.map((t) => t.toLowerCase());
+  if ((a === 'pre' || a === 'post') && b === undefined) return a;
+  if (a === 'phase' && b && /^[1-4]$/.test(b) && tokens.length === 2) return { phase: Number(b) };
+  throw new UsageError('Which checklist? `pre`, `post` or `phase <1-4>`.');
 }
 
 /** `[to <env>]`, `[in <env>]` or (when bareAllowed) just `<env>`; none means the default environment. */

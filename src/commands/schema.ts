@@ -85,6 +85,23 @@ export const ChecklistCommand = z.discriminatedUnion('action', [
   z.object({ command: z.literal('checklist'), action: z.literal('show'), which: ChecklistWhich }),
   z.object({ command: z.literal('checklist'), action: z.literal('status') }),
   z.object({ command: z.literal('checklist'), action: z.literal('start'), date: z.iso.date() }),
+  /** A lead lets a phase advance, or opens the production gate, with a reason (audited). */
+  z.object({
+    command: z.literal('checklist'),
+    action: z.literal('override'),
+    gate: z.union([z.literal('pre'), z.object({ phase: z.number().int().min(1).max(4) })]),
+    reason: z.string().min(5).max(200),
+  }),
+  z.object({ command: z.literal('checklist'), action: z.literal('recheck'), which: ChecklistWhich }),
+  /** Checkbox clicks: what this person changed, computed from the message they saw. */
+  z.object({
+    command: z.literal('checklist'),
+    action: z.literal('tick'),
+    checklistId: z.string().regex(/^[a-z0-9-]{1,48}$/),
+    changes: z
+      .array(z.object({ itemId: z.string().regex(/^[a-z0-9-]{1,48}$/), ticked: z.boolean() }))
+      .max(10),
+  }),
 ]);
 
 /** Buttons on alert messages. */

@@ -42,6 +42,9 @@ export function usage(command: CommandName, config: FlightdeckConfig): string {
         '• `/checklist phase <1-4>` — one phase’s checklist',
         '• `/checklist status` — the 28-day timeline and progress per phase',
         '• `/checklist start <YYYY-MM-DD>` — set the rollout start date (leads)',
+        '• `/checklist recheck [pre|post|phase N]` — run the automatic checks again',
+        '• `/checklist override pre <reason>` — open the production gate with an incomplete pre-deployment checklist (leads)',
+        '• `/checklist override phase <1-4> <reason>` — let a phase advance with its checklist incomplete (leads)',
         '• `/checklist help` — this message',
       ].join('\n');
   }

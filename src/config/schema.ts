@@ -227,6 +227,18 @@ export const FlightdeckConfig = z
       })
       .prefault({}),
     alertmanager: z.strictObject({ url: z.url({ protocol: /^https?$/ }) }).optional(),
+    checklists: z
+      .strictObject({
+        /** `bizosaas` (default) or `teamflow`, shipped in templates/, or a path to your own YAML file. */
+        templates: z.string().min(1).default('bizosaas'),
+        /** Where digests and phase announcements go (default channels.releases). */
+        channel: SlackChannelId.optional(),
+        /** Hour of the daily digest, in `timezone`. */
+        reminderHour: z.number().int().min(0).max(23).default(9),
+        /** Environments whose deploys wait for the pre-deployment checklist. */
+        gateEnvironments: z.array(Name).default(['production']),
+      })
+      .prefault({}),
     rollout: z.strictObject({ startDate: IsoDate.optional() }).prefault({}),
     prometheus: z.strictObject({ url: z.url({ protocol: /^https?$/ }) }).optional(),
     jobs: z

@@ -1,8 +1,14 @@
 import type { Queue } from 'bullmq';
 import type { AlertStore } from '../alerts/alert-store.js';
 import type { AuditOutcome } from '../audit/audit-log.js';
+import type { Checklists } from '../checklists/checklist-service.js';
 import { isDeployer, isLead } from '../commands/authorise.js';
-import type { AlertActionCommand, ParsedCommand, ReleaseActionCommand } from '../commands/schema.js';
+import type {
+  AlertActionCommand,
+  ChecklistCommand,
+  ParsedCommand,
+  ReleaseActionCommand,
+} from '../commands/schema.js';
 import type { AlertmanagerClient } from '../integrations/alertmanager.js';
 import type { SlackReply } from '../integrations/slack/respond.js';
 import { releaseLine } from '../releases/render-release.js';
@@ -43,7 +49,18 @@ const refused = (text: string): ExecutionResult => ({
 });
 
 /** What each command does in a worker: the release engine behind /deploy, /traffic and /rollback. */
-export function createExecutor(ctx: ReleaseContext, actx: AlertContext): CommandExecutor {
+/** What checklist commands need. */
+export interface ChecklistContext {
+  checklists: Checklists;
+  outbox: Outbox;
+  queue: Queue;
+}
+
+export function createExecutor(
+  ctx: ReleaseContext,
+  actx: AlertContext,
+  cctx: ChecklistContext,
+): CommandExecutor {
   return async (cmd, ec) => {
     switch (cmd.command) {
       case 'deploy':
@@ -75,7 +92,7 @@ export function createExecutor(ctx: ReleaseContext, actx: AlertContext): Command
       case 'alert':
         return alertAction(ctx, actx, cmd, ec);
       case 'checklist':
-        return pendingChecklist(cmd, ec);
+        return checklist(ctx, cctx, cmd, ec);
     }
     return { text: 'Nothing to do.' };
   };
@@ -490,10 +507,67 @@ async function alertAction(
   return { text: 'Nothing to do.' };
 }
 
-async function pendingChecklist(cmd: ParsedCommand, ec: ExecutionContext): Promise<ExecutionResult> {
-  const what =
-    cmd.command === 'checklist' && cmd.action === 'start' ? `Rollout start on ${cmd.date}` : 'Checklists';
-  return {
-    text: `:information_source: ${what}: accepted (request \`${ec.requestId}\`), but checklists are not built yet, so nothing was changed.`,
-  };
+async function checklist(
+  ctx: ReleaseContext,
+  cctx: ChecklistContext,
+  cmd: ChecklistCommand,
+  ec: ExecutionContext,
+): Promise<ExecutionResult> {
+  const { checklists, outbox } = cctx;
+  switch (cmd.action) {
+    case 'help':
+      return { text: 'help' };
+    case 'status':
+      return { text: await checklists.status() };
+    case 'start': {
+      await checklists.store.setRollout({
+        startDate: cmd.date,
+        setBy: ec.userId,
+        setAt: ctx.now(),
+        overrides: {},
+      });
+      return {
+        text: `🗓️ The rollout starts on ${cmd.date} (day 1 of 28), set by <@${ec.userId}>.\n${await checklists.status()}`,
+        responseType: 'in_channel',
+      };
+    }
+    case 'override': {
+      if (!(await checklists.rollout())) return { text: 'No rollout has started yet.', outcome: 'refused' };
+      if (!(await checklists.store.rollout())) {
+        // The start date came from the config: keep it, now with the override.
+        const r = await checklists.rollout();
+        if (r) await checklists.store.setRollout(r);
+      }
+      const key = cmd.gate === 'pre' ? 'pre' : `phase-${cmd.gate.phase}`;
+      await checklists.store.override(key, ec.userId, cmd.reason);
+      const what =
+        cmd.gate === 'pre'
+          ? 'the production gate (pre-deployment checklist)'
+          : `phase ${cmd.gate.phase}'s checklist`;
+      return { text: `🔓 <@${ec.userId}> overrode ${what}: ${cmd.reason}`, responseType: 'in_channel' };
+    }
+    case 'show':
+    case 'recheck': {
+      const target = await checklists.resolve(cmd.which);
+      if ('error' in target) return { text: target.error, outcome: 'refused' };
+      if (cmd.action === 'show') await outbox.checklistPost(target.id, ec.reply.channelId);
+      await cctx.queue.add('autocheck', { checklistId: target.id });
+      const title = checklists.template.checklists[target.id]?.title ?? target.id;
+      return {
+        text:
+          cmd.action === 'show'
+            ? `📋 ${title} is in this channel; tick items there.`
+            : `🤖 Re-checking the automatic items of ${title}…`,
+      };
+    }
+    case 'tick': {
+      const applied = await checklists.tick(cmd.checklistId, cmd.changes, {
+        id: ec.userId,
+        name: ec.userName,
+      });
+      if (applied.length === 0) return { text: 'Nothing changed.', outcome: 'refused' };
+      await outbox.checklistRefresh(cmd.checklistId);
+      return { text: applied.map((a) => `${a.ticked ? '☑️ Ticked' : '⬜ Unticked'}: ${a.text}`).join('\n') };
+    }
+  }
 }

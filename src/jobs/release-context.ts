@@ -21,6 +21,10 @@ export interface ReleaseContext {
   releaseQueue: Queue;
   rollbackQueue: Queue;
   publish: (releaseId: string) => Promise<void>;
+  /** Why a deploy to this environment must wait (the pre-deployment checklist), if it must. */
+  gate?: (environment: string) => Promise<string | undefined>;
+  /** After a release completed (e.g. open the post-deployment checklist). */
+  onCompleted?: (release: Release) => Promise<void>;
   metrics: Metrics;
   logger: Logger;
   now: () => number;

@@ -157,6 +157,9 @@ async function runOneStep(ctx: ReleaseContext, id: string): Promise<{ waitUntil?
       (ctx.now() - saved.createdAt) / 1000,
     );
     await startNextInBatch(ctx, saved);
+    await ctx
+      .onCompleted?.(saved)
+      .catch((err: Error) => ctx.logger.warn({ err: err.message }, 'After-release hook failed'));
     return {};
   }
   if (outcome.kind === 'wait') return { waitUntil: outcome.until };

@@ -36,6 +36,14 @@ export async function requestRelease(
   const batchId =
     req.services.length > 1 ? `batch-${Date.now().toString(36)}${randomBytes(2).toString('hex')}` : undefined;
   const result: ReleaseRequestResult = { started: [], refused: [] };
+  const gate = await ctx.gate?.(req.environment);
+  if (gate) {
+    result.refused.push({
+      service: req.services.join(', '),
+      reason: `${req.environment} deploys wait: ${gate}`,
+    });
+    return result;
+  }
 
   for (const service of req.services) {
     const def = env.services[service];

@@ -8,6 +8,7 @@ import { alertLine, renderAlert, renderGroup } from '../alerts/render-alert.js';
 import type { FlightdeckConfig } from '../config/schema.js';
 import {
   type ChannelBudget,
+  HOME_LIMIT,
   type Limit,
   POST_LIMIT,
   UPDATE_LIMIT,
@@ -31,6 +32,11 @@ const OutboxJob = z.discriminatedUnion('kind', [
   /** Lists a storm's alerts in its thread, 100 a message, resuming where it stopped. */
   z.object({ kind: z.literal('alert-group-thread'), groupId: z.string(), ...Slot }),
   z.object({ kind: z.literal('alert-thread'), fingerprint: z.string(), text: z.string(), ...Slot }),
+  z.object({ kind: z.literal('checklist-post'), checklistId: z.string(), channel: z.string(), ...Slot }),
+  /** Every message showing a checklist, re-rendered after a tick. */
+  z.object({ kind: z.literal('checklist-refresh'), checklistId: z.string(), ...Slot }),
+  z.object({ kind: z.literal('text'), channel: z.string(), text: z.string(), ...Slot }),
+  z.object({ kind: z.literal('home'), userId: z.string(), ...Slot }),
 ]);
 export type OutboxJob = z.infer<typeof OutboxJob>;
 
@@ -68,6 +74,16 @@ export class Outbox {
     await this.refresh({ kind: 'alert-group', groupId }, `alert-group-${groupId}`);
     await this.refresh({ kind: 'alert-group-thread', groupId }, `alert-group-thread-${groupId}`);
   };
+  checklistPost = (checklistId: string, channel: string) =>
+    this.queue.add('checklist-post', { kind: 'checklist-post', checklistId, channel }).then(() => {});
+  checklistRefresh = (checklistId: string) =>
+    this.refresh({ kind: 'checklist-refresh', checklistId }, `checklist-${checklistId}`).then(() => {});
+  /** A plain message; `key` makes it once-only (e.g. one digest a day). */
+  text = (channel: string, text: string, key?: string) =>
+    this.queue
+      .add('text', { kind: 'text', channel, text }, key ? { jobId: `text-${key}` } : {})
+      .then(() => {});
+  home = (userId: string) => this.refresh({ kind: 'home', userId }, `home-${userId}`).then(() => {});
   /** A reply in an alert's thread; `key` makes it once-only (e.g. one per escalation). */
   alertThread = (fingerprint: string, text: string, key: string) =>
     this.queue
@@ -84,6 +100,14 @@ export interface OutboxDeps {
   alerts: AlertStore;
   states: ServiceStateStore;
   budget: ChannelBudget;
+  /** Renders a checklist and records where it is shown. */
+  checklists?: {
+    render(id: string): Promise<{ text: string; blocks: KnownBlock[] }>;
+    addMessage(id: string, channel: string, ts: string): Promise<void>;
+    messages(id: string): Promise<Array<{ channel: string; ts: string }>>;
+  };
+  /** The App Home of one user. */
+  home?: (userId: string) => Promise<{ type: 'home'; blocks: KnownBlock[] }>;
   metrics: Metrics;
   logger: Logger;
 }
@@ -213,6 +237,39 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
             cur ? { ...cur, listed: Math.max(cur.listed, g.listed + batch.length) } : undefined,
           );
         }
+      }
+      case 'checklist-post': {
+        if (!deps.checklists) return;
+        const view = await deps.checklists.render(data.checklistId);
+        const m = await post(job, data.channel, view);
+        await deps.checklists.addMessage(data.checklistId, m.channel, m.ts);
+        return;
+      }
+      case 'checklist-refresh': {
+        if (!deps.checklists) return;
+        const view = await deps.checklists.render(data.checklistId);
+        for (const m of await deps.checklists.messages(data.checklistId)) {
+          await update(job, m, view).catch((err: Error) => {
+            if (err instanceof Wait) throw err;
+            deps.logger.warn({ err: err.message, ts: m.ts }, 'Could not refresh a checklist message');
+          });
+        }
+        return;
+      }
+      case 'text':
+        await post(job, data.channel, { text: data.text });
+        return;
+      case 'home': {
+        if (!deps.home) return;
+        const view = await deps.home(data.userId);
+        await withinBudget(
+          job,
+          'method:views.publish',
+          HOME_LIMIT,
+          () => deps.client.views.publish({ user_id: data.userId, view }),
+          'views.publish',
+        );
+        return;
       }
       case 'alert-thread': {
         const a = await deps.alerts.get(data.fingerprint);

@@ -51,7 +51,11 @@ export class TestNginx {
     this.statusListen = `127.0.0.1:${await freePort()}`;
     const p = this.prefix;
     for (const d of ['logs', 'temp', 'conf.d']) mkdirSync(join(p, d), { recursive: true });
-    writeFileSync(this.upstreamFile, upstreams);
+    // Hold the status port from the start, so no other test process picks it as a "free" port.
+    writeFileSync(
+      this.upstreamFile,
+      `${upstreams}\nserver {\n    listen ${this.statusListen};\n    location = /flightdeck/generation { return 200 "initial"; }\n}\n`,
+    );
     writeFileSync(
       join(p, 'nginx.conf'),
       `worker_processes 2;

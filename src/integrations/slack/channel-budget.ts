@@ -21,6 +21,8 @@ export interface Limit {
 export const POST_LIMIT: Limit = { interval: 1_100, burst: 3 };
 /** chat.update is Tier 3: about 50 a minute for the workspace. */
 export const UPDATE_LIMIT: Limit = { interval: 1_300, burst: 20 };
+/** views.publish is Tier 4: about 100 a minute. */
+export const HOME_LIMIT: Limit = { interval: 700, burst: 20 };
 
 /**
  * Slack's rate limits as a budget in Redis, shared by every replica: `reserve` hands out the time

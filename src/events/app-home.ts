@@ -1,0 +1,22 @@
+import type { App } from '@slack/bolt';
+import type { Redis } from 'ioredis';
+import type { Outbox } from '../jobs/slack-outbox.js';
+import type { Logger } from '../observability/logger.js';
+
+/** app_home_opened: queue a fresh App Home for that user (Slack retries events; one per event_id). */
+export function registerAppHome(
+  app: App,
+  deps: { outbox: Outbox; redis: Redis; prefix: string; logger: Logger },
+): void {
+  app.event('app_home_opened', async ({ event, body }) => {
+    if (event.tab !== 'home') return;
+    const eventId = (body as { event_id?: string }).event_id ?? `${event.user}-${event.event_ts}`;
+    const fresh = await deps.redis
+      .set(`${deps.prefix}:data:seen:event-${eventId}`, '1', 'EX', 3_600, 'NX')
+      .catch(() => 'OK');
+    if (fresh !== 'OK') return;
+    await deps.outbox
+      .home(event.user)
+      .catch((err: Error) => deps.logger.warn({ err: err.message }, 'Could not queue App Home'));
+  });
+}
