@@ -94,7 +94,12 @@ describe.each([
   ['/traffic', 'status', /staging[\s\S]*api .*blue .*100%/, 'done'],
   ['/traffic', 'api 25 green', /unhealthy colour: .*127\.0\.0\.1:28002\/health/, 'refused'],
   ['/rollback', 'web staging', /Rolling back web in staging/, 'done'],
-  ['/checklist', 'status', /No rollout has started: a lead sets its first day with `\/checklist start YYYY-MM-DD`/, 'done'],
+  [
+    '/checklist',
+    'status',
+    /No rollout has started: a lead sets its first day with `\/checklist start YYYY-MM-DD`/,
+    'done',
+  ],
 ] as const)('%s %s', (command, validText, answer, outcome) => {
   it('answers help with its usage, ephemeral, nothing queued', async () => {
     const sent = await stack.driver.command(command, 'help');

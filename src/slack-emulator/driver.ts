@@ -13,6 +13,8 @@ export interface SendOptions {
   signWith?: string;
   /** Send without signature headers at all. */
   unsigned?: boolean;
+  /** The body is JSON (Events API) rather than a form. */
+  json?: boolean;
 }
 
 export interface AckRecord {
@@ -149,6 +151,25 @@ export class SlackDriver {
     return { ...ack, rawBody, responseUrl, triggerId, user, channel: message.channel };
   }
 
+  /** An Events API delivery (JSON event_callback), e.g. app_home_opened. */
+  async event(
+    event: Record<string, unknown>,
+    opts: SendOptions = {},
+  ): Promise<AckRecord & { eventId: string }> {
+    const eventId = `Ev${Date.now().toString(36).toUpperCase()}${Math.floor(Math.random() * 1e6)}`;
+    const body = JSON.stringify({
+      token: 'deprecated-verification-token',
+      team_id: this.emulator.teamId,
+      api_app_id: 'A0FLIGHTDECK',
+      event: { event_ts: `${Date.now() / 1000}`, ...event },
+      type: 'event_callback',
+      event_id: eventId,
+      event_time: Math.floor(Date.now() / 1000),
+    });
+    const ack = await this.post(body, { ...opts, json: true }, 'command', String(event.type));
+    return { ...ack, eventId };
+  }
+
   /** Any body, signed (or not) as asked: for forged, replayed and malformed requests. */
   async raw(rawBody: string, opts: SendOptions = {}): Promise<AckRecord> {
     return this.post(rawBody, opts, 'command', 'raw');
@@ -179,7 +200,7 @@ export class SlackDriver {
   ): Promise<AckRecord> {
     const ts = Math.floor(Date.now() / 1000) + (opts.timestampSkewSec ?? 0);
     const headers: Record<string, string> = {
-      'content-type': 'application/x-www-form-urlencoded',
+      'content-type': opts.json ? 'application/json' : 'application/x-www-form-urlencoded',
       'user-agent': 'Slackbot 1.0 (+https://api.slack.com/robots)',
     };
     if (!opts.unsigned) {

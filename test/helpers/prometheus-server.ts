@@ -22,12 +22,16 @@ export class TestPrometheus {
 
   async start(targets: ScrapeTarget[]): Promise<this> {
     this.port = await freePort();
-    const jobs = targets.map((t, i) => ({
-      job_name: `t${i}`,
-      scrape_interval: '1s',
-      metrics_path: t.path ?? '/metrics',
-      static_configs: [{ targets: [t.address], labels: t.labels }],
-    }));
+    // A `job` label names the scrape job (Prometheus sets `job` from job_name).
+    const jobs = targets.map((t, i) => {
+      const { job, ...labels } = t.labels;
+      return {
+        job_name: job ?? `t${i}`,
+        scrape_interval: '1s',
+        metrics_path: t.path ?? '/metrics',
+        static_configs: [{ targets: [t.address], labels }],
+      };
+    });
     writeFileSync(
       join(this.dir, 'prometheus.yml'),
       JSON.stringify({ global: { scrape_interval: '1s' }, scrape_configs: jobs }),
