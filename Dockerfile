@@ -15,5 +15,6 @@ ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 RUN npm install --omit=dev --no-audit --no-fund
 COPY --from=build /app/dist ./dist
+COPY templates ./templates
 EXPOSE 3000
 CMD ["node", "dist/main.js"]

@@ -50,6 +50,7 @@ const config = FlightdeckConfig.parse({
   channels: { releases: 'C0RELEASES', alerts: 'C0ALERTS' },
   access: { leads: ['U0LEAD'] },
   alertmanager: { url: alertmanagerUrl },
+  checklists: { templates: join(ROOT, 'scripts', 'demo-template.yml'), gateEnvironments: ['production'] },
   alerts: {
     defaultChannel: 'C0ALERTS',
     routes: [{ match: { severity: 'critical' }, channel: 'C0ONCALL' }],
@@ -303,6 +304,8 @@ const demoAlert = {
     service: 'api',
     environment: 'staging',
     instance: 'api-green',
+    // Unique to this run: Alertmanager does not re-notify an identical alert within repeat_interval.
+    demo_run: String(Date.now()),
   },
   annotations: {
     summary: 'p95 latency of api above 2 s',
@@ -357,6 +360,65 @@ console.log(
 );
 await postAlert(new Date(Date.now() - 1_000).toISOString());
 await alertMessage(/resolved after/);
+
+// The 28-day rollout: a lead starts it, the team ticks items from Slack, the gate stops production.
+console.log(`\n${c.dim}(the 28-day rollout: day 1 was 14 days ago, so the calendar says phase 3)${c.reset}`);
+const start = new Date(Date.now() - 14 * 86_400_000).toISOString().slice(0, 10);
+await send(`as U0LEAD /checklist start ${start}`);
+await settle(800);
+const checklistMessage = async (title: string) => {
+  for (let i = 0; i < 80; i++) {
+    const m = [...emulator.channelMessages('C0RELEASES')]
+      .reverse()
+      .find((x) => JSON.stringify(x.blocks ?? '').includes(`📋 ${title}`));
+    if (m) return m;
+    await settle(250);
+  }
+  throw new Error(`no ${title} message`);
+};
+/** Ticks items as Slack sends a checkbox click: the group's new selection, from the message as shown. */
+const tickItems = async (title: string, ids: string[], user: string) => {
+  for (const id of ids) {
+    const m = await checklistMessage(title);
+    const block = (m.blocks ?? []).find((b) =>
+      ((b as { elements?: Array<{ options?: Array<{ value: string }> }> }).elements?.[0]?.options ?? []).some(
+        (o) => o.value === id,
+      ),
+    ) as { block_id: string; elements: Array<{ initial_options?: Array<{ value: string }> }> };
+    await driver.click(
+      m,
+      {
+        action_id: 'checklist_tick',
+        type: 'checkboxes',
+        block_id: block.block_id,
+        text: `☑ ${id}`,
+        selected_options: [...(block.elements[0]?.initial_options ?? []), { value: id }],
+      },
+      { user },
+    );
+    await settle(700);
+  }
+};
+await send('/checklist');
+await settle(2_500);
+await tickItems('Staging validation', ['user-registration', 'user-authentication'], 'U0DEV');
+await send('/checklist phase 2');
+await settle(1_500);
+await tickItems('Pre-production validation thresholds', ['avg-response', 'error-rate'], 'U0LEAD');
+await send('/checklist status');
+await settle(1_000);
+await send('/checklist pre');
+await settle(1_500);
+await tickItems('Pre-deployment checklist', ['ssl-certificates'], 'U0DEV');
+await send('/deploy api 1.1.0 to production');
+await settle(1_000);
+await tickItems('Pre-deployment checklist', ['load-balancer-tested', 'rollback-tested'], 'U0LEAD');
+await send('/deploy api 1.1.0 to production');
+await settle(1_500);
+await send('/checklist status');
+await settle(1_000);
+await send('/checklist post');
+await settle(1_500);
 
 async function shutdown(): Promise<void> {
   await app.stop();

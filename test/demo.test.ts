@@ -66,5 +66,13 @@ describe('npm run demo (the README’s first command)', () => {
       /Alertmanager now has \d+ active silence\(s\), created by oncall \(U0ONCALL\) via flightdeck/,
     );
     expect(plain).toMatch(/#oncall flightdeck \(edited\): \*✅ CRITICAL · HighLatency\* — resolved after/);
+    // The rollout: phases walked by ticking from Slack; the gate stops production, then opens.
+    expect(plain).toContain("⏸️ The calendar says phase 3, but phase 1's checklist is not complete");
+    expect(plain).toContain('🤖 ✅ Health endpoints answering — 2/2: api/blue healthy, web/blue healthy');
+    expect(plain).toContain('@lena in #releases: clicked ☑ rollback-tested');
+    expect(plain).toMatch(/production deploys wait: the pre-deployment checklist is not complete \(1\/3\)/);
+    expect(plain).toMatch(/api 1\.1\.0 to production waits for a lead other than you to approve/);
+    expect(plain).toMatch(/Phase 3 Production deployment .* 3\/3 ◀ now/);
+    expect(plain).toContain('## 📋 Post-deployment checklist');
   }, 240_000);
 });
