@@ -203,6 +203,7 @@ export async function startFlightdeck(
       startCommandWorker({
         connection: workerRedis,
         prefix,
+        lockDuration: config.jobs.lockDuration,
         executor:
           opts.executor ??
           createExecutor(

@@ -4,7 +4,7 @@ import { TestAlertmanager } from './helpers/alertmanager-server.js';
 import { waitFor } from './helpers/ports.js';
 import { measureSplit, releaseIds, soakingAt, waitProgress, waitRelease } from './helpers/release.js';
 import { TestStack } from './helpers/stack.js';
-import { createService, removeServicesAndWait, waitServing } from './helpers/swarm.js';
+import { createColourServices, removeServicesAndWait } from './helpers/swarm.js';
 
 const TOKEN = 'alertmanager-test-token-abcdefghijkl';
 const am = new TestAlertmanager();
@@ -28,15 +28,7 @@ beforeAll(async () => {
   await am.start(`${stack.apps[0]?.url}/alerts/alertmanager`, TOKEN);
   const api = stack.config.environments.staging?.services.api;
   if (!api) throw new Error('no api');
-  const specs = (['blue', 'green'] as const).map((colour) => ({
-    name: api[colour].swarmService,
-    port: Number(api[colour].address.split(':')[1]),
-    colour,
-    image: 'flightdeck/testapp:1.0.0',
-  }));
-  names.push(...specs.map((s) => s.name));
-  await Promise.all(specs.map(createService));
-  await Promise.all(specs.map((s) => waitServing(s.port)));
+  names.push(...(await createColourServices([api])));
 }, 180_000);
 
 afterAll(async () => {

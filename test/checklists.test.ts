@@ -11,7 +11,7 @@ import { waitFor } from './helpers/ports.js';
 import { TestPrometheus } from './helpers/prometheus-server.js';
 import { releaseIds, soakingAt, waitRelease } from './helpers/release.js';
 import { TestStack } from './helpers/stack.js';
-import { createService, removeServicesAndWait, waitServing } from './helpers/swarm.js';
+import { createColourServices, removeServicesAndWait } from './helpers/swarm.js';
 
 // A template of our own (templates are replaceable by config): phase 1 has 50 items for the
 // concurrency test; the gate has manual and automatic items.
@@ -97,15 +97,7 @@ beforeAll(async () => {
   await stack.apps[0]?.start();
   const api = stack.config.environments.staging?.services.api;
   if (!api) throw new Error('no api');
-  const specs = (['blue', 'green'] as const).map((colour) => ({
-    name: api[colour].swarmService,
-    port: Number(api[colour].address.split(':')[1]),
-    colour,
-    image: 'flightdeck/testapp:1.0.0',
-  }));
-  names.push(...specs.map((s) => s.name));
-  await Promise.all(specs.map(createService));
-  await Promise.all(specs.map((s) => waitServing(s.port)));
+  names.push(...(await createColourServices([api])));
   checklistQueue = new Queue('checklists', { connection: stack.redis.client(), prefix: stack.prefix });
 }, 180_000);
 

@@ -1,30 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { measureSplit, releaseIds, soakingAt, waitProgress, waitRelease } from './helpers/release.js';
 import { TestStack } from './helpers/stack.js';
-import { createService, removeServicesAndWait, serviceImage, waitServing } from './helpers/swarm.js';
+import { createColourServices, removeServicesAndWait, serviceImage } from './helpers/swarm.js';
 
 const stack = new TestStack({ prefix: 'fdrel', basePort: 28200 });
 const names: string[] = [];
 
 beforeAll(async () => {
   await stack.start();
-  const staging = stack.config.environments.staging?.services ?? {};
-  const creates = Object.values(staging).flatMap((svc) =>
-    (['blue', 'green'] as const).map((colour) => {
-      names.push(svc[colour].swarmService);
-      return createService({
-        name: svc[colour].swarmService,
-        port: Number(svc[colour].address.split(':')[1]),
-        colour,
-        image: 'flightdeck/testapp:1.0.0',
-      });
-    }),
-  );
-  await Promise.all(creates);
-  await Promise.all(
-    Object.values(staging).flatMap((svc) =>
-      [svc.blue, svc.green].map((c) => waitServing(Number(c.address.split(':')[1]))),
-    ),
+  names.push(
+    ...(await createColourServices(Object.values(stack.config.environments.staging?.services ?? {}))),
   );
 }, 180_000);
 

@@ -3,24 +3,16 @@ import type { Release } from '../src/releases/schema.js';
 import { ServiceStateStore } from '../src/releases/service-state-store.js';
 import { measureSplit, releaseIds, soakingAt, waitProgress, waitRelease } from './helpers/release.js';
 import { TestStack } from './helpers/stack.js';
-import { createService, docker, removeServicesAndWait, waitServing } from './helpers/swarm.js';
+import { createColourServices, docker, removeServicesAndWait } from './helpers/swarm.js';
 
 const stack = new TestStack({ prefix: 'fdkill', basePort: 28600 });
 const names: string[] = [];
 
 beforeAll(async () => {
   await stack.start();
-  const specs = Object.values(stack.config.environments.staging?.services ?? {}).flatMap((s) =>
-    (['blue', 'green'] as const).map((colour) => ({
-      name: s[colour].swarmService,
-      port: Number(s[colour].address.split(':')[1]),
-      colour,
-      image: 'flightdeck/testapp:1.0.0',
-    })),
+  names.push(
+    ...(await createColourServices(Object.values(stack.config.environments.staging?.services ?? {}))),
   );
-  names.push(...specs.map((s) => s.name));
-  await Promise.all(specs.map(createService));
-  await Promise.all(specs.map((s) => waitServing(s.port)));
 }, 240_000);
 
 afterAll(async () => {

@@ -13,7 +13,7 @@ import {
   waitRelease,
 } from './helpers/release.js';
 import { TestStack } from './helpers/stack.js';
-import { createService, removeServicesAndWait, serviceImage, waitServing } from './helpers/swarm.js';
+import { createColourServices, removeServicesAndWait, serviceImage } from './helpers/swarm.js';
 
 const BASE = 28300;
 const stack = new TestStack({ prefix: 'fdsafe', basePort: BASE });
@@ -58,25 +58,12 @@ beforeAll(async () => {
       };
     },
   });
-  const all = [
-    ...Object.entries(stack.config.environments.staging?.services ?? {}).map(([n, s]) => ({
-      env: 'staging',
-      n,
-      s,
-    })),
-    { env: 'qa', n: 'api', s: qa },
-  ];
-  const specs = all.flatMap(({ s }) =>
-    (['blue', 'green'] as const).map((colour) => ({
-      name: s[colour].swarmService,
-      port: Number(s[colour].address.split(':')[1]),
-      colour,
-      image: 'flightdeck/testapp:1.0.0',
-    })),
+  names.push(
+    ...(await createColourServices([
+      ...Object.values(stack.config.environments.staging?.services ?? {}),
+      qa,
+    ])),
   );
-  names.push(...specs.map((s) => s.name));
-  await Promise.all(specs.map(createService));
-  await Promise.all(specs.map((s) => waitServing(s.port)));
 }, 240_000);
 
 afterAll(async () => {

@@ -15,6 +15,7 @@ import type { AlertmanagerClient } from '../integrations/alertmanager.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { TERMINAL } from '../releases/schema.js';
+import { lockOptions } from './lock-options.js';
 import type { ReleaseContext } from './release-context.js';
 import type { Outbox } from './slack-outbox.js';
 
@@ -327,7 +328,7 @@ export function startAlertWorker(deps: AlertWorkerDeps): Worker {
       if (job.name === 'escalate') return onEscalate(EscalateJob.parse(job.data));
       throw new UnrecoverableError(`unknown alert job ${job.name}`);
     },
-    { connection: deps.connection, prefix: deps.prefix, concurrency: 4 },
+    { connection: deps.connection, prefix: deps.prefix, concurrency: 4, ...lockOptions(deps.config) },
   );
   worker.on('failed', (job, err) =>
     deps.logger.warn({ jobId: job?.id, err: err.message }, 'Alert job failed'),

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Checklists } from '../checklists/checklist-service.js';
 import type { FlightdeckConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
+import { lockOptions } from './lock-options.js';
 import type { Outbox } from './slack-outbox.js';
 
 export const CHECKLIST_QUEUE = 'checklists';
@@ -58,7 +59,7 @@ export function startChecklistWorker(deps: {
       }
       throw new UnrecoverableError(`unknown checklist job ${job.name}`);
     },
-    { connection: deps.connection, prefix: deps.prefix, concurrency: 2 },
+    { connection: deps.connection, prefix: deps.prefix, concurrency: 2, ...lockOptions(deps.config) },
   );
   worker.on('failed', (job, err) =>
     deps.logger.warn({ jobId: job?.id, err: err.message }, 'Checklist job failed'),

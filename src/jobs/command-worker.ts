@@ -17,6 +17,8 @@ export interface CommandWorkerDeps {
   metrics: Metrics;
   logger: Logger;
   concurrency?: number;
+  /** How long before a crashed worker's job is taken over (config `jobs.lockDuration`). */
+  lockDuration?: number;
 }
 
 /** Plain function of the job: re-parse, execute, answer the user, audit the outcome. */
@@ -57,6 +59,9 @@ export function startCommandWorker(deps: CommandWorkerDeps): Worker {
     connection: deps.connection,
     prefix: deps.prefix,
     concurrency: deps.concurrency ?? 8,
+    ...(deps.lockDuration
+      ? { lockDuration: deps.lockDuration, stalledInterval: deps.lockDuration, maxStalledCount: 10 }
+      : {}),
   });
   worker.on('completed', () => deps.metrics.jobs.inc({ queue: QUEUE.commands, result: 'completed' }));
   worker.on('failed', async (job, err) => {

@@ -19,6 +19,7 @@ import type { ReleaseStore } from '../releases/release-store.js';
 import { renderRelease } from '../releases/render-release.js';
 import { TERMINAL } from '../releases/schema.js';
 import type { ServiceStateStore } from '../releases/service-state-store.js';
+import { lockOptions } from './lock-options.js';
 
 export const OUTBOX_QUEUE = 'slack-outbox';
 
@@ -299,7 +300,7 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
         throw err;
       }
     },
-    { connection: deps.connection, prefix: deps.prefix, concurrency: 16, maxStalledCount: 10 },
+    { connection: deps.connection, prefix: deps.prefix, concurrency: 16, ...lockOptions(deps.config) },
   );
   worker.on('failed', (job, err) => {
     deps.metrics.slackCalls.inc({ method: 'outbox', result: 'failed' });

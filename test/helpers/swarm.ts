@@ -73,3 +73,29 @@ export async function removeServicesAndWait(names: string[]): Promise<void> {
     { timeoutMs: 60_000, intervalMs: 250, what: 'service containers to go' },
   ).catch(() => {});
 }
+
+interface ColourPair {
+  blue: { swarmService: string; address: string };
+  green: { swarmService: string; address: string };
+}
+
+/**
+ * Both colours of each service as real Swarm services on `image`, running and answering; returns
+ * their names for removeServicesAndWait.
+ */
+export async function createColourServices(
+  services: ColourPair[],
+  image = 'flightdeck/testapp:1.0.0',
+): Promise<string[]> {
+  const specs = services.flatMap((s) =>
+    (['blue', 'green'] as const).map((colour) => ({
+      name: s[colour].swarmService,
+      port: Number(s[colour].address.split(':')[1]),
+      colour,
+      image,
+    })),
+  );
+  await Promise.all(specs.map(createService));
+  await Promise.all(specs.map((s) => waitServing(s.port)));
+  return specs.map((s) => s.name);
+}
