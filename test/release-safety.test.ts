@@ -79,7 +79,7 @@ const states = () => new ServiceStateStore(stack.client, stack.prefix);
 async function deploy(text: string, user = 'U0DEV'): Promise<string> {
   const seen = stack.emulator.ephemeralsFor(user).length;
   await stack.driver.command('/deploy', text, { user });
-  const answer = await stack.answerTo(user, seen, /rel-|Not done|locked|already/);
+  const answer = await stack.answerTo(user, seen, /rel-|Not done|locked|already|both colours/);
   return answer;
 }
 
@@ -256,6 +256,26 @@ describe('production approval', () => {
     expect((await states().get('production', 'web')).inFlight).toBeUndefined();
     await waitProgress(stack, id as string, /🚫 Rejected/);
   });
+});
+
+describe('traffic moved by hand', () => {
+  it('a deploy never updates a colour that serves traffic', async () => {
+    await stack.driver.command('/traffic', 'web 30 green');
+    await channelPost(/🔀 web in staging: blue `███████░░░  70%`/);
+    const split = await deploy('web 1.2.0');
+    expect(split).toMatch(/web in staging has traffic on both colours \(blue 70%, green 30%\)/);
+
+    await stack.driver.command('/traffic', 'web 100 green');
+    await channelPost(/🔀 web in staging: blue `░░░░░░░░░░   0%`/);
+    const [id] = releaseIds(await deploy('web 1.2.0'));
+    const r = await waitRelease(stack, id as string, soakingAt(10), 'soaking at 10%');
+    expect([r.fromColour, r.toColour]).toEqual(['green', 'blue']);
+    await command('/deploy', 'cancel web', /Cancelling/);
+    await waitRelease(stack, id as string, (x) => x.status === 'rolled_back', 'rolled back');
+    expect((await measureSplit(url('staging', 'web'), 20)).green).toBe(20);
+    await stack.driver.command('/traffic', 'web 100 blue');
+    await channelPost(/🔀 web in staging: blue `██████████ 100%`/);
+  }, 120_000);
 });
 
 describe('/rollback in production', () => {

@@ -206,6 +206,8 @@ async function setTraffic(
   colour?: 'blue' | 'green',
 ): Promise<ExecutionResult> {
   const state = await ctx.states.get(env, svc);
+  const busy = guardInFlight(ctx, state);
+  if (busy) return refused(busy);
   const toColour = colour ?? other(state.live);
   const weights = weightsFor(toColour, percent);
   const unhealthy = await ctx.traffic.unhealthyServing(env, svc, weights);

@@ -81,6 +81,16 @@ export async function requestRelease(
           },
         };
       }
+      // The release updates the colour that serves nothing. A split set by hand with /traffic must be
+      // settled first, or the update would replace tasks that are serving users.
+      if (s.weights.blue > 0 && s.weights.green > 0) {
+        return {
+          result: {
+            refused: `${service} in ${req.environment} has traffic on both colours (blue ${s.weights.blue}%, green ${s.weights.green}%); send it all to one colour with \`/traffic ${service} 100 <colour> to ${req.environment}\` first.`,
+          },
+        };
+      }
+      const from = s.weights.blue === 100 ? 'blue' : 'green';
       const state = {
         ...s,
         inFlight: {
@@ -90,7 +100,8 @@ export async function requestRelease(
           what: `release ${req.version}`,
         },
       };
-      return { state, result: { from: s.live, fromImage: s.lastGood.image ?? s.images[s.live] } };
+      const fromImage = from === s.live ? (s.lastGood.image ?? s.images[from]) : s.images[from];
+      return { state, result: { from, fromImage } };
     });
     if ('refused' in lock) {
       ctx.metrics.lockContention.inc({ environment: req.environment });

@@ -12,7 +12,9 @@ export const finalize: StepHandler = async (ctx, r) => {
       result: true,
       state: {
         ...s,
-        previous: { colour: s.lastGood.colour, image: s.lastGood.image ?? r.fromImage, releaseId: r.id },
+        // Rollback goes back to the colour that served before this release (not necessarily the
+        // last recorded one: /traffic may have moved everything by hand).
+        previous: { colour: r.fromColour, image: r.fromImage ?? s.lastGood.image, releaseId: r.id },
         live: r.toColour,
         lastGood: { colour: r.toColour, image: r.image },
         images: { ...s.images, [r.fromColour]: s.lastGood.image ?? r.fromImage, [r.toColour]: r.image },
