@@ -16,6 +16,7 @@ import { FlightdeckConfig } from '../src/config/schema.js';
 import { createLogger } from '../src/observability/logger.js';
 import { SlackDriver } from '../src/slack-emulator/driver.js';
 import { SlackEmulator } from '../src/slack-emulator/emulator.js';
+import { testappServiceSpec } from './testapp-service.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const STATE = process.env.FLIGHTDECK_STACK_DIR ?? join(ROOT, '.stack');
@@ -125,25 +126,13 @@ async function resetDemo(): Promise<void> {
     await new Promise((res) => setTimeout(res, 250));
   }
   for (const w of wanted) {
-    await docker.createService({
-      Name: w.name,
-      Labels: { 'flightdeck.demo': '1' },
-      TaskTemplate: {
-        ContainerSpec: {
-          Image: 'flightdeck/testapp:1.0.0',
-          Env: ['PORT=8080', `COLOUR=${w.colour}`],
-          StopGracePeriod: 1e9,
-        },
-        RestartPolicy: { Condition: 'any', Delay: 5e8 },
-      },
-      Mode: { Replicated: { Replicas: 1 } },
-      UpdateConfig: { Parallelism: 1, FailureAction: 'pause', Monitor: 1e9, Order: 'stop-first' },
-      RollbackConfig: { Parallelism: 1, FailureAction: 'pause', Monitor: 1e9, Order: 'stop-first' },
-      EndpointSpec: {
-        Mode: 'dnsrr',
-        Ports: [{ Protocol: 'tcp', TargetPort: 8080, PublishedPort: w.port, PublishMode: 'host' }],
-      },
-    } as never);
+    await docker.createService(
+      testappServiceSpec({
+        ...w,
+        image: 'flightdeck/testapp:1.0.0',
+        labels: { 'flightdeck.demo': '1' },
+      }) as never,
+    );
   }
   for (const w of wanted) {
     for (let i = 0; i < 240; i++) {

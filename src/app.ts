@@ -113,12 +113,15 @@ export async function startFlightdeck(
     template,
     new ChecklistStore(redis, prefix, config.checklists.templates.replace(/[^a-z0-9-]/gi, '_')),
     config,
-    { swarm, promQuery: ctx.promQuery },
+    {
+      swarm,
+      promQuery: ctx.promQuery,
+      liveColour: async (env, svc) => {
+        const s = await states.get(env, svc);
+        return s.weights.green > s.weights.blue ? 'green' : 'blue';
+      },
+    },
   );
-  checklists.liveColour = async (env, svc) => {
-    const s = await states.get(env, svc);
-    return s.weights.green > s.weights.blue ? 'green' : 'blue';
-  };
 
   const readinessChecks = {
     redis: async () => {

@@ -3,10 +3,10 @@ import type { AllMiddlewareArgs, BlockAction, SlackActionMiddlewareArgs } from '
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AuditLog } from '../audit/audit-log.js';
+import { enqueueOnce } from '../commands/enqueue-once.js';
 import type { CommandJob, ParsedCommand } from '../commands/schema.js';
 import { ParsedCommand as ParsedCommandSchema } from '../commands/schema.js';
 import type { FlightdeckConfig } from '../config/schema.js';
-import { withTimeout } from '../integrations/redis.js';
 import type { Logger } from '../observability/logger.js';
 
 export interface BlockActionDeps {
@@ -141,17 +141,12 @@ export function blockActionListener(deps: BlockActionDeps) {
       parsed,
     };
     try {
-      const claimed = await withTimeout(
-        deps.redis.set(`${deps.config.redis.prefix}:data:seen:${requestId}`, '1', 'EX', 86_400, 'NX'),
-        2_000,
-        'Redis',
+      const queued = await enqueueOnce(
+        { redis: deps.redis, queue: deps.queue, prefix: deps.config.redis.prefix },
+        `button-${parsed.command}`,
+        job,
       );
-      if (claimed !== 'OK') return;
-      await withTimeout(
-        deps.queue.add(`button-${parsed.command}`, job, { jobId: requestId }),
-        2_000,
-        'Redis',
-      );
+      if (queued === 'duplicate') return;
       await deps.audit
         .record({ ...base, outcome: 'accepted', detail: `queued ${requestId}` })
         .catch(() => {});

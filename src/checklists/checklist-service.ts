@@ -14,6 +14,8 @@ export type Which = 'current' | 'pre' | 'post' | { phase: number };
 export interface CheckDeps {
   swarm: Swarm;
   promQuery: (q: string) => Promise<number[]>;
+  /** The colour that carries the traffic of a service (the one that must be healthy). */
+  liveColour: (environment: string, service: string) => Promise<'blue' | 'green'>;
 }
 
 /** The 28-day rollout: which checklist is current, ticking, auto-checks, gates, status and digests. */
@@ -65,13 +67,12 @@ export class Checklists {
     const cl = this.template.checklists[id];
     if (!cl) return { text: `Unknown checklist ${id}`, blocks: [] };
     const phase = this.template.phases.find((p) => p.checklist === id);
-    const pos = await this.position();
-    const when =
-      phase && pos
-        ? ` · ${prettyDate(phaseDates(pos.rollout.startDate, phase.phase).first)} – ${prettyDate(phaseDates(pos.rollout.startDate, phase.phase).last)}`
-        : '';
+    // Only the start date is needed here: every tick re-renders, so do not read every checklist.
+    const rollout = await this.rollout();
+    const dates = phase && rollout ? phaseDates(rollout.startDate, phase.phase) : undefined;
+    const when = dates ? ` · ${prettyDate(dates.first)} – ${prettyDate(dates.last)}` : '';
     const context = `${phase ? `Phase ${phase.phase}: ${phase.title}` : this.template.name}${when}${id === 'pre' ? ' · gate of production deploys' : ''}`;
-    return renderChecklist(id, cl, await this.store.items(id), context, (u) => u, phase?.phase);
+    return renderChecklist(id, cl, await this.store.items(id), context, phase?.phase);
   }
 
   /** Applies one person's ticks and unticks; unknown or automatic items are ignored. Returns what changed. */
@@ -142,8 +143,7 @@ export class Checklists {
     );
     const results = await Promise.all(
       services.map(async ([name, svc]) => {
-        // The colour serving most traffic is the one that must be healthy.
-        const colour = (await this.liveColour?.(check.environment, name)) ?? 'blue';
+        const colour = await this.checks.liveColour(check.environment, name);
         if (check.kind === 'health') {
           const r = await httpCheck(`http://${svc[colour].address}${svc.healthPath}`, { timeoutMs: 2_000 });
           return { ok: r.ok, line: `${name}/${colour} ${r.ok ? 'healthy' : r.detail}` };
@@ -152,7 +152,7 @@ export class Checklists {
         const c = await this.checks.swarm.convergence(svc[colour].swarmService, info.image);
         return {
           ok: c.state === 'converged',
-          line: `${svc[colour].swarmService} ${c.state === 'converged' ? `${c.running}/${c.desired} running` : c.state === 'failed' ? c.detail : c.detail}`,
+          line: `${svc[colour].swarmService} ${c.state === 'converged' ? `${c.running}/${c.desired} running` : c.detail}`,
         };
       }),
     );
@@ -162,9 +162,6 @@ export class Checklists {
       evidence: `${results.filter((r) => r.ok).length}/${results.length}: ${results.map((r) => r.line).join(', ')}`,
     };
   }
-
-  /** Set by the app: the colour that carries the traffic of a service. */
-  liveColour?: (environment: string, service: string) => Promise<'blue' | 'green'>;
 
   async gate(environment: string): Promise<string | undefined> {
     if (!this.config.checklists.gateEnvironments.includes(environment)) return undefined;

@@ -21,7 +21,6 @@ export function renderChecklist(
   cl: TemplateChecklist,
   states: Record<string, ItemState>,
   context: string,
-  names: (userId: string) => string = (u) => u,
   phase?: number,
 ): { text: string; blocks: KnownBlock[] } {
   const p = progressOf(cl, states);
@@ -58,9 +57,9 @@ export function renderChecklist(
         const st = states[i.id];
         // Descriptions are plain text in Slack: names, not mentions.
         const description = st?.ticked
-          ? `ticked by ${st.name ?? names(st.by)} ${hhmm(st.at)}`
+          ? `ticked by ${st.name ?? st.by} ${hhmm(st.at)}`
           : i.owner
-            ? `owner ${names(i.owner)}`
+            ? `owner ${i.owner}`
             : 'no owner';
         return {
           text: { type: 'mrkdwn' as const, text: clip(i.text, 75) },

@@ -4,10 +4,10 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AuditLog, AuditOutcome } from '../audit/audit-log.js';
 import type { FlightdeckConfig } from '../config/schema.js';
-import { withTimeout } from '../integrations/redis.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { authorise } from './authorise.js';
+import { enqueueOnce } from './enqueue-once.js';
 import { parseCommand, UsageError } from './parse-command.js';
 import type { CommandJob, CommandName, ParsedCommand } from './schema.js';
 import { usage } from './usage.js';
@@ -91,17 +91,15 @@ export function slashCommandListener(name: CommandName, deps: SlashCommandDeps) 
       parsed,
     };
     try {
-      // Slack may deliver the same request again (X-Slack-Retry-Num): the first claim wins.
-      const claimed = await withTimeout(
-        deps.redis.set(`${deps.config.redis.prefix}:data:seen:${requestId}`, '1', 'EX', 86_400, 'NX'),
-        2_000,
-        'Redis',
+      const queued = await enqueueOnce(
+        { redis: deps.redis, queue: deps.queue, prefix: deps.config.redis.prefix },
+        name,
+        job,
       );
-      if (claimed !== 'OK') {
+      if (queued === 'duplicate') {
         done('duplicate');
         return;
       }
-      await withTimeout(deps.queue.add(name, job, { jobId: requestId }), 2_000, 'Redis');
       done('accepted');
       await audit('accepted', `queued ${requestId}`);
     } catch (err) {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { type Job, type Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { AlertStore } from '../alerts/alert-store.js';
@@ -16,6 +16,8 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { TERMINAL } from '../releases/schema.js';
 import { lockOptions } from './lock-options.js';
+import { setPaused } from './pause-release.js';
+import { createQueue } from './queues.js';
 import type { ReleaseContext } from './release-context.js';
 import type { Outbox } from './slack-outbox.js';
 
@@ -25,18 +27,12 @@ const STORM_WINDOW_MS = 1_500;
 const EscalateJob = z.object({ fingerprint: z.string(), firstSeen: z.number(), n: z.number().int() });
 
 export function createAlertQueue(connection: Redis, prefix: string): Queue {
-  const q = new Queue(ALERT_QUEUE, {
-    connection,
-    prefix,
-    defaultJobOptions: {
-      attempts: 10,
-      backoff: { type: 'exponential', delay: 1_000 },
-      removeOnComplete: { age: 86_400, count: 10_000 },
-      removeOnFail: { age: 7 * 86_400 },
-    },
+  return createQueue(ALERT_QUEUE, connection, prefix, {
+    attempts: 10,
+    backoff: { type: 'exponential', delay: 1_000 },
+    removeOnComplete: { age: 86_400, count: 10_000 },
+    removeOnFail: { age: 7 * 86_400 },
   });
-  q.on('error', () => {});
-  return q;
 }
 
 export const escalationJobId = (fp: string, firstSeen: number, n: number) => `esc-${fp}-${firstSeen}-${n}`;
@@ -256,23 +252,14 @@ export function startAlertWorker(deps: AlertWorkerDeps): Worker {
       });
       note = `↩️ Rolling back release \`${rel.id}\` of ${service} in ${environment}`;
     } else {
-      const paused = await ctx.store.update(rel.id, (r) => {
-        if (r.status !== 'running') return undefined;
-        r.status = 'paused';
-        r.events.push({ at: now(), text: `⏸️ Paused by critical alert ${name} (${record.fingerprint})` });
-        r.outcome = `⏸️ Paused by critical alert *${name}*; Resume or Abort below.`;
-        return r;
-      });
-      if (paused.status !== 'paused') return;
-      await ctx.states.mutate(environment, service, (s) =>
-        s.inFlight?.releaseId === rel.id
-          ? {
-              state: { ...s, inFlight: { ...s.inFlight, what: `paused release ${rel.version}` } },
-              result: undefined,
-            }
-          : { result: undefined },
+      const paused = await setPaused(
+        ctx,
+        rel.id,
+        true,
+        `⏸️ Paused by critical alert ${name} (${record.fingerprint})`,
+        `⏸️ Paused by critical alert *${name}*; Resume or Abort below.`,
       );
-      await ctx.publish(rel.id);
+      if (!paused) return;
       note = `⏸️ Paused release \`${rel.id}\` of ${service} in ${environment}`;
     }
     await deps.alerts.mutate(record.fingerprint, (cur) =>

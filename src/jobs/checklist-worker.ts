@@ -1,28 +1,23 @@
-import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { type Job, type Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Checklists } from '../checklists/checklist-service.js';
 import type { FlightdeckConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import { lockOptions } from './lock-options.js';
+import { createQueue } from './queues.js';
 import type { Outbox } from './slack-outbox.js';
 
 export const CHECKLIST_QUEUE = 'checklists';
 const AutoCheckJob = z.object({ checklistId: z.string() });
 
 export function createChecklistQueue(connection: Redis, prefix: string): Queue {
-  const q = new Queue(CHECKLIST_QUEUE, {
-    connection,
-    prefix,
-    defaultJobOptions: {
-      attempts: 5,
-      backoff: { type: 'exponential', delay: 1_000 },
-      removeOnComplete: { age: 7 * 86_400, count: 1_000 },
-      removeOnFail: { age: 7 * 86_400 },
-    },
+  return createQueue(CHECKLIST_QUEUE, connection, prefix, {
+    attempts: 5,
+    backoff: { type: 'exponential', delay: 1_000 },
+    removeOnComplete: { age: 7 * 86_400, count: 1_000 },
+    removeOnFail: { age: 7 * 86_400 },
   });
-  q.on('error', () => {});
-  return q;
 }
 
 /** Automatic checks and the daily digest; the digest is a job scheduler, so one per day across replicas. */

@@ -18,6 +18,7 @@ import { TERMINAL } from '../releases/schema.js';
 import { TrafficRefused } from '../releases/traffic.js';
 import { describeSplit, other, weightsFor } from '../releases/weights.js';
 import { escalationJobId } from './alert-worker.js';
+import { setPaused } from './pause-release.js';
 import type { ReleaseContext } from './release-context.js';
 import { requestRelease } from './request-release.js';
 import type { RollbackJob } from './rollback-jobs.js';
@@ -333,11 +334,7 @@ async function releaseAction(
       };
     }
     if (cmd.action === 'reject') {
-      await ctx.states.mutate(r.environment, r.service, (s) =>
-        s.inFlight?.releaseId === r.id
-          ? { state: { ...s, inFlight: undefined }, result: undefined }
-          : { result: undefined },
-      );
+      await ctx.states.unlock(r.environment, r.service, r.id);
       ctx.metrics.releases.inc({ environment: r.environment, outcome: 'rejected' });
     } else {
       const job = await ctx.releaseQueue.getJob(r.id);
@@ -366,43 +363,15 @@ async function releaseAction(
       return { text: `↩️ Aborting \`${r.id}\`: traffic goes back to ${r.fromColour}.` };
     case 'pause':
     case 'resume': {
-      const from = cmd.action === 'pause' ? 'running' : 'paused';
-      const to = cmd.action === 'pause' ? 'paused' : 'running';
-      const updated = await ctx.store.update(r.id, (rel) => {
-        if (rel.status !== from) return undefined;
-        rel.status = to;
-        rel.events.push({
-          at: ctx.now(),
-          text: `${to === 'paused' ? 'Paused' : 'Resumed'} by <@${ec.userId}>`,
-        });
-        return rel;
-      });
-      if (updated.status !== to)
+      const pause = cmd.action === 'pause';
+      const updated = await setPaused(ctx, r.id, pause, `${pause ? 'Paused' : 'Resumed'} by <@${ec.userId}>`);
+      if (!updated) {
         return {
-          text: `\`${r.id}\` is ${updated.status.replace('_', ' ')}; cannot ${cmd.action}.`,
+          text: `\`${r.id}\` is ${r.status.replace('_', ' ')}; cannot ${cmd.action}.`,
           outcome: 'refused',
         };
-      // The lock says "paused" so /traffic may step in while the release waits.
-      await ctx.states.mutate(r.environment, r.service, (s) =>
-        s.inFlight?.releaseId === r.id
-          ? {
-              state: {
-                ...s,
-                inFlight: {
-                  ...s.inFlight,
-                  what: to === 'paused' ? `paused release ${r.version}` : `release ${r.version}`,
-                },
-              },
-              result: undefined,
-            }
-          : { result: undefined },
-      );
-      if (to === 'running') {
-        const job = await ctx.releaseQueue.getJob(r.id);
-        if (job && (await job.isDelayed())) await job.promote();
       }
-      await ctx.publish(r.id);
-      return { text: `${to === 'paused' ? '⏸️ Paused' : '▶️ Resumed'} \`${r.id}\`.` };
+      return { text: `${pause ? '⏸️ Paused' : '▶️ Resumed'} \`${r.id}\`.` };
     }
   }
   return { text: 'Nothing to do.' };

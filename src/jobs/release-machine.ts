@@ -202,11 +202,7 @@ export async function rollBackRelease(
   });
   if (!claimed) return { release: r, swarmDetail: 'already finished or being rolled back' };
   if (r.status === 'cancelled') {
-    await ctx.states.mutate(r.environment, r.service, (s) =>
-      s.inFlight?.releaseId === r.id
-        ? { state: { ...s, inFlight: undefined }, result: undefined }
-        : { result: undefined },
-    );
+    await ctx.states.unlock(r.environment, r.service, r.id);
     await removePendingJob(ctx, id);
     ctx.metrics.releases.inc({ environment: r.environment, outcome: 'cancelled' });
     await cancelRestOfBatch(ctx, r, reason);
@@ -292,11 +288,7 @@ async function expire(ctx: ReleaseContext, r: Release): Promise<void> {
     rel.outcome = 'No lead approved it in time; nothing was changed.';
     return rel;
   });
-  await ctx.states.mutate(r.environment, r.service, (s) =>
-    s.inFlight?.releaseId === r.id
-      ? { state: { ...s, inFlight: undefined }, result: undefined }
-      : { result: undefined },
-  );
+  await ctx.states.unlock(r.environment, r.service, r.id);
   ctx.metrics.releases.inc({ environment: r.environment, outcome: 'expired' });
   await ctx.publish(r.id);
 }

@@ -1,8 +1,9 @@
-import { DelayedError, Queue, Worker } from 'bullmq';
+import { DelayedError, type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { SlackResponder } from '../integrations/slack/respond.js';
+import { createQueue } from './queues.js';
 import type { ReleaseContext } from './release-context.js';
 import { advance } from './release-machine.js';
 import { rollBackService } from './roll-back-service.js';
@@ -12,19 +13,13 @@ export const RELEASE_QUEUE = 'releases';
 const ReleaseJob = z.object({ releaseId: z.string() });
 
 export function createReleaseQueue(connection: Redis, prefix: string): Queue {
-  const q = new Queue(RELEASE_QUEUE, {
-    connection,
-    prefix,
-    defaultJobOptions: {
-      // The machine retries its own steps; these attempts only cover Redis or process trouble.
-      attempts: 20,
-      backoff: { type: 'exponential', delay: 1_000 },
-      removeOnComplete: { age: 30 * 86_400, count: 5_000 },
-      removeOnFail: { age: 30 * 86_400 },
-    },
+  return createQueue(RELEASE_QUEUE, connection, prefix, {
+    // The machine retries its own steps; these attempts only cover Redis or process trouble.
+    attempts: 20,
+    backoff: { type: 'exponential', delay: 1_000 },
+    removeOnComplete: { age: 30 * 86_400, count: 5_000 },
+    removeOnFail: { age: 30 * 86_400 },
   });
-  q.on('error', () => {});
-  return q;
 }
 
 export interface WorkerOptions {

@@ -1,6 +1,7 @@
-import { Queue } from 'bullmq';
+import { type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { createQueue } from './queues.js';
 
 export const ROLLBACK_QUEUE = 'rollbacks';
 
@@ -17,17 +18,11 @@ export type RollbackJob = z.infer<typeof RollbackJob>;
 
 /** Rollbacks have their own queue and workers, so they never wait behind release steps. */
 export function createRollbackQueue(connection: Redis, prefix: string): Queue {
-  const q = new Queue(ROLLBACK_QUEUE, {
-    connection,
-    prefix,
-    defaultJobOptions: {
-      priority: 1,
-      attempts: 5,
-      backoff: { type: 'exponential', delay: 500 },
-      removeOnComplete: { age: 7 * 86_400, count: 1_000 },
-      removeOnFail: { age: 30 * 86_400 },
-    },
+  return createQueue(ROLLBACK_QUEUE, connection, prefix, {
+    priority: 1,
+    attempts: 5,
+    backoff: { type: 'exponential', delay: 500 },
+    removeOnComplete: { age: 7 * 86_400, count: 1_000 },
+    removeOnFail: { age: 30 * 86_400 },
   });
-  q.on('error', () => {});
-  return q;
 }

@@ -1,6 +1,6 @@
 import type { KnownBlock } from '@slack/types';
 import { ErrorCode, type WebAPIRateLimitedError, type WebClient } from '@slack/web-api';
-import { DelayedError, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, type Job, type Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { AlertStore } from '../alerts/alert-store.js';
@@ -20,6 +20,7 @@ import { renderRelease } from '../releases/render-release.js';
 import { TERMINAL } from '../releases/schema.js';
 import type { ServiceStateStore } from '../releases/service-state-store.js';
 import { lockOptions } from './lock-options.js';
+import { createQueue } from './queues.js';
 
 export const OUTBOX_QUEUE = 'slack-outbox';
 
@@ -42,18 +43,12 @@ const OutboxJob = z.discriminatedUnion('kind', [
 export type OutboxJob = z.infer<typeof OutboxJob>;
 
 export function createOutboxQueue(connection: Redis, prefix: string): Queue {
-  const q = new Queue(OUTBOX_QUEUE, {
-    connection,
-    prefix,
-    defaultJobOptions: {
-      attempts: 25,
-      backoff: { type: 'exponential', delay: 1_000 },
-      removeOnComplete: true,
-      removeOnFail: { count: 5_000 },
-    },
+  return createQueue(OUTBOX_QUEUE, connection, prefix, {
+    attempts: 25,
+    backoff: { type: 'exponential', delay: 1_000 },
+    removeOnComplete: true,
+    removeOnFail: { count: 5_000 },
   });
-  q.on('error', () => {});
-  return q;
 }
 
 /**

@@ -33,6 +33,24 @@ export class ServiceStateStore {
     return raws.map((r) => (r ? ServiceStateSchema.parse(JSON.parse(r)) : initialState()));
   }
 
+  /** Frees the release lock, if `releaseId` still holds it. */
+  async unlock(env: string, svc: string, releaseId: string): Promise<void> {
+    await this.mutate(env, svc, (s) =>
+      s.inFlight?.releaseId === releaseId
+        ? { state: { ...s, inFlight: undefined }, result: undefined }
+        : { result: undefined },
+    );
+  }
+
+  /** Changes what the lock tells others (e.g. "paused release 1.2.0"), if `releaseId` still holds it. */
+  async describeLock(env: string, svc: string, releaseId: string, what: string): Promise<void> {
+    await this.mutate(env, svc, (s) =>
+      s.inFlight?.releaseId === releaseId
+        ? { state: { ...s, inFlight: { ...s.inFlight, what } }, result: undefined }
+        : { result: undefined },
+    );
+  }
+
   /**
    * Changes one service's state under its mutex. `fn` returns the new state (or undefined for
    * no change) and a result; `after` runs still holding the mutex (e.g. applying nginx).

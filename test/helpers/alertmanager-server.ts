@@ -1,8 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, waitFor } from './ports.js';
+import { LoopbackServer } from './loopback-server.js';
+import { freePort } from './ports.js';
 
 export interface AmAlert {
   labels: Record<string, string>;
@@ -13,13 +12,9 @@ export interface AmAlert {
 }
 
 /** A real prometheus-alertmanager of the test's own whose webhook receiver points at flightdeck. */
-export class TestAlertmanager {
-  private proc?: ChildProcess;
-  readonly dir = mkdtempSync(join(tmpdir(), 'fd-am-'));
-  port = 0;
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+export class TestAlertmanager extends LoopbackServer {
+  constructor() {
+    super('am');
   }
 
   async reservePort(): Promise<this> {
@@ -53,20 +48,12 @@ export class TestAlertmanager {
         ],
       }),
     );
-    this.proc = spawn(
-      'prometheus-alertmanager',
-      [
-        `--config.file=${join(this.dir, 'alertmanager.yml')}`,
-        `--storage.path=${join(this.dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${this.port}`,
-        '--cluster.listen-address=',
-      ],
-      { stdio: 'ignore' },
-    );
-    await waitFor(async () => (await fetch(`${this.url}/-/ready`)).ok, {
-      timeoutMs: 30_000,
-      what: 'alertmanager',
-    });
+    await this.run('prometheus-alertmanager', [
+      `--config.file=${join(this.dir, 'alertmanager.yml')}`,
+      `--storage.path=${join(this.dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${this.port}`,
+      '--cluster.listen-address=',
+    ]);
     return this;
   }
 
@@ -103,15 +90,5 @@ export class TestAlertmanager {
     }>
   > {
     return (await (await fetch(`${this.url}/api/v2/silences`)).json()) as never;
-  }
-
-  async destroy(): Promise<void> {
-    const p = this.proc;
-    if (p && p.exitCode === null) {
-      const exited = new Promise((r) => p.once('exit', r));
-      p.kill('SIGTERM');
-      await exited;
-    }
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -15,8 +15,8 @@ export class TestNginx {
   get probeUrl(): string {
     return `http://127.0.0.1:${this.port}/flightdeck-nginx-health`;
   }
-  /** argv for `nginx -t` and `nginx -s reload` against this instance. */
-  get testCommand(): string[] {
+  /** `nginx` with this instance's prefix, config and error log; then the action. */
+  private argv(...action: string[]): string[] {
     return [
       'nginx',
       '-p',
@@ -25,22 +25,15 @@ export class TestNginx {
       'nginx.conf',
       '-e',
       join(this.prefix, 'logs', 'error.log'),
-      '-t',
-      '-q',
+      ...action,
     ];
   }
+  /** argv for `nginx -t` and `nginx -s reload` against this instance. */
+  get testCommand(): string[] {
+    return this.argv('-t', '-q');
+  }
   get reloadCommand(): string[] {
-    return [
-      'nginx',
-      '-p',
-      this.prefix,
-      '-c',
-      'nginx.conf',
-      '-e',
-      join(this.prefix, 'logs', 'error.log'),
-      '-s',
-      'reload',
-    ];
+    return this.argv('-s', 'reload');
   }
 
   statusListen = '';
@@ -78,20 +71,16 @@ ${serverBlocks}
 }
 `,
     );
-    execFileSync('nginx', ['-p', p, '-c', 'nginx.conf', '-e', join(p, 'logs', 'error.log')]);
+    execFileSync('nginx', this.argv().slice(1));
     await waitFor(async () => (await fetch(this.probeUrl)).ok, { what: 'nginx' });
     return this;
   }
 
   stop(): void {
     try {
-      execFileSync(
-        'nginx',
-        ['-p', this.prefix, '-c', 'nginx.conf', '-e', join(this.prefix, 'logs', 'error.log'), '-s', 'stop'],
-        {
-          stdio: 'ignore',
-        },
-      );
+      execFileSync('nginx', this.argv('-s', 'stop').slice(1), {
+        stdio: 'ignore',
+      });
     } catch {
       /* already stopped */
     }

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type AuditEntry, AuditLog } from '../../src/audit/audit-log.js';
@@ -120,7 +121,6 @@ export class TestStack {
 
   async stop(): Promise<void> {
     // Keep each app's log for a failed run (vitest shows only assertions).
-    const { writeFileSync } = await import('node:fs');
     this.apps.forEach((a, i) => writeFileSync(`/tmp/flightdeck-test-${this.prefix}-${i}.log`, a.output));
     await this.queue?.close().catch(() => {});
     await this.releaseQueue?.close().catch(() => {});

@@ -1,4 +1,5 @@
 import Docker from 'dockerode';
+import { testappServiceSpec } from '../../scripts/testapp-service.js';
 import { waitFor } from './ports.js';
 
 export const docker = new Docker({ socketPath: '/var/run/docker.sock', version: 'v1.41' });
@@ -13,26 +14,7 @@ export interface ColourService {
 /** A real Swarm service of the test's own: the test app image, a host-mode port on loopback. */
 export async function createService(s: ColourService): Promise<void> {
   await removeService(s.name);
-  await docker.createService({
-    Name: s.name,
-    Labels: { 'flightdeck.test': '1' },
-    TaskTemplate: {
-      ContainerSpec: {
-        Image: s.image,
-        Env: ['PORT=8080', `COLOUR=${s.colour}`],
-        StopGracePeriod: 1_000_000_000,
-      },
-      RestartPolicy: { Condition: 'any', Delay: 500_000_000 },
-    },
-    Mode: { Replicated: { Replicas: 1 } },
-    // stop-first: a host-mode port can only be bound by one task at a time.
-    UpdateConfig: { Parallelism: 1, FailureAction: 'pause', Monitor: 1_000_000_000, Order: 'stop-first' },
-    RollbackConfig: { Parallelism: 1, FailureAction: 'pause', Monitor: 1_000_000_000, Order: 'stop-first' },
-    EndpointSpec: {
-      Mode: 'dnsrr',
-      Ports: [{ Protocol: 'tcp', TargetPort: 8080, PublishedPort: s.port, PublishMode: 'host' }],
-    },
-  } as never);
+  await docker.createService(testappServiceSpec({ ...s, labels: { 'flightdeck.test': '1' } }) as never);
 }
 
 export async function waitServing(port: number, body?: string, timeoutMs = 60_000): Promise<void> {
