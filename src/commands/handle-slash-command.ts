@@ -75,6 +75,15 @@ export function slashCommandListener(name: CommandName, deps: SlashCommandDeps) 
       return;
     }
 
+    // Redis known to be unreachable (its connection dropped): say so in the ack, not "on it"
+    // followed by a failure. Other states (still connecting) take the normal, bounded path.
+    if (DISCONNECTED.has(deps.redis.status)) {
+      await ack({ response_type: 'ephemeral', text: tryAgain(name, text) });
+      done('unavailable');
+      deps.logger.warn({ requestId, redis: deps.redis.status }, 'Command refused: Redis is not connected');
+      return;
+    }
+
     await ack({
       response_type: 'ephemeral',
       text: `:hourglass_flowing_sand: \`/${name} ${text.trim()}\` — on it.`,
@@ -107,12 +116,17 @@ export function slashCommandListener(name: CommandName, deps: SlashCommandDeps) 
       deps.logger.error({ err: (err as Error).message, requestId }, 'Could not enqueue command');
       await respond({
         response_type: 'ephemeral',
-        text: `:warning: I could not queue \`/${name} ${text.trim()}\`: the job store (Redis) is not answering. Nothing was started — please try again in a minute.`,
+        text: tryAgain(name, text),
       }).catch(() => {});
       await audit('error', `enqueue failed: ${(err as Error).message}`);
     }
   };
 }
+
+const DISCONNECTED = new Set(['reconnecting', 'close', 'end']);
+
+const tryAgain = (name: CommandName, text: string) =>
+  `:warning: I could not queue \`/${name} ${text.trim()}\`: the job store (Redis) is not answering. Nothing was started — please try again in a minute.`;
 
 /** Stable per invocation (Slack's trigger_id), so a retried delivery maps to the same id. */
 export function requestIdOf(command: {
