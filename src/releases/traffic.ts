@@ -25,37 +25,51 @@ export class Traffic {
     return `${this.config.nginx.upstreamPrefix}_${env}_${svc}`.replace(/-/g, '_');
   }
 
+  private get mutexKey(): string {
+    return `${this.config.redis.prefix}:data:nginx:mutex`;
+  }
+
   /** Renders every configured service's weights and applies them; one writer at a time across replicas. */
   async apply(opts: { keepOnReloadFailure?: boolean } = {}): Promise<ApplyResult> {
-    return withRedisLock(
-      this.redis,
-      `${this.config.redis.prefix}:data:nginx:mutex`,
-      async () => {
-        const pairs = this.pairs();
-        const states = await this.states.getMany(pairs);
-        const upstreams: Upstream[] = pairs.map(([env, svc], i) => {
-          const s = states[i] as ServiceState;
-          const def = this.config.environments[env]?.services[svc];
-          return {
-            name: this.upstreamName(env, svc),
-            servers: (['blue', 'green'] as const).map((colour) => ({
-              colour,
-              address: def?.[colour].address ?? '127.0.0.1:1',
-              weight: s.weights[colour],
-            })),
-          };
-        });
-        const result = await this.nginx.apply(upstreams, opts);
-        pairs.forEach(([env, svc], i) => this.onApplied(env, svc, (states[i] as ServiceState).weights));
-        return result;
-      },
-      { ttlMs: 30_000, waitMs: 60_000 },
+    return withRedisLock(this.redis, this.mutexKey, () => this.applyHoldingMutex(opts), {
+      ttlMs: 30_000,
+      waitMs: 60_000,
+    });
+  }
+
+  /** The recorded weights of every service, except `override` for one: rendered and applied. */
+  private async applyHoldingMutex(
+    opts: { keepOnReloadFailure?: boolean },
+    override?: { env: string; svc: string; weights: Weights },
+  ): Promise<ApplyResult> {
+    const pairs = this.pairs();
+    const weights = (await this.states.getMany(pairs)).map((s, i) =>
+      override && pairs[i]?.[0] === override.env && pairs[i]?.[1] === override.svc
+        ? override.weights
+        : (s as ServiceState).weights,
     );
+    const upstreams: Upstream[] = pairs.map(([env, svc], i) => {
+      const def = this.config.environments[env]?.services[svc];
+      return {
+        name: this.upstreamName(env, svc),
+        servers: (['blue', 'green'] as const).map((colour) => ({
+          colour,
+          address: def?.[colour].address ?? '127.0.0.1:1',
+          weight: (weights[i] as Weights)[colour],
+        })),
+      };
+    });
+    const result = await this.nginx.apply(upstreams, opts);
+    pairs.forEach(([env, svc], i) => this.onApplied(env, svc, weights[i] as Weights));
+    return result;
   }
 
   /**
-   * Sets one service's weights and applies them. `guard` may refuse (returns why) after seeing the
-   * current state; if nginx refuses the change, the previous weights are restored.
+   * Sets one service's weights: nginx first, then the record, both under the nginx mutex, so the
+   * state never names weights nginx does not serve. `guard` may refuse (returns why) after seeing
+   * the current state. If nginx refuses the change, nothing but `extra` is recorded; with
+   * `keepOnReloadFailure` (moves to safety) a file that passed `nginx -t` but could not be
+   * reloaded (nginx down) is recorded too, since nginx serves it when it starts.
    */
   async setWeights(
     env: string,
@@ -65,24 +79,36 @@ export class Traffic {
     extra: (s: ServiceState) => ServiceState = (s) => s,
     opts: { keepOnReloadFailure?: boolean } = {},
   ): Promise<{ before: Weights; apply: ApplyResult }> {
-    const before = await this.states.mutate(env, svc, (s) => {
-      const refusal = guard(s);
-      if (refusal) throw new TrafficRefused(refusal);
-      const prev = s.weights;
-      return { state: extra({ ...s, weights }), result: prev };
-    });
-    try {
-      return { before, apply: await this.apply(opts) };
-    } catch (err) {
-      if (opts.keepOnReloadFailure && (err as Error).cause === 'reload') throw err;
-      // nginx kept the old config: make the state say so too.
-      await this.states.mutate(env, svc, (s) =>
-        s.weights.blue === weights.blue && s.weights.green === weights.green
-          ? { state: { ...s, weights: before }, result: undefined }
-          : { result: undefined },
-      );
-      throw err;
-    }
+    return withRedisLock(
+      this.redis,
+      this.mutexKey,
+      async () => {
+        const refusedEarly = guard(await this.states.get(env, svc));
+        if (refusedEarly) throw new TrafficRefused(refusedEarly);
+        let applied: ApplyResult | undefined;
+        let failure: Error | undefined;
+        try {
+          applied = await this.applyHoldingMutex(opts, { env, svc, weights });
+        } catch (err) {
+          failure = err as Error;
+        }
+        const keep = failure && opts.keepOnReloadFailure && failure.cause === 'reload';
+        const outcome = await this.states.mutate<{ refusal?: string; before: Weights }>(env, svc, (s) => {
+          const refusal = guard(s);
+          if (refusal) return { result: { refusal, before: s.weights } };
+          const next = applied || keep ? { ...s, weights } : s;
+          return { state: extra(next), result: { before: s.weights } };
+        });
+        if (outcome.refusal) {
+          // Someone changed the service meanwhile: put nginx back on what is recorded.
+          if (applied) await this.applyHoldingMutex({});
+          throw new TrafficRefused(outcome.refusal);
+        }
+        if (failure || !applied) throw failure;
+        return { before: outcome.before, apply: applied };
+      },
+      { ttlMs: 30_000, waitMs: 60_000 },
+    );
   }
 
   /** Is every colour that would get traffic healthy? Returns the failures. */
