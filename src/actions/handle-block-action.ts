@@ -3,6 +3,7 @@ import type { AllMiddlewareArgs, BlockAction, SlackActionMiddlewareArgs } from '
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AuditLog } from '../audit/audit-log.js';
+import { authorise } from '../commands/authorise.js';
 import { enqueueOnce } from '../commands/enqueue-once.js';
 import type { CommandJob, ParsedCommand } from '../commands/schema.js';
 import { ParsedCommand as ParsedCommandSchema } from '../commands/schema.js';
@@ -120,15 +121,26 @@ export function blockActionListener(deps: BlockActionDeps) {
       await deps.audit.record({ ...base, outcome: 'rejected', detail: 'unknown button' }).catch(() => {});
       return;
     }
-    if (
-      parsed.command === 'rollback' &&
-      parsed.action === 'confirm' &&
-      !deps.config.environments[parsed.environment]
-    ) {
-      await deps.audit
-        .record({ ...base, outcome: 'rejected', detail: 'unknown environment' })
-        .catch(() => {});
-      return;
+    if (parsed.command === 'rollback' && parsed.action === 'confirm') {
+      // The button's value names what to roll back and anyone can send any value: check it as /rollback would.
+      const env = parsed.environment;
+      const known =
+        Object.hasOwn(deps.config.environments, env) &&
+        (parsed.target === 'all' ||
+          Object.hasOwn(deps.config.environments[env]?.services ?? {}, parsed.target));
+      const decision = known ? authorise(parsed, body.user.id, deps.config) : undefined;
+      if (!decision?.allowed) {
+        const reason = decision ? decision.reason : 'that button names no configured service.';
+        await deps.audit
+          .record({ ...base, outcome: decision ? 'refused' : 'rejected', detail: reason })
+          .catch(() => {});
+        await respond({
+          response_type: 'ephemeral',
+          replace_original: false,
+          text: `:no_entry: Not done: ${reason}`,
+        }).catch(() => {});
+        return;
+      }
     }
     const job: CommandJob = {
       requestId,

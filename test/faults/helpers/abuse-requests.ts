@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { requestIdOf } from '../../../src/commands/handle-slash-command.js';
 import type { SentRequest } from '../../../src/slack-emulator/driver.js';
+import { signRequest } from '../../../src/slack-emulator/sign.js';
 import type { TestStack } from '../../helpers/stack.js';
 
 export interface RawReply {
@@ -115,4 +117,54 @@ export function commandBody(
     response_url: stack.emulator.issueResponseUrl('C0RELEASES', user),
     trigger_id: triggerId,
   }).toString();
+}
+
+export interface ClickSpec {
+  user: string;
+  /** The message the click comes from (its blocks matter for checkboxes). */
+  message: { channel: string; ts: string; blocks?: unknown[] };
+  actions: Array<Record<string, unknown>>;
+  /** Extra or replaced payload fields: forged names, other users' ids, anything. */
+  extra?: Record<string, unknown>;
+}
+
+/**
+ * A block_actions click built by hand and signed with the app's secret: what a user could send by
+ * replaying Slack's format with doctored values. Returns the HTTP reply and the request id
+ * flightdeck derives (for its audit entries).
+ */
+export async function clickAs(
+  stack: TestStack,
+  signingSecret: string,
+  spec: ClickSpec,
+): Promise<{ status: number; body: string; requestId: string }> {
+  const triggerId = stack.emulator.issueTriggerId();
+  const actionTs = `${Date.now() / 1000}${Math.floor(Math.random() * 1e6)}`;
+  const payload = {
+    type: 'block_actions',
+    team: { id: stack.emulator.teamId, domain: 'flightdeck' },
+    user: { id: spec.user, username: spec.user, name: spec.user, team_id: stack.emulator.teamId },
+    api_app_id: 'A0FLIGHTDECK',
+    token: 'deprecated-verification-token',
+    container: { type: 'message', message_ts: spec.message.ts, channel_id: spec.message.channel },
+    trigger_id: triggerId,
+    channel: { id: spec.message.channel, name: 'unknown' },
+    message: { type: 'message', ts: spec.message.ts, text: '', blocks: spec.message.blocks ?? [] },
+    response_url: stack.emulator.issueResponseUrl(spec.message.channel, spec.user, spec.message),
+    is_enterprise_install: false,
+    actions: spec.actions.map((a) => ({ type: 'button', block_id: 'actions', action_ts: actionTs, ...a })),
+    ...spec.extra,
+  };
+  const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+  const ts = Math.floor(Date.now() / 1000);
+  const res = await postRaw(`${stack.apps[0]?.url}/slack/events`, body, {
+    'content-type': 'application/x-www-form-urlencoded',
+    'x-slack-request-timestamp': String(ts),
+    'x-slack-signature': signRequest(signingSecret, ts, body),
+  });
+  const requestId = `act-${createHash('sha256')
+    .update(`${stack.emulator.teamId}|${triggerId}|${actionTs}`)
+    .digest('hex')
+    .slice(0, 24)}`;
+  return { ...res, requestId };
 }
