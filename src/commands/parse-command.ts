@@ -170,7 +170,8 @@ function parseChecklist(tokens: string[]): ChecklistCommand {
         'Override what? `/checklist override pre <reason>` or `/checklist override phase <1-4> <reason>`.',
       );
     }
-    const reason = reasonWords.join(' ');
+    // The reason is shown to the channel and in status: Slack's escapes keep <!channel> or <@U…> inert.
+    const reason = reasonWords.join(' ').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
     if (reason.length < 5)
       throw new UsageError(
         'An override needs a reason (at least 5 characters); it is kept in the audit log.',

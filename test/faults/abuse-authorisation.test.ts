@@ -7,7 +7,7 @@ import { SIGNING_SECRET } from '../helpers/flightdeck-process.js';
 import { waitFor } from '../helpers/ports.js';
 import { releases } from '../helpers/release.js';
 import { TestStack } from '../helpers/stack.js';
-import { USERS } from './helpers/abuse-inputs.js';
+import { FOREIGN_MENTIONS, USERS } from './helpers/abuse-inputs.js';
 import {
   auditByRequest,
   type ClickSpec,
@@ -142,9 +142,18 @@ describe('a user without rights, however they phrase it', () => {
     // A lead opens the gate legitimately and asks for a production release: it waits for another lead.
     const today = format(new Date(), 'yyyy-MM-dd');
     expect(await answer(USERS.lead, '/checklist', `start ${today}`, 'C0AUTHZ2')).toMatch(/rollout starts on/);
-    expect(await answer(USERS.lead, '/checklist', 'override pre abuse drill, audited', 'C0AUTHZ3')).toMatch(
-      /overrode the production gate/,
+    // Its free-text reason is shown to the channel: mention syntax in it must not ping anyone.
+    const overrode = await answer(
+      USERS.lead,
+      '/checklist',
+      `override pre abuse drill ${FOREIGN_MENTIONS.join(' ')} {{1337*7331}}`,
+      'C0AUTHZ3',
     );
+    expect(overrode).toMatch(/overrode the production gate/);
+    expect(FOREIGN_MENTIONS.filter((m) => overrode.includes(m))).toEqual([]);
+    const status = await answer(USERS.lead, '/checklist', 'status', 'C0AUTHZ5');
+    expect(status).toMatch(/Production gate overridden/);
+    expect(FOREIGN_MENTIONS.filter((m) => status.includes(m))).toEqual([]);
     expect(await answer(USERS.lead, '/deploy', 'api 1.2.3 to production', 'C0AUTHZ4')).toMatch(
       /waits for a lead other than you to approve/,
     );
