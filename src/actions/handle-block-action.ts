@@ -6,7 +6,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { authorise } from '../commands/authorise.js';
 import { enqueueOnce } from '../commands/enqueue-once.js';
 import type { CommandJob, ParsedCommand } from '../commands/schema.js';
-import { ParsedCommand as ParsedCommandSchema } from '../commands/schema.js';
+import { CommandJob as CommandJobSchema, ParsedCommand as ParsedCommandSchema } from '../commands/schema.js';
 import type { FlightdeckConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -152,6 +152,15 @@ export function blockActionListener(deps: BlockActionDeps) {
       text,
       parsed,
     };
+    // Slack always sends these fields; a body without them (signed or not) is no click to act on.
+    const complete = CommandJobSchema.safeParse(job);
+    if (!complete.success) {
+      const missing = complete.error.issues[0]?.path.join('.') ?? 'fields';
+      await deps.audit
+        .record({ ...base, outcome: 'rejected', detail: `malformed click: no valid ${missing}` })
+        .catch(() => {});
+      return;
+    }
     try {
       const queued = await enqueueOnce(
         { redis: deps.redis, queue: deps.queue, prefix: deps.config.redis.prefix },

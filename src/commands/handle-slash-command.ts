@@ -9,7 +9,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { authorise } from './authorise.js';
 import { enqueueOnce } from './enqueue-once.js';
 import { parseCommand, UsageError } from './parse-command.js';
-import type { CommandJob, CommandName, ParsedCommand } from './schema.js';
+import { CommandJob, type CommandName, type ParsedCommand } from './schema.js';
 import { usage } from './usage.js';
 
 export interface SlashCommandDeps {
@@ -84,11 +84,6 @@ export function slashCommandListener(name: CommandName, deps: SlashCommandDeps) 
       return;
     }
 
-    await ack({
-      response_type: 'ephemeral',
-      text: `:hourglass_flowing_sand: \`/${name} ${text.trim()}\` — on it.`,
-    });
-
     const job: CommandJob = {
       requestId,
       receivedAt: new Date().toISOString(),
@@ -99,6 +94,21 @@ export function slashCommandListener(name: CommandName, deps: SlashCommandDeps) 
       text: text.trim(),
       parsed,
     };
+    // Slack always sends these fields; without them nobody could be answered later, so nothing is queued.
+    if (!CommandJob.safeParse(job).success) {
+      await ack({
+        response_type: 'ephemeral',
+        text: ':x: That request lacks fields Slack always sends; nothing was done.',
+      });
+      done('rejected');
+      await audit('rejected', 'malformed request');
+      return;
+    }
+    await ack({
+      response_type: 'ephemeral',
+      text: `:hourglass_flowing_sand: \`/${name} ${text.trim()}\` — on it.`,
+    });
+
     try {
       const queued = await enqueueOnce(
         { redis: deps.redis, queue: deps.queue, prefix: deps.config.redis.prefix },

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
 import { type Check, checkReadiness } from './readiness.js';
+import { admitSlackBody } from './slack-body.js';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
@@ -38,6 +39,7 @@ export function createHttpServer(opts: HttpServerOptions): Server & { draining: 
       if (route) return await route(req, res);
       if (path === '/slack/events' && opts.slack) {
         if (server.draining) return send(res, 503, { error: 'shutting down' });
+        if (!(await admitSlackBody(req, res))) return;
         return await opts.slack(req, res);
       }
       send(res, 404, { error: 'not found' });

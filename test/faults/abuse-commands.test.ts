@@ -447,6 +447,141 @@ describe('request signatures', () => {
   });
 });
 
+describe('signed but malformed Slack bodies', () => {
+  it('are all answered, never crash the app, never queue anything, and leave it answering', async () => {
+    const url = `${stack.apps[0]?.url}/slack/events`;
+    const form = 'application/x-www-form-urlencoded';
+    const payload = (p: unknown) =>
+      new URLSearchParams({ payload: typeof p === 'string' ? p : JSON.stringify(p) }).toString();
+    const action = {
+      type: 'button',
+      action_id: 'release_approve',
+      value: 'rel-production-api-x',
+      action_ts: '1.1',
+    };
+    const team = { id: stack.emulator.teamId };
+    const user = { id: USERS.guest, name: 'guest' };
+    const bodies: Array<[string, string, string?]> = [
+      ['payload not JSON', payload('{"type":"block_actions",')],
+      ['payload an array', payload([1, 2])],
+      ['payload null', payload('null')],
+      ['payload a string', payload('"block_actions"')],
+      ['no type', payload({ team, user, actions: [action] })],
+      ['unknown type', payload({ type: 'shell_exec', team, user, actions: [action] })],
+      ['no actions', payload({ type: 'block_actions', team, user })],
+      ['empty actions', payload({ type: 'block_actions', team, user, actions: [] })],
+      ['actions not a list', payload({ type: 'block_actions', team, user, actions: 'release_approve' })],
+      ['action without id', payload({ type: 'block_actions', team, user, actions: [{ value: 'x' }] })],
+      [
+        'action id a number',
+        payload({ type: 'block_actions', team, user, actions: [{ ...action, action_id: 7 }] }),
+      ],
+      ['no user', payload({ type: 'block_actions', team, actions: [action] })],
+      ['user a string', payload({ type: 'block_actions', team, user: 'U0LEAD', actions: [action] })],
+      ['no team', payload({ type: 'block_actions', user, actions: [action] })],
+      [
+        'value an object',
+        payload({ type: 'block_actions', team, user, actions: [{ ...action, value: { id: 1 } }] }),
+      ],
+      [
+        'checkboxes with junk options',
+        payload({
+          type: 'block_actions',
+          team,
+          user,
+          actions: [
+            {
+              type: 'checkboxes',
+              action_id: 'checklist_tick',
+              block_id: 'cl|pre|0|0',
+              selected_options: 'all',
+            },
+          ],
+        }),
+      ],
+      [
+        'view submission for no view',
+        payload({ type: 'view_submission', team, user, view: { callback_id: 'x', state: { values: {} } } }),
+      ],
+      [
+        'command without a name',
+        new URLSearchParams({ text: 'api 1.2.3', user_id: USERS.dev, team_id: team.id }).toString(),
+      ],
+      [
+        'unknown command',
+        new URLSearchParams({
+          command: '/sh',
+          text: 'rm -rf /',
+          user_id: USERS.dev,
+          team_id: team.id,
+          trigger_id: 't.1',
+        }).toString(),
+      ],
+      [
+        'command without user or text',
+        new URLSearchParams({ command: '/deploy', team_id: team.id }).toString(),
+      ],
+      [
+        'command without a response_url',
+        new URLSearchParams({
+          command: '/deploy',
+          text: 'status',
+          user_id: USERS.dev,
+          user_name: 'dev',
+          team_id: team.id,
+          channel_id: 'C0RELEASES',
+          trigger_id: 't.2',
+        }).toString(),
+      ],
+      [
+        'two texts',
+        `${new URLSearchParams({ command: '/deploy', text: 'status', user_id: USERS.dev, team_id: team.id })}&text=api+1.0+to+production`,
+      ],
+      ['empty body', ''],
+      ['JSON sent as a form', JSON.stringify({ command: '/deploy', text: 'status' })],
+      [
+        'event without an event',
+        JSON.stringify({ type: 'event_callback', team_id: team.id, event_id: 'Ev1' }),
+        'application/json',
+      ],
+      [
+        'url_verification',
+        JSON.stringify({ type: 'url_verification', challenge: '<script>' }),
+        'application/json',
+      ],
+      ['JSON not JSON', '{"type":', 'application/json'],
+      ['body over 4 MB', `payload=${'x'.repeat(4 * 1024 * 1024 + 10)}`],
+    ];
+    const jobsBefore = await stack.jobCount();
+    const statuses = await Promise.all(
+      bodies.map(async ([name, body, type]) => {
+        const ts = Math.floor(Date.now() / 1000);
+        const res = await postRaw(url, body, {
+          'content-type': type ?? form,
+          'x-slack-request-timestamp': String(ts),
+          'x-slack-signature': signRequest(SIGNING_SECRET, ts, body),
+        }).catch((err: Error) => ({ status: 0, body: err.message }));
+        return `${name}: ${res.status}`;
+      }),
+    );
+    const health = await fetch(`${stack.apps[0]?.url}/healthz`);
+    const after = await stack.driver.command('/deploy', 'status', { user: USERS.dev });
+    console.log(
+      `ABUSE malformed signed bodies: ${bodies.length} sent (${statuses.join('; ')}); /healthz ${health.status}`,
+    );
+    // Every one is answered (Bolt turns shapes it cannot handle into 4xx/5xx) and the process lives on.
+    expect(statuses.filter((s) => s.endsWith(': 0'))).toEqual([]);
+    expect(stack.apps[0]?.pid && isAlive(stack.apps[0].pid)).toBe(true);
+    expect(health.status).toBe(200);
+    expect(String(after.body?.text)).toMatch(/^:hourglass_flowing_sand:/);
+    // Only the well-formed command after them was queued.
+    await waitFor(async () => (await jobIds(stack.queue)).has(commandRequestId(stack, after)), {
+      what: 'the job of the command sent afterwards',
+    });
+    expect(await stack.jobCount()).toBe(jobsBefore + 1);
+  });
+});
+
 let rollbacks: Queue | undefined;
 function rollbackQueue(): Queue {
   rollbacks ??= new Queue('rollbacks', { connection: stack.redis.client(), prefix: stack.prefix });
