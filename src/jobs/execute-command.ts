@@ -112,6 +112,7 @@ async function deploy(
     services,
     version,
     requestedBy: { id: ec.userId, name: ec.userName },
+    requestId: ec.requestId,
   });
   const channel = ctx.config.environments[env]?.channel ?? ctx.config.channels.releases;
   const lines = result.started.map((r) =>

@@ -8,7 +8,7 @@ import { weightsFor } from '../releases/weights.js';
 import { type ReleaseContext, type StepHandler, type StepOutcome, serviceDef } from './release-context.js';
 import { checkHealth } from './release-steps/check-health.js';
 import { evaluateGate } from './release-steps/evaluate-gate.js';
-import { finalize } from './release-steps/finalize.js';
+import { finalize, finalizedBy } from './release-steps/finalize.js';
 import { runSmoke } from './release-steps/run-smoke.js';
 import { shiftTraffic } from './release-steps/shift-traffic.js';
 import { soak } from './release-steps/soak.js';
@@ -63,9 +63,14 @@ async function runOneStep(ctx: ReleaseContext, id: string): Promise<{ waitUntil?
   const step = r.steps[r.stepIndex];
   if (!step) return {};
 
-  // A release whose lock was taken from it (or whose service left the config) is no longer valid.
+  // A release whose lock was taken from it (or whose service left the config) is no longer valid;
+  // one killed inside finalize has freed its own lock and only needs the step recorded.
   const state = await ctx.states.get(r.environment, r.service);
-  if (state.inFlight?.releaseId !== r.id || !ctx.config.environments[r.environment]?.services[r.service]) {
+  const finalized = step.kind === 'finalize' && finalizedBy(state, r.id);
+  if (
+    (state.inFlight?.releaseId !== r.id && !finalized) ||
+    !ctx.config.environments[r.environment]?.services[r.service]
+  ) {
     await rollBackRelease(
       ctx,
       id,

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { SlackResponder } from '../integrations/slack/respond.js';
+import { noteResume } from './note-resume.js';
 import { createQueue } from './queues.js';
 import type { ReleaseContext } from './release-context.js';
 import { advance } from './release-machine.js';
@@ -37,6 +38,7 @@ export function startReleaseWorker(ctx: ReleaseContext, opts: WorkerOptions): Wo
     RELEASE_QUEUE,
     async (job, token) => {
       const { releaseId } = ReleaseJob.parse(job.data);
+      if (job.stalledCounter > 0) await noteResume(ctx, releaseId, job.stalledCounter);
       const { waitUntil } = await advance(ctx, releaseId, opts.lockDuration);
       if (waitUntil !== undefined) {
         await job.moveToDelayed(Math.max(waitUntil, Date.now() + 1), token);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { releasePolicy } from '../config/schema.js';
+import { failpoint } from '../observability/failpoints.js';
 import { planSteps } from '../releases/plan-steps.js';
 import { type Release, TERMINAL } from '../releases/schema.js';
 import { other } from '../releases/weights.js';
@@ -10,6 +11,8 @@ export interface ReleaseRequest {
   services: string[];
   version: string;
   requestedBy: { id: string; name: string };
+  /** The slash command's id: run again after a crash, it continues the release it already started. */
+  requestId?: string;
 }
 
 export interface ReleaseRequestResult {
@@ -56,10 +59,16 @@ export async function requestRelease(
     const now = ctx.now();
     const waitForApproval = env.requireApproval;
     const queued = sequential && result.started.length > 0;
-    type Lock = { refused: string } | { from: 'blue' | 'green'; fromImage: string | undefined };
+    type Lock =
+      | { refused: string }
+      | { resume: Release }
+      | { from: 'blue' | 'green'; fromImage: string | undefined };
     const lock = await ctx.states.mutate<Lock>(req.environment, service, async (s) => {
       if (s.inFlight) {
         const holder = await ctx.store.get(s.inFlight.releaseId);
+        if (holder && req.requestId && holder.requestId === req.requestId && !TERMINAL.has(holder.status)) {
+          return { result: { resume: holder } };
+        }
         if (holder && !TERMINAL.has(holder.status)) {
           const step = holder.steps[holder.stepIndex];
           return {
@@ -108,6 +117,11 @@ export async function requestRelease(
       result.refused.push({ service, reason: lock.refused });
       continue;
     }
+    if ('resume' in lock) {
+      result.started.push(await resumeRequest(ctx, lock.resume));
+      continue;
+    }
+    failpoint('after:lock');
     const toColour = other(lock.from);
     // The first release of a service learns the stable image from Swarm, for rollback messages.
     const fromImage =
@@ -138,6 +152,7 @@ export async function requestRelease(
       gateResults: [],
       events: [{ at: now, text: `Requested by <@${req.requestedBy.id}>` }],
       batch: batchId ? { id: batchId } : undefined,
+      requestId: req.requestId,
     };
     if (release.status === 'running' && release.steps[0]) release.steps[0].status = 'running';
     const created = await ctx.store.create(release);
@@ -146,6 +161,7 @@ export async function requestRelease(
     if (sequential && prev) {
       await ctx.store.update(prev.id, (p) => ({ ...p, batch: { id: batchId as string, next: id } }));
     }
+    failpoint('after:record');
     if (!queued) {
       await ctx.releaseQueue.add(
         'release',
@@ -157,4 +173,24 @@ export async function requestRelease(
     result.started.push(created);
   }
   return result;
+}
+
+/**
+ * The same command run again (its worker died after taking the lock): queue the release's job if it
+ * was not queued yet (adding an existing job id is a no-op) and say so on the progress message.
+ */
+async function resumeRequest(ctx: ReleaseContext, r: Release): Promise<Release> {
+  if (r.status === 'running' || r.status === 'awaiting_approval') {
+    const delay = r.status === 'awaiting_approval' ? Math.max(0, (r.approvalDeadline ?? 0) - ctx.now()) : 0;
+    await ctx.releaseQueue.add('release', { releaseId: r.id }, { jobId: r.id, delay });
+  }
+  const noted = await ctx.store.update(r.id, (rel) => {
+    rel.events.push({
+      at: ctx.now(),
+      text: '↻ flightdeck stopped while starting this release; the command was run again and continued it',
+    });
+    return rel;
+  });
+  await ctx.publish(r.id);
+  return noted;
 }

@@ -76,6 +76,9 @@ export function renderRelease(r: Release): { text: string; blocks: KnownBlock[] 
       ],
     });
   }
+  // A crash is not hidden: the latest takeover (worker died, command re-run) is shown.
+  const resumed = r.events.findLast((e) => e.text.startsWith('↻ '));
+  if (resumed) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: resumed.text }] });
   if (r.outcome) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: r.outcome.slice(0, 2900) } });
   if (r.status === 'awaiting_approval' && r.approvalDeadline) {
     blocks.push({

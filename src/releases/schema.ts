@@ -125,6 +125,10 @@ export const Release = z.object({
     .optional(),
   message: z.object({ channel: z.string(), ts: z.string() }).optional(),
   batch: z.object({ id: z.string(), next: z.string().optional() }).optional(),
+  /** The slash command that started it: a command re-run after a crash continues this release. */
+  requestId: z.string().optional(),
+  /** Times a worker took the release over after the process running it died (BullMQ stalls seen). */
+  resumes: z.number().int().optional(),
   /** Log of what happened, newest last, for the progress message and history. */
   events: z.array(z.object({ at: z.number(), text: z.string() })).default([]),
 });

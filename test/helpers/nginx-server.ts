@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitFor } from './ports.js';
@@ -37,6 +37,17 @@ export class TestNginx {
   }
 
   statusListen = '';
+  /** `notice` also logs each reload ("reconfiguring"), which reloads() counts. Set before start(). */
+  logLevel: 'warn' | 'notice' = 'warn';
+
+  /** Dynamic modules to load (absolute paths), e.g. nginx's Lua module. Set before start(). */
+  modules: string[] = [];
+
+  /** Reloads the nginx master has received since start (needs logLevel 'notice'). */
+  reloads(): number {
+    const log = readFileSync(join(this.prefix, 'logs', 'error.log'), 'utf8');
+    return log.split('\n').filter((l) => /\] \d+#\d+: reconfiguring$/.test(l)).length;
+  }
 
   /** `upstreams` is the initial managed file (nginx refuses proxy_pass to an undefined upstream). */
   async start(serverBlocks = '', upstreams = ''): Promise<this> {
@@ -51,9 +62,9 @@ export class TestNginx {
     );
     writeFileSync(
       join(p, 'nginx.conf'),
-      `worker_processes 2;
+      `${this.modules.map((m) => `load_module ${m};\n`).join('')}worker_processes 2;
 pid ${p}/nginx.pid;
-error_log ${p}/logs/error.log warn;
+error_log ${p}/logs/error.log ${this.logLevel};
 events { worker_connections 1024; }
 http {
   access_log off;
@@ -84,6 +95,21 @@ ${serverBlocks}
     } catch {
       /* already stopped */
     }
+  }
+
+  /** Stops the master and starts a new one on the same files (a crash or host reboot, not a reload). */
+  async restart(): Promise<void> {
+    this.stop();
+    await waitFor(
+      () =>
+        fetch(this.probeUrl).then(
+          () => false,
+          () => true,
+        ),
+      { what: 'nginx to stop' },
+    );
+    execFileSync('nginx', this.argv().slice(1));
+    await waitFor(async () => (await fetch(this.probeUrl)).ok, { what: 'nginx' });
   }
 
   destroy(): void {

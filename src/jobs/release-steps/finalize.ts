@@ -1,12 +1,19 @@
 import { releasePolicy } from '../../config/schema.js';
+import type { ServiceState } from '../../releases/schema.js';
 import { weightsFor } from '../../releases/weights.js';
 import { type StepHandler, serviceDef } from '../release-context.js';
+
+/** This release's finalize already wrote the service state (it is the last recorded release). */
+export const finalizedBy = (s: ServiceState, releaseId: string) =>
+  s.previous?.releaseId === releaseId && s.inFlight === undefined;
 
 /** Record the new live colour and last good image, free the lock, and scale the old colour as configured. */
 export const finalize: StepHandler = async (ctx, r) => {
   const policy = releasePolicy(ctx.config, r.environment);
   const weights = weightsFor(r.toColour, 100);
   const owned = await ctx.states.mutate(r.environment, r.service, (s) => {
+    // Already recorded by this release before a crash: the effect is done, do not record it twice.
+    if (finalizedBy(s, r.id)) return { result: true };
     if (s.inFlight?.releaseId !== r.id) return { result: false };
     return {
       result: true,
