@@ -44,7 +44,16 @@ import { Traffic } from './releases/traffic.js';
 export interface Flightdeck {
   /** The HTTP port actually bound (useful with port 0). */
   port: number;
-  stop(): Promise<void>;
+  /**
+   * Graceful stop: refuse new Slack requests and fail /readyz, let workers finish their active jobs
+   * for up to `timeoutMs` (then hand them back), close Redis.
+   */
+  stop(opts?: { timeoutMs?: number }): Promise<StopResult>;
+}
+
+export interface StopResult {
+  /** False when active jobs outlived the timeout and were handed back to the other workers. */
+  drained: boolean;
 }
 
 export interface StartOptions {
@@ -123,12 +132,15 @@ export async function startFlightdeck(
     },
   );
 
+  // A web replica only acks and enqueues, so it needs Redis alone (and no Docker socket);
+  // workers also drive Docker and nginx.
   const readinessChecks = {
     redis: async () => {
       await redis.ping();
     },
-    docker: () => pingDocker(docker),
-    nginx: () => probeNginx(config.nginx.probeUrl),
+    ...(role === 'web'
+      ? {}
+      : { docker: () => pingDocker(docker), nginx: () => probeNginx(config.nginx.probeUrl) }),
   };
   const beforeScrape = async () => {
     const queues = [
@@ -309,17 +321,37 @@ export async function startFlightdeck(
 
   return {
     port,
-    async stop() {
-      // Stop taking Slack requests first, then let workers finish or hand back their jobs.
+    async stop({ timeoutMs = 25_000 } = {}) {
+      // Stop taking Slack requests first (/readyz 503 takes this replica out of the load balancer),
+      // but keep listening so health checks see the drain instead of a refused connection.
       server.draining = true;
-      await closeServer(server);
+      logger.info({ timeoutMs, workers: workers.length }, 'Draining: Slack requests refused, /readyz 503');
       for (const close of closers) await close().catch(() => {});
-      await Promise.all(workers.map((w) => w.close().catch(() => {})));
+      // Workers stop fetching and finish the jobs they hold; past the deadline the jobs are handed
+      // back: their locks lapse and another replica's stall check re-runs them (jobs.lockDuration).
+      let deadline: NodeJS.Timeout | undefined;
+      const drained = await Promise.race([
+        Promise.all(workers.map((w) => w.close().catch(() => {}))).then(() => true),
+        new Promise<boolean>((r) => {
+          deadline = setTimeout(() => r(false), timeoutMs);
+        }),
+      ]);
+      clearTimeout(deadline);
+      if (!drained) {
+        // Not awaiting the workers any more is the hand-back: once this process exits their locks are
+        // no longer renewed (a forced close would wait too: BullMQ reuses the pending close).
+        logger.warn(
+          { timeoutMs },
+          'Shutdown timeout: handing the active jobs back; another worker resumes them after jobs.lockDuration',
+        );
+      }
       for (const q of [queue, releaseQueue, rollbackQueue, outboxQueue, alertQueue, checklistQueue])
         await q.close().catch(() => {});
+      await closeServer(server);
       workerRedis?.disconnect();
       redis.disconnect();
-      logger.info('flightdeck stopped');
+      logger.info({ drained }, 'flightdeck stopped');
+      return { drained };
     },
   };
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { startFlightdeck } from './app.js';
 import { ConfigError, loadConfig } from './config/load-config.js';
+import { Duration } from './config/schema.js';
 import { createLogger } from './observability/logger.js';
 
 const logger = createLogger();
@@ -17,17 +18,38 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  const timeoutMs = shutdownTimeout(process.env.FLIGHTDECK_SHUTDOWN_TIMEOUT);
   const app = await startFlightdeck(loaded, logger);
   let stopping = false;
   const shutdown = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second Ctrl-C means "now".
+      if (signal === 'SIGINT') process.exit(130);
+      return;
+    }
     stopping = true;
-    logger.info({ signal }, 'Shutting down');
-    await app.stop();
+    logger.info({ signal, timeoutMs }, 'Shutting down');
+    // Closing itself must not hang either (e.g. Redis gone): exit before the orchestrator's SIGKILL.
+    setTimeout(() => {
+      logger.error('Shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, timeoutMs + 5_000).unref();
+    await app.stop({ timeoutMs });
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+/** FLIGHTDECK_SHUTDOWN_TIMEOUT ("25s" by default): how long active jobs may run on after SIGTERM. */
+function shutdownTimeout(value: string | undefined): number {
+  const parsed = Duration.safeParse(value ?? '25s');
+  if (!parsed.success || parsed.data < 0 || parsed.data > 3_600_000) {
+    throw new ConfigError('environment', [
+      `FLIGHTDECK_SHUTDOWN_TIMEOUT: must be a duration like 25s or 2m (at most 1h), got "${value}"`,
+    ]);
+  }
+  return parsed.data;
 }
 
 main().catch((err: Error) => {

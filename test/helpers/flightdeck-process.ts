@@ -48,6 +48,11 @@ export class FlightdeckProcess {
     return this.proc?.pid;
   }
 
+  /** The exit code once the process has exited (null while it runs or if a signal ended it). */
+  get exitCode(): number | null {
+    return this.proc?.exitCode ?? null;
+  }
+
   async start(): Promise<this> {
     this.port = this.port || (await freePort());
     const configPath = join(this.dir, 'flightdeck.yml');

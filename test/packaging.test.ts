@@ -1,0 +1,311 @@
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { SlackDriver } from '../src/slack-emulator/driver.js';
+import { SlackEmulator } from '../src/slack-emulator/emulator.js';
+import { testConfig } from './helpers/config.js';
+import { type FlightdeckProcess, SIGNING_SECRET } from './helpers/flightdeck-process.js';
+import { TestNginx } from './helpers/nginx-server.js';
+import { HealthHold } from './helpers/packaging-health-hold.js';
+import {
+  buildImages,
+  containerOfClientPort,
+  createSecret,
+  deployStack,
+  removeSecret,
+  removeStack,
+  runningContainers,
+  SlackApiTap,
+  sh,
+  sha,
+} from './helpers/packaging-stack.js';
+import { waitFor } from './helpers/ports.js';
+import { TestStack } from './helpers/stack.js';
+import { createColourServices, docker, removeServicesAndWait } from './helpers/swarm.js';
+
+// Ports 29800-29899 belong to this suite: web 29811-2, workers 29821-2, Redis 29890.
+const STACK = 'fdpkg';
+const IMAGE = 'flightdeck/flightdeck:fdpkg';
+const WEB_PORTS = [29811, 29812];
+const WORKER_PORTS = [29821, 29822];
+const SECRETS = ['slack_bot_token', 'slack_signing_secret', 'alertmanager_webhook_token'];
+
+async function readyz(port: number): Promise<{ status: number; body: { failing?: string[] } }> {
+  const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(3_000) });
+  return { status: res.status, body: (await res.json()) as { failing?: string[] } };
+}
+
+const waitReady = (port: number) =>
+  waitFor(async () => (await readyz(port)).status === 200, {
+    timeoutMs: 180_000,
+    intervalMs: 500,
+    what: `/readyz 200 on 127.0.0.1:${port}`,
+  });
+
+describe('flightdeck as a Swarm stack (image built here, two web and two worker replicas)', () => {
+  const nginx = new TestNginx();
+  const emulator = new SlackEmulator();
+  let tap: SlackApiTap;
+  let dir: string;
+  let buildLog = '';
+
+  beforeAll(async () => {
+    ({ buildLog } = await buildImages(IMAGE));
+    await removeStack(STACK);
+    await emulator.start();
+    tap = await new SlackApiTap(emulator.url).start();
+    await nginx.start();
+    dir = mkdtempSync(join(tmpdir(), 'fdpkg-'));
+    // The workers see nginx's upstream directory at /etc/nginx/flightdeck (a bind mount).
+    const cfg = testConfig(
+      {
+        upstreamFile: '/etc/nginx/flightdeck/flightdeck-upstreams.conf',
+        testCommand: nginx.testCommand,
+        reloadCommand: nginx.reloadCommand,
+        probeUrl: nginx.probeUrl,
+        statusListen: '',
+      },
+      { prefix: STACK, basePort: 29830 },
+    );
+    delete cfg.environments.production;
+    const configText = stringify({ ...cfg, server: { host: '127.0.0.1', port: 3000 } });
+    const configFile = join(dir, 'flightdeck.yml');
+    writeFileSync(configFile, configText);
+    await createSecret(`${STACK}_slack_bot_token`, emulator.botToken);
+    await createSecret(`${STACK}_slack_signing_secret`, SIGNING_SECRET);
+    await createSecret(`${STACK}_alertmanager_webhook_token`, 'fdpkg-webhook-token');
+    await deployStack(STACK, {
+      FLIGHTDECK_IMAGE: IMAGE,
+      FLIGHTDECK_CONFIG_FILE: configFile,
+      FLIGHTDECK_CONFIG_VERSION: `${STACK}-${sha(configText)}`,
+      FLIGHTDECK_SECRETS: STACK,
+      DOCKER_GID: String(statSync('/var/run/docker.sock').gid),
+      NGINX_FLIGHTDECK_DIR: dirname(nginx.upstreamFile),
+      SLACK_API_URL: tap.apiUrl,
+      FLIGHTDECK_WEB_PORT_PREFIX: '2981',
+      FLIGHTDECK_WORKER_PORT_PREFIX: '2982',
+      FLIGHTDECK_REDIS_PORT: '29890',
+    });
+    await Promise.all([...WEB_PORTS, ...WORKER_PORTS].map(waitReady));
+  }, 1_200_000);
+
+  afterAll(async () => {
+    for (const svc of ['web', 'worker']) {
+      const logs = await sh('docker', ['service', 'logs', '--raw', `${STACK}_${svc}`]).catch((e) =>
+        String(e),
+      );
+      writeFileSync(`/tmp/flightdeck-test-${STACK}-${svc}.log`, logs);
+    }
+    await removeStack(STACK);
+    for (const s of SECRETS) await removeSecret(`${STACK}_${s}`);
+    await tap?.stop();
+    await emulator.stop();
+    nginx.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }, 300_000);
+
+  it('builds from the locally assembled base, with the extra CA only in the build stage', async () => {
+    expect(buildLog).toMatch(/Successfully tagged flightdeck\/flightdeck:fdpkg/);
+    const image = await docker.getImage(IMAGE).inspect();
+    expect(image.Config.User).toBe('node');
+    expect(image.Config.Entrypoint).toEqual(['/sbin/tini', '--']);
+    expect(JSON.stringify(image.Config.Healthcheck?.Test)).toContain('/healthz');
+    const [web] = await runningContainers(`${STACK}_web`);
+    const exec = async (...cmd: string[]) =>
+      sh('docker', ['exec', web as string, ...cmd]).then((s) => s.trim());
+    // Non-root, tini as PID 1 with node under it, and no proxy CA or dev dependency in the runtime.
+    expect(await exec('id', '-u')).toBe('1000');
+    expect(await exec('cat', '/proc/1/cmdline')).toContain('/sbin/tini');
+    expect(await exec('sh', '-c', 'ls /tmp/extra-ca.pem /app/node_modules/vitest 2>&1 || true')).toMatch(
+      /No such file[\s\S]*No such file/,
+    );
+  });
+
+  it('answers /readyz 200 on every web and worker replica', async () => {
+    for (const port of WEB_PORTS) {
+      const r = await readyz(port);
+      expect(r.status, `web on ${port}`).toBe(200);
+    }
+    for (const port of WORKER_PORTS) expect((await readyz(port)).status, `worker on ${port}`).toBe(200);
+    expect(await runningContainers(`${STACK}_web`)).toHaveLength(2);
+    expect(await runningContainers(`${STACK}_worker`)).toHaveLength(2);
+  });
+
+  it('executes a command sent to either web replica on a worker', async () => {
+    for (const port of WEB_PORTS) {
+      const driver = new SlackDriver(emulator, `http://127.0.0.1:${port}`, SIGNING_SECRET);
+      const before = emulator.ephemeralsFor('U0DEV').length;
+      const ack = await driver.command('/traffic', 'status');
+      expect(ack.status).toBe(200);
+      // The web role runs no job: an answer through response_url can only come from a worker.
+      const answer = await waitFor(
+        () =>
+          emulator
+            .ephemeralsFor('U0DEV')
+            .slice(before)
+            .find((e) => e.via !== 'ack' && /api/.test(e.text))?.text,
+        { timeoutMs: 30_000, what: `the worker's answer to /traffic status sent to ${port}` },
+      );
+      expect(answer).toMatch(/staging/);
+    }
+  });
+
+  it('loses no job when the worker holding it is killed', async () => {
+    // The worker's chat.postMessage is held by Slack for long enough to find and kill that worker.
+    emulator.injectFault('chat.postMessage', { status: 500, count: 1, delayMs: 30_000 });
+    const seen = tap.calls.length;
+    const driver = new SlackDriver(emulator, `http://127.0.0.1:${WEB_PORTS[1]}`, SIGNING_SECRET);
+    expect((await driver.command('/checklist', 'pre', { user: 'U0LEAD' })).status).toBe(200);
+    const call = await waitFor(() => tap.calls.slice(seen).find((c) => c.method === 'chat.postMessage'), {
+      timeoutMs: 30_000,
+      what: 'the checklist post to reach Slack',
+    });
+    const holder = await containerOfClientPort(call.clientPort);
+    const workers = await runningContainers(`${STACK}_worker`);
+    expect(workers).toContain(holder);
+    await docker.getContainer(holder).kill();
+
+    // The other worker takes the job over once its lock lapses (jobs.lockDuration 5s here).
+    await waitFor(() => emulator.channelMessages('C0RELEASES').some((m) => m.via === 'chat.postMessage'), {
+      timeoutMs: 90_000,
+      intervalMs: 250,
+      what: 'the checklist message after the kill',
+    });
+    // Delivered once: the held call never completed, the taken-over job posted it.
+    const posts = emulator.channelMessages('C0RELEASES').filter((m) => m.via === 'chat.postMessage');
+    expect(posts).toHaveLength(1);
+    expect(posts[0]?.text).toMatch(/pre|checklist/i);
+    // Swarm replaces the killed task and both workers are ready again.
+    await waitFor(async () => (await runningContainers(`${STACK}_worker`)).length === 2, {
+      timeoutMs: 120_000,
+      intervalMs: 500,
+      what: 'Swarm to replace the killed worker',
+    });
+    await Promise.all(WORKER_PORTS.map(waitReady));
+  }, 300_000);
+
+  it('drains on SIGTERM inside the container (tini passes the signal to node)', async () => {
+    const [web] = await runningContainers(`${STACK}_web`);
+    await docker.getContainer(web as string).stop({ t: 30 });
+    const info = await docker.getContainer(web as string).inspect();
+    expect(info.State.ExitCode).toBe(0);
+    const logs = await sh('docker', ['logs', web as string]);
+    expect(logs).toContain('"signal":"SIGTERM"');
+    expect(logs).toContain('Draining');
+    expect(logs).toMatch(/"drained":true[^\n]*flightdeck stopped/);
+    await Promise.all(WEB_PORTS.map(waitReady));
+  }, 300_000);
+
+  it('keeps its Redis data in the AOF on the stack volume', async () => {
+    const [redis] = await runningContainers(`${STACK}_redis`);
+    const info = await docker.getContainer(redis as string).inspect();
+    expect(info.Mounts.find((m) => m.Destination === '/data')?.Name).toBe(`${STACK}_redis-data`);
+    expect(
+      await sh('docker', [
+        'exec',
+        redis as string,
+        'redis-cli',
+        '-p',
+        '29890',
+        'config',
+        'get',
+        'appendonly',
+      ]),
+    ).toMatch(/appendonly\s+yes/);
+  });
+});
+
+describe('graceful shutdown on SIGTERM (a worker stopped in the middle of a release step)', () => {
+  const hold = new HealthHold();
+  const stack = new TestStack({ prefix: 'fdpkgsd', basePort: 29840 });
+  const colours = [
+    { svc: 'api', blue: 29841, green: 29842 },
+    { svc: 'web', blue: 29851, green: 29852 },
+  ].map(({ svc, blue, green }) => ({
+    blue: { swarmService: `fdpkgsd-staging-${svc}-blue`, address: `127.0.0.1:${blue}` },
+    green: { swarmService: `fdpkgsd-staging-${svc}-green`, address: `127.0.0.1:${green}` },
+  }));
+  let services: string[] = [];
+  const worker = () => stack.apps.at(-1) as FlightdeckProcess;
+
+  /** The green weight nginx is configured with for one staging service. */
+  const greenShare = (svc: string) =>
+    new RegExp(`upstream flightdeck_staging_${svc} \\{[^}]*# green (\\d+)%`).exec(
+      readFileSync(stack.nginx.upstreamFile, 'utf8'),
+    )?.[1];
+
+  beforeAll(async () => {
+    await hold.start();
+    services = await createColourServices(colours);
+    await stack.start({
+      roles: ['web', 'worker'],
+      configure: (cfg) => {
+        delete cfg.environments.production;
+        // Green's health endpoint is the hold: the health step stays in flight until it answers.
+        for (const s of Object.values(cfg.environments.staging?.services ?? {}))
+          s.green.address = hold.address;
+        cfg.release.healthCheck = { attempts: 1, interval: '300ms', timeout: '60s' };
+      },
+    });
+  }, 300_000);
+
+  afterAll(async () => {
+    hold.answer();
+    await stack.stop();
+    await hold.stop();
+    await removeServicesAndWait(services);
+  }, 180_000);
+
+  async function deployAndWaitForHealthCheck(svc: string): Promise<void> {
+    hold.hold();
+    const before = hold.received;
+    const driver = new SlackDriver(stack.emulator, stack.apps[0]?.url ?? '', SIGNING_SECRET);
+    expect((await driver.command('/deploy', `${svc} 1.1.0`)).status).toBe(200);
+    await waitFor(() => hold.received > before, {
+      timeoutMs: 120_000,
+      intervalMs: 100,
+      what: `the health check of ${svc}'s new colour`,
+    });
+  }
+
+  it('fails /readyz, finishes the step in flight, then exits 0', async () => {
+    await deployAndWaitForHealthCheck('api');
+    process.kill(worker().pid as number, 'SIGTERM');
+    const draining = await waitFor(
+      async () => {
+        const res = await fetch(`${worker().url}/readyz`);
+        return res.status === 503 ? ((await res.json()) as { failing: string[] }) : undefined;
+      },
+      { timeoutMs: 10_000, what: '/readyz 503 while draining' },
+    );
+    expect(draining.failing).toContain('shutting-down');
+    expect(worker().exitCode).toBeNull(); // still finishing the health check
+    hold.answer();
+    await waitFor(() => worker().exitCode !== null, { timeoutMs: 60_000, what: 'the worker to exit' });
+    expect(worker().exitCode).toBe(0);
+    expect(worker().output).toMatch(/"drained":true[^\n]*flightdeck stopped/);
+    // The step it was in finished and the release moved on: nginx sends green its first 10%.
+    expect(greenShare('api')).toBe('10');
+  }, 240_000);
+
+  it('hands the job back when the timeout passes, and another worker resumes it', async () => {
+    await stack.addApp('worker', { FLIGHTDECK_SHUTDOWN_TIMEOUT: '2s' });
+    await deployAndWaitForHealthCheck('web');
+    const stopping = worker();
+    process.kill(stopping.pid as number, 'SIGTERM');
+    await waitFor(() => stopping.exitCode !== null, { timeoutMs: 30_000, what: 'the worker to exit' });
+    expect(stopping.exitCode).toBe(0);
+    expect(stopping.output).toContain('handing the active jobs back');
+    expect(greenShare('web')).toBe('0');
+
+    await stack.addApp('worker');
+    hold.answer();
+    await waitFor(() => greenShare('web') === '10', {
+      timeoutMs: 120_000,
+      intervalMs: 250,
+      what: 'the new worker to resume the release to 10%',
+    });
+  }, 300_000);
+});
