@@ -74,3 +74,29 @@ describe('manifest.yml matches what flightdeck registers and calls', () => {
     expect(sources).toContain("endpoints: ['/slack/events']");
   });
 });
+
+describe('manifest.socket-mode.yml is manifest.yml for Socket Mode', () => {
+  const socket = parse(readFileSync(join(ROOT, 'manifest.socket-mode.yml'), 'utf8')) as typeof manifest & {
+    settings: { socket_mode_enabled: boolean };
+  };
+
+  it('has the same commands, scopes, events and App Home, with no request URLs and Socket Mode on', () => {
+    const withoutUrls = structuredClone(manifest) as Record<string, any>;
+    for (const c of withoutUrls.features.slash_commands) delete c.url;
+    delete withoutUrls.settings.event_subscriptions.request_url;
+    delete withoutUrls.settings.interactivity.request_url;
+    withoutUrls.settings.socket_mode_enabled = true;
+    // Lists compare as sets (the tests above sort manifest's in place).
+    for (const m of [withoutUrls, socket as Record<string, any>]) {
+      m.oauth_config.scopes.bot.sort();
+      m.settings.event_subscriptions.bot_events.sort();
+    }
+    expect(socket).toEqual(withoutUrls);
+    expect(JSON.stringify(socket)).not.toContain('https://');
+  });
+
+  it('is what flightdeck needs in Socket Mode: the app token selects it', () => {
+    expect(socket.settings.socket_mode_enabled).toBe(true);
+    expect(appSources().join('\n')).toContain('socketMode: true');
+  });
+});

@@ -14,6 +14,7 @@ import {
   containerOfClientPort,
   createSecret,
   deployStack,
+  ROOT,
   removeSecret,
   removeStack,
   runningContainers,
@@ -197,6 +198,20 @@ describe('flightdeck as a Swarm stack (image built here, two web and two worker 
     expect(logs).toMatch(/"drained":true[^\n]*flightdeck stopped/);
     await Promise.all(WEB_PORTS.map(waitReady));
   }, 300_000);
+
+  it('exports every metric the Grafana dashboard charts, from the running replicas', async () => {
+    const dashboard = readFileSync(join(ROOT, 'docs/grafana/flightdeck-dashboard.json'), 'utf8');
+    const charted = new Set(
+      [...dashboard.matchAll(/\b(flightdeck_[a-z_]+?)(?:_bucket|_sum|_count)?\b[{(\[]/g)].map(
+        (m) => m[1] as string,
+      ),
+    );
+    expect(charted.size).toBeGreaterThan(10);
+    let exported = '';
+    for (const port of [WEB_PORTS[0], WORKER_PORTS[0]])
+      exported += await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    for (const name of charted) expect(exported, name).toContain(`# TYPE ${name} `);
+  });
 
   it('keeps its Redis data in the AOF on the stack volume', async () => {
     const [redis] = await runningContainers(`${STACK}_redis`);
