@@ -79,7 +79,7 @@ export async function startFlightdeck(
   const rollbackQueue = createRollbackQueue(redis, prefix);
   const outboxQueue = createOutboxQueue(redis, prefix);
   const alertQueue = createAlertQueue(redis, prefix);
-  const outbox = new Outbox(outboxQueue);
+  const outbox = new Outbox(outboxQueue, redis, prefix);
   const alerts = new AlertStore(redis, prefix);
   const alertmanager = config.alertmanager ? new AlertmanagerClient(config.alertmanager.url) : undefined;
   const checklistQueue = createChecklistQueue(redis, prefix);

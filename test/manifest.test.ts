@@ -32,6 +32,9 @@ const SCOPES: Record<string, string[]> = {
   'chat.postMessage': ['chat:write'],
   'chat.update': ['chat:write'],
   'chat.postEphemeral': ['chat:write'],
+  // Only to find a post whose answer was lost (a timeout) before sending it again.
+  'conversations.history': ['channels:history', 'groups:history'],
+  'conversations.replies': ['channels:history', 'groups:history'],
   'views.publish': [],
   'views.open': [],
 };

@@ -8,6 +8,7 @@ import { alertLine, renderAlert, renderGroup } from '../alerts/render-alert.js';
 import type { FlightdeckConfig } from '../config/schema.js';
 import {
   type ChannelBudget,
+  HISTORY_LIMIT,
   HOME_LIMIT,
   type Limit,
   POST_LIMIT,
@@ -25,7 +26,7 @@ import { createQueue } from './queues.js';
 export const OUTBOX_QUEUE = 'slack-outbox';
 
 /** A reserved send time (from the budget) survives the job's delay. */
-const Slot = { slot: z.number().optional() };
+const Slot = { slot: z.number().optional(), slotScope: z.string().optional() };
 
 const OutboxJob = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('release'), releaseId: z.string(), ...Slot }),
@@ -34,6 +35,8 @@ const OutboxJob = z.discriminatedUnion('kind', [
   /** Lists a storm's alerts in its thread, 100 a message, resuming where it stopped. */
   z.object({ kind: z.literal('alert-group-thread'), groupId: z.string(), ...Slot }),
   z.object({ kind: z.literal('alert-thread'), fingerprint: z.string(), text: z.string(), ...Slot }),
+  /** Posts an alert thread's pending replies, one at a time, in the order they were asked for. */
+  z.object({ kind: z.literal('alert-thread-drain'), fingerprint: z.string(), ...Slot }),
   z.object({ kind: z.literal('checklist-post'), checklistId: z.string(), channel: z.string(), ...Slot }),
   /** Every message showing a checklist, re-rendered after a tick. */
   z.object({ kind: z.literal('checklist-refresh'), checklistId: z.string(), ...Slot }),
@@ -41,6 +44,20 @@ const OutboxJob = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('home'), userId: z.string(), ...Slot }),
 ]);
 export type OutboxJob = z.infer<typeof OutboxJob>;
+
+/** Redis keys of one alert thread's replies: once-only keys, the replies in order, how many are posted. */
+const threadKeys = (prefix: string, fingerprint: string) => {
+  const base = `${prefix}:data:alert-thread:${fingerprint}`;
+  return { keys: `${base}:keys`, replies: `${base}:replies`, posted: `${base}:posted` };
+};
+const THREAD_TTL_SEC = 30 * 86_400;
+const APPEND_ONCE = `
+if redis.call('sadd', KEYS[1], ARGV[1]) == 1 then redis.call('rpush', KEYS[2], ARGV[2]) end
+redis.call('expire', KEYS[1], ARGV[3]); redis.call('expire', KEYS[2], ARGV[3])`;
+
+/** Marks every post so that one which may have landed (timeout, crash after sending) can be found. */
+const METADATA_TYPE = 'flightdeck_outbox';
+const ATTEMPT_TTL_SEC = 7 * 86_400;
 
 export function createOutboxQueue(connection: Redis, prefix: string): Queue {
   return createQueue(OUTBOX_QUEUE, connection, prefix, {
@@ -56,7 +73,11 @@ export function createOutboxQueue(connection: Redis, prefix: string): Queue {
  * per message and one waits, which renders the latest state when it runs.
  */
 export class Outbox {
-  constructor(private readonly queue: Queue) {}
+  constructor(
+    private readonly queue: Queue,
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
 
   private refresh(job: OutboxJob, id: string, delay = 0) {
     return this.queue.add(job.kind, job, { deduplication: { id, keepLastIfActive: true }, delay });
@@ -80,11 +101,15 @@ export class Outbox {
       .add('text', { kind: 'text', channel, text }, key ? { jobId: `text-${key}` } : {})
       .then(() => {});
   home = (userId: string) => this.refresh({ kind: 'home', userId }, `home-${userId}`).then(() => {});
-  /** A reply in an alert's thread; `key` makes it once-only (e.g. one per escalation). */
-  alertThread = (fingerprint: string, text: string, key: string) =>
-    this.queue
-      .add('alert-thread', { kind: 'alert-thread', fingerprint, text }, { jobId: `thread-${key}` })
-      .then(() => {});
+  /**
+   * A reply in an alert's thread; `key` makes it once-only (e.g. one per escalation). Replies are
+   * kept in order and one job posts them one at a time, so a retried send never overtakes.
+   */
+  alertThread = async (fingerprint: string, text: string, key: string) => {
+    const k = threadKeys(this.prefix, fingerprint);
+    await this.redis.eval(APPEND_ONCE, 2, k.keys, k.replies, key, text, THREAD_TTL_SEC);
+    await this.refresh({ kind: 'alert-thread-drain', fingerprint }, `alert-thread-${fingerprint}`);
+  };
 }
 
 export interface OutboxDeps {
@@ -123,13 +148,20 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
     call: () => Promise<T>,
     method: string,
   ): Promise<T> => {
-    const reserved = (job.data as { slot?: number }).slot;
+    // A slot is for the scope it was reserved in (a job may call history, then post).
+    const data = job.data as { slot?: number; slotScope?: string };
+    const reserved = data.slotScope === undefined || data.slotScope === scope ? data.slot : undefined;
     const slot = reserved ?? (await deps.budget.reserve(scope, limit));
     if (slot > Date.now() + 5) {
-      await job.updateData({ ...job.data, slot });
+      await job.updateData({ ...job.data, slot, slotScope: scope });
       throw new Wait(slot);
     }
-    if (reserved !== undefined) await job.updateData({ ...job.data, slot: undefined });
+    if (reserved !== undefined) {
+      await job.updateData({ ...job.data, slot: undefined, slotScope: undefined });
+      // A 429 that came after this slot was reserved still binds it: wait, then queue up again.
+      const blocked = await deps.budget.blockedUntil(scope);
+      if (blocked > Date.now()) throw new Wait(blocked);
+    }
     try {
       const out = await call();
       deps.metrics.slackCalls.inc({ method, result: 'ok' });
@@ -143,21 +175,78 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
       throw err;
     }
   };
+  /**
+   * Posts once per `key`: the message carries the key as metadata, and a post attempted before
+   * (whose answer never came: a timeout, a crash) is looked up in the channel or thread first.
+   */
   const post = async (
     job: Job,
     channel: string,
     args: { text: string; blocks?: KnownBlock[]; thread_ts?: string },
-  ) =>
-    withinBudget(
+    key: string,
+  ) => {
+    const marker = `${deps.prefix}:data:slack-attempt:${key}`;
+    const since = Number((await deps.connection.get(marker)) ?? 0);
+    if (since) {
+      const found = await findPosted(job, channel, args.thread_ts, key, since);
+      if (found) return found;
+    }
+    return withinBudget(
       job,
       `post:${channel}`,
       POST_LIMIT,
       async () => {
-        const res = await deps.client.chat.postMessage({ channel, ...args });
+        await deps.connection.set(marker, String(Date.now()), 'EX', ATTEMPT_TTL_SEC, 'NX');
+        const res = await deps.client.chat.postMessage({
+          channel,
+          ...args,
+          metadata: { event_type: METADATA_TYPE, event_payload: { key } },
+        });
         return { channel: res.channel ?? channel, ts: res.ts as string };
       },
       'chat.postMessage',
     );
+  };
+  /** The message posted with `key` since `since` (ms), if it landed: newest pages first, at most 10. */
+  const findPosted = async (
+    job: Job,
+    channel: string,
+    threadTs: string | undefined,
+    key: string,
+    since: number,
+  ): Promise<{ channel: string; ts: string } | undefined> => {
+    let cursor: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const method = threadTs ? 'conversations.replies' : 'conversations.history';
+      const res = await withinBudget(
+        job,
+        `method:${method}`,
+        HISTORY_LIMIT,
+        () => {
+          const q = {
+            channel,
+            oldest: ((since - 5_000) / 1000).toFixed(6),
+            include_all_metadata: true,
+            limit: 200,
+            cursor,
+          };
+          return threadTs
+            ? deps.client.conversations.replies({ ...q, ts: threadTs })
+            : deps.client.conversations.history(q);
+        },
+        method,
+      );
+      const hit = res.messages?.find(
+        (m) =>
+          m.metadata?.event_type === METADATA_TYPE &&
+          (m.metadata.event_payload as { key?: unknown } | undefined)?.key === key,
+      );
+      if (hit?.ts) return { channel, ts: hit.ts };
+      cursor = res.response_metadata?.next_cursor || undefined;
+      if (!res.has_more || !cursor) return undefined;
+    }
+    return undefined;
+  };
   const update = async (
     job: Job,
     m: { channel: string; ts: string },
@@ -194,7 +283,7 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
         if (!r) return;
         const view = renderRelease(r);
         if (r.message) return update(job, r.message, view);
-        const m = await post(job, r.channel, view);
+        const m = await post(job, r.channel, view, `release:${r.id}`);
         await deps.releases.update(r.id, (rel) => (rel.message ? undefined : { ...rel, message: m }));
         return;
       }
@@ -203,7 +292,7 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
         if (!a || a.groupId) return;
         const view = renderAlert(a, { now: Date.now(), rollback: await rollbackTarget(a.labels) });
         if (a.message) return update(job, a.message, view);
-        const m = await post(job, a.channel, view);
+        const m = await post(job, a.channel, view, `alert:${a.fingerprint}:${a.firstSeen}`);
         await deps.alerts.mutate(a.fingerprint, (cur) =>
           cur && !cur.message ? { ...cur, message: m } : undefined,
         );
@@ -214,7 +303,7 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
         if (!g) return;
         const view = renderGroup(g, Date.now());
         if (g.message) return update(job, g.message, view);
-        const m = await post(job, g.channel, view);
+        const m = await post(job, g.channel, view, `group:${g.id}`);
         await deps.alerts.mutateGroup(g.id, (cur) =>
           cur && !cur.message ? { ...cur, message: m } : undefined,
         );
@@ -228,7 +317,12 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
           const batch = g.fingerprints.slice(g.listed, g.listed + 100);
           if (batch.length === 0) return;
           const records = await deps.alerts.many(batch);
-          await post(job, g.channel, { text: records.map(alertLine).join('\n'), thread_ts: g.message.ts });
+          await post(
+            job,
+            g.channel,
+            { text: records.map(alertLine).join('\n'), thread_ts: g.message.ts },
+            `group-thread:${g.id}:${g.listed}`,
+          );
           await deps.alerts.mutateGroup(g.id, (cur) =>
             cur ? { ...cur, listed: Math.max(cur.listed, g.listed + batch.length) } : undefined,
           );
@@ -237,7 +331,7 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
       case 'checklist-post': {
         if (!deps.checklists) return;
         const view = await deps.checklists.render(data.checklistId);
-        const m = await post(job, data.channel, view);
+        const m = await post(job, data.channel, view, `checklist:${job.id}`);
         await deps.checklists.addMessage(data.checklistId, m.channel, m.ts);
         return;
       }
@@ -253,7 +347,7 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
         return;
       }
       case 'text':
-        await post(job, data.channel, { text: data.text });
+        await post(job, data.channel, { text: data.text }, `text:${job.id}`);
         return;
       case 'home': {
         if (!deps.home) return;
@@ -273,8 +367,28 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
         const parent =
           a.message ?? (a.groupId ? (await deps.alerts.getGroup(a.groupId))?.message : undefined);
         if (!parent) throw new Wait(Date.now() + 500);
-        await post(job, parent.channel, { text: data.text, thread_ts: parent.ts });
+        await post(job, parent.channel, { text: data.text, thread_ts: parent.ts }, `thread:${job.id}`);
         return;
+      }
+      case 'alert-thread-drain': {
+        const k = threadKeys(deps.prefix, data.fingerprint);
+        for (;;) {
+          const a = await deps.alerts.get(data.fingerprint);
+          if (!a) return;
+          const parent =
+            a.message ?? (a.groupId ? (await deps.alerts.getGroup(a.groupId))?.message : undefined);
+          if (!parent) throw new Wait(Date.now() + 500); // the alert's own message goes first
+          const posted = Number((await deps.connection.get(k.posted)) ?? 0);
+          const text = await deps.connection.lindex(k.replies, posted);
+          if (text === null) return;
+          await post(
+            job,
+            parent.channel,
+            { text, thread_ts: parent.ts },
+            `thread:${data.fingerprint}:${posted}`,
+          );
+          await deps.connection.set(k.posted, String(posted + 1), 'EX', THREAD_TTL_SEC);
+        }
       }
     }
   };

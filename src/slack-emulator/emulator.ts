@@ -23,6 +23,8 @@ export interface StoredMessage {
   user: string;
   text: string;
   blocks?: unknown[];
+  /** Message metadata (`event_type`, `event_payload`), returned by history with include_all_metadata. */
+  metadata?: { event_type: string; event_payload?: Record<string, unknown> };
   edits: number;
   /** How it arrived: chat.postMessage, response_url or the ack of a command. */
   via: string;
@@ -61,9 +63,18 @@ export interface EmulatorOptions {
 
 export interface Fault {
   status: number;
+  /** How many calls fail (Infinity with `forMs` for a time window). */
   count: number;
+  /** Seconds in the Retry-After header; for a 429 window, defaults to what is left of it. */
   retryAfterSec?: number;
   delayMs?: number;
+  /** Calls fail only for this long after the fault is injected (a 429 storm, an outage). */
+  forMs?: number;
+  /**
+   * A timeout: no answer at all, the connection is dropped after `delayMs` (default 30 s).
+   * `request`: Slack never got the call; `response`: Slack did it and the answer was lost.
+   */
+  hang?: 'request' | 'response';
 }
 
 type Json = Record<string, any>;
@@ -71,6 +82,8 @@ type Json = Record<string, any>;
 const RESPONSE_URL_USES = 5;
 const RESPONSE_URL_TTL_MS = 30 * 60_000;
 const TRIGGER_TTL_MS = 3_000;
+/** Calls arriving this soon after a 429 was answered were already in flight (concurrent sends). */
+const IN_FLIGHT_MS = 50;
 
 /** Per-method tiers (requests per minute), from Slack's rate-limit documentation. */
 const TIERS: Record<string, number> = {
@@ -81,6 +94,8 @@ const TIERS: Record<string, number> = {
   'views.open': 100,
   'users.info': 100,
   'conversations.info': 50,
+  'conversations.history': 50,
+  'conversations.replies': 50,
 };
 
 export const DEFAULT_USERS: EmulatedUser[] = [
@@ -117,6 +132,8 @@ export class SlackEmulator extends EventEmitter {
   private readonly postBuckets = new Map<string, TokenBucket>();
   /** When a 429 told a caller to wait, per channel (or method): calls before then are violations. */
   private readonly retryAfterUntil = new Map<string, number>();
+  /** When that 429 was answered: calls already on their way then are not violations. */
+  private readonly retryAfterIssued = new Map<string, number>();
   /** Calls that came back before the Retry-After Slack gave had passed. */
   retryAfterViolations = 0;
   private readonly tierBuckets = new Map<string, TokenBucket>();
@@ -131,7 +148,7 @@ export class SlackEmulator extends EventEmitter {
     }
   >();
   private readonly triggers = new Map<string, number>();
-  private readonly faults = new Map<string, Fault>();
+  private readonly faults = new Map<string, Fault & { until?: number }>();
   private tsCounter = 0;
   private server?: Server;
   private wss?: WebSocketServer;
@@ -255,7 +272,19 @@ export class SlackEmulator extends EventEmitter {
 
   /** Make the next `count` calls of a method (or `response_url`) fail with `status`. */
   injectFault(method: string, fault: Fault): void {
-    this.faults.set(method, { ...fault });
+    this.faults.set(method, {
+      ...fault,
+      until: fault.forMs !== undefined ? this.now() + fault.forMs : undefined,
+    });
+  }
+
+  /** The fault a call meets now, if any (and counts it). */
+  private takeFault(method: string): (Fault & { until?: number }) | undefined {
+    const fault = this.faults.get(method);
+    if (!fault || fault.count <= 0 || (fault.until !== undefined && this.now() >= fault.until))
+      return undefined;
+    fault.count -= 1;
+    return fault;
   }
 
   // ---- what tests and the demo read ----
@@ -323,14 +352,28 @@ export class SlackEmulator extends EventEmitter {
         channel: typeof args.channel === 'string' ? args.channel : undefined,
       });
 
-    const fault = this.faults.get(method);
-    if (fault && fault.count > 0) {
-      fault.count -= 1;
+    const scope = method === 'chat.postMessage' ? `post:${String(args.channel ?? '')}` : method;
+    const fault = this.takeFault(method);
+    if (fault) {
+      if (this.rateLimits && this.violatesRetryAfter(scope)) this.retryAfterViolations += 1;
+      if (fault.hang) {
+        // What a client sees as a timeout; with 'response' Slack did the call all the same.
+        if (fault.hang === 'response') this.dispatch(method, args);
+        record(0, fault.hang === 'response' ? 'timeout: done, answer lost' : 'timeout: not done');
+        await new Promise((r) => setTimeout(r, fault.delayMs ?? 30_000));
+        res.destroy();
+        return;
+      }
       if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
       record(fault.status, 'injected');
-      const headers: Record<string, string> = fault.retryAfterSec
-        ? { 'retry-after': String(fault.retryAfterSec) }
-        : {};
+      const retryAfter =
+        fault.retryAfterSec ??
+        (fault.status === 429 && fault.until !== undefined
+          ? Math.max(1, Math.ceil((fault.until - this.now()) / 1000))
+          : undefined);
+      // An injected 429 binds callers to its Retry-After like a real one.
+      if (fault.status === 429 && retryAfter) this.noteRetryAfter(scope, retryAfter);
+      const headers: Record<string, string> = retryAfter ? { 'retry-after': String(retryAfter) } : {};
       return json(
         res,
         fault.status,
@@ -365,11 +408,10 @@ export class SlackEmulator extends EventEmitter {
     }
 
     if (this.rateLimits) {
-      const scope = method === 'chat.postMessage' ? `post:${String(args.channel ?? '')}` : method;
-      if (this.now() < (this.retryAfterUntil.get(scope) ?? 0)) this.retryAfterViolations += 1;
+      if (this.violatesRetryAfter(scope)) this.retryAfterViolations += 1;
       const limited = this.rateLimit(method, args);
       if (limited) {
-        this.retryAfterUntil.set(scope, this.now() + limited * 1_000);
+        this.noteRetryAfter(scope, limited);
         record(429, 'ratelimited');
         return json(res, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(limited) });
       }
@@ -378,6 +420,19 @@ export class SlackEmulator extends EventEmitter {
     const result = this.dispatch(method, args);
     record(200, result.ok ? undefined : String(result.error));
     json(res, 200, result);
+  }
+
+  private noteRetryAfter(scope: string, seconds: number): void {
+    this.retryAfterUntil.set(scope, this.now() + seconds * 1_000);
+    this.retryAfterIssued.set(scope, this.now());
+  }
+
+  /** A call inside a Retry-After window, sent after the caller could have heard of it. */
+  private violatesRetryAfter(scope: string): boolean {
+    const t = this.now();
+    return (
+      t < (this.retryAfterUntil.get(scope) ?? 0) && t > (this.retryAfterIssued.get(scope) ?? 0) + IN_FLIGHT_MS
+    );
   }
 
   private rateLimit(method: string, args: Json): number | undefined {
@@ -496,6 +551,21 @@ export class SlackEmulator extends EventEmitter {
           },
         };
       }
+      case 'conversations.history': {
+        const err = this.checkChannel(a.channel);
+        if (err) return { ok: false, error: err };
+        // Newest first: top-level messages (thread parents included, replies not).
+        const all = this.messages.filter((m) => m.channel === a.channel && !m.threadTs).reverse();
+        return this.page(all, a);
+      }
+      case 'conversations.replies': {
+        const err = this.checkChannel(a.channel);
+        if (err) return { ok: false, error: err };
+        const parent = a.ts ? this.find(a.channel, a.ts) : undefined;
+        if (!parent) return { ok: false, error: 'thread_not_found' };
+        // Oldest first: the parent, then its replies.
+        return this.page([parent, ...this.threadReplies(a.channel, a.ts)], a);
+      }
       case 'conversations.info': {
         const c = this.channels.get(a.channel);
         if (!c) return { ok: false, error: 'channel_not_found' };
@@ -507,9 +577,8 @@ export class SlackEmulator extends EventEmitter {
   }
 
   private responseUrl(id: string, raw: string, res: ServerResponse): void {
-    const fault = this.faults.get('response_url');
-    if (fault && fault.count > 0) {
-      fault.count -= 1;
+    const fault = this.takeFault('response_url');
+    if (fault) {
       this.calls.push({ method: 'response_url', status: fault.status, error: 'injected', at: this.now() });
       return json(res, fault.status, { ok: false, error: 'injected' });
     }
@@ -570,6 +639,10 @@ export class SlackEmulator extends EventEmitter {
       user: this.botUserId,
       text: String(a.text ?? ''),
       blocks: a.blocks,
+      metadata:
+        a.metadata && typeof a.metadata === 'object' && typeof a.metadata.event_type === 'string'
+          ? a.metadata
+          : undefined,
       edits: 0,
       via,
     };
@@ -593,6 +666,40 @@ export class SlackEmulator extends EventEmitter {
       user: e.user,
       text: renderBlocks(e.blocks, e.text),
     });
+  }
+
+  /** One page of messages as history/replies return them: time bounds, limit, cursor, metadata. */
+  private page(all: StoredMessage[], a: Json): Json {
+    const ts = (v: unknown) => (v === undefined || v === '' ? undefined : Number(v));
+    const oldest = ts(a.oldest);
+    const latest = ts(a.latest);
+    const inclusive = a.inclusive === true || a.inclusive === 'true';
+    const inRange = all.filter((m) => {
+      const t = Number(m.ts);
+      if (oldest !== undefined && (inclusive ? t < oldest : t <= oldest)) return false;
+      if (latest !== undefined && (inclusive ? t > latest : t >= latest)) return false;
+      return true;
+    });
+    const limit = Math.min(Math.max(Number(a.limit) || 100, 1), 999);
+    const start = a.cursor ? Number(Buffer.from(String(a.cursor), 'base64').toString()) || 0 : 0;
+    const slice = inRange.slice(start, start + limit);
+    const more = start + limit < inRange.length;
+    const withMetadata = a.include_all_metadata === true || a.include_all_metadata === 'true';
+    return {
+      ok: true,
+      messages: slice.map((m) => ({
+        type: 'message',
+        ts: m.ts,
+        user: m.user,
+        bot_id: this.botId,
+        text: m.text,
+        ...(m.blocks ? { blocks: m.blocks } : {}),
+        ...(m.threadTs ? { thread_ts: m.threadTs } : {}),
+        ...(withMetadata && m.metadata ? { metadata: m.metadata } : {}),
+      })),
+      has_more: more,
+      response_metadata: { next_cursor: more ? Buffer.from(String(start + limit)).toString('base64') : '' },
+    };
   }
 
   private find(channel: string, ts: string): StoredMessage | undefined {

@@ -21,6 +21,8 @@ export interface Limit {
 export const POST_LIMIT: Limit = { interval: 1_100, burst: 3 };
 /** chat.update is Tier 3: about 50 a minute for the workspace. */
 export const UPDATE_LIMIT: Limit = { interval: 1_300, burst: 20 };
+/** conversations.history and .replies are Tier 3: about 50 a minute. */
+export const HISTORY_LIMIT: Limit = { interval: 1_300, burst: 20 };
 /** views.publish is Tier 4: about 100 a minute. */
 export const HOME_LIMIT: Limit = { interval: 700, burst: 20 };
 
@@ -41,6 +43,12 @@ export class ChannelBudget {
   async reserve(scope: string, limit: Limit): Promise<number> {
     const [tat, blocked] = this.keys(scope);
     return Number(await this.redis.eval(RESERVE, 2, tat, blocked, Date.now(), limit.interval, limit.burst));
+  }
+
+  /** Until when a 429 stops everyone in this scope (0 if it does not). */
+  async blockedUntil(scope: string): Promise<number> {
+    const [, blocked] = this.keys(scope);
+    return Number((await this.redis.get(blocked)) ?? 0);
   }
 
   async block(scope: string, retryAfterSec: number): Promise<number> {
