@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Suites that restart shared daemons run alone afterwards (vitest.serial.config.ts).
+    exclude: [...configDefaults.exclude, 'test/faults/serial/**'],
     // Integration suites start real servers; keep two cores from thrashing.
     fileParallelism: true,
     maxWorkers: 2,
