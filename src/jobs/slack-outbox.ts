@@ -196,13 +196,22 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
       `post:${channel}`,
       POST_LIMIT,
       async () => {
-        await deps.connection.set(marker, String(Date.now()), 'EX', ATTEMPT_TTL_SEC, 'NX');
-        const res = await deps.client.chat.postMessage({
-          channel,
-          ...args,
-          metadata: { event_type: METADATA_TYPE, event_payload: { key } },
-        });
-        return { channel: res.channel ?? channel, ts: res.ts as string };
+        const first =
+          (await deps.connection.set(marker, String(Date.now()), 'EX', ATTEMPT_TTL_SEC, 'NX')) === 'OK';
+        try {
+          const res = await deps.client.chat.postMessage({
+            channel,
+            ...args,
+            metadata: { event_type: METADATA_TYPE, event_payload: { key } },
+          });
+          return { channel: res.channel ?? channel, ts: res.ts as string };
+        } catch (err) {
+          // Refused outright (429, ok:false): nothing landed, so the next attempt need not look.
+          const code = (err as { code?: string }).code;
+          if (first && (code === ErrorCode.RateLimitedError || code === ErrorCode.PlatformError))
+            await deps.connection.del(marker);
+          throw err;
+        }
       },
       'chat.postMessage',
     );
