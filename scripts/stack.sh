@@ -37,6 +37,8 @@ packages() {
   have prometheus-alertmanager || missing+=(prometheus-alertmanager)
   [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || missing+=(busybox-static)
   have wrk || missing+=(wrk)
+  # nginx.driver: lua (and the traffic benchmark) need nginx's Lua module.
+  [ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || missing+=(libnginx-mod-http-lua)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing: ${missing[*]}"
     as_root apt-get update -qq

@@ -15,6 +15,7 @@ import { alertWebhookHandler } from './http/alert-webhook.js';
 import { createHttpServer, send } from './http/server.js';
 import { AlertmanagerClient } from './integrations/alertmanager.js';
 import { NginxDriver, probeNginx } from './integrations/nginx.js';
+import { NginxLuaDriver } from './integrations/nginx-lua.js';
 import { instantQuery } from './integrations/prometheus.js';
 import { createRedis, waitReady, withTimeout } from './integrations/redis.js';
 import { ChannelBudget } from './integrations/slack/channel-budget.js';
@@ -88,7 +89,10 @@ export async function startFlightdeck(
   const closers: Array<() => Promise<unknown>> = [];
   const store = new ReleaseStore(redis, prefix);
   const states = new ServiceStateStore(redis, prefix, (ms) => metrics.lockWait.observe(ms / 1000));
-  const nginx = new NginxDriver(config.nginx);
+  const nginx =
+    config.nginx.driver === 'lua' && config.nginx.statusListen
+      ? new NginxLuaDriver({ ...config.nginx, statusListen: config.nginx.statusListen })
+      : new NginxDriver(config.nginx);
   const traffic = new Traffic(config, states, nginx, redis, (env, svc, w) => {
     metrics.trafficWeight.set({ environment: env, service: svc, colour: 'blue' }, w.blue);
     metrics.trafficWeight.set({ environment: env, service: svc, colour: 'green' }, w.green);

@@ -162,6 +162,12 @@ export const NginxConfig = z.strictObject({
     .string()
     .regex(/^[a-z][a-z0-9_]*$/, 'must be lower-case letters, digits and underscores')
     .default('flightdeck'),
+  /**
+   * How weights reach nginx. `reload`: rewrite the upstream file and reload (old workers drain, and
+   * idle keep-alive connections to them are closed). `lua`: weights in a Lua shared dict, set over
+   * the statusListen server without any reload (needs nginx's Lua module and IP addresses).
+   */
+  driver: z.enum(['reload', 'lua']).default('reload'),
 });
 
 export const AlertRoute = z.strictObject({
@@ -258,6 +264,13 @@ export const FlightdeckConfig = z
         message: `names an environment that is not defined (defined: ${envs.join(', ')})`,
       });
     }
+    if (cfg.nginx.driver === 'lua' && !cfg.nginx.statusListen) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['nginx', 'statusListen'],
+        message: 'is required with driver: lua (flightdeck sets the weights through it)',
+      });
+    }
     for (const [envName, env] of Object.entries(cfg.environments)) {
       const merged = mergePolicy(cfg.release, env.release);
       const parsed = ReleasePolicy.safeParse(merged);
@@ -297,6 +310,16 @@ export const FlightdeckConfig = z
             path: ['environments', envName, 'services', svcName, 'green', 'swarmService'],
             message: 'must differ from blue.swarmService (blue and green are two Swarm services)',
           });
+        }
+        for (const colour of ['blue', 'green'] as const) {
+          // Lua's balancer connects to an IP; it cannot resolve names per request.
+          if (cfg.nginx.driver === 'lua' && !/^\d{1,3}(\.\d{1,3}){3}:\d+$/.test(svc[colour].address)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['environments', envName, 'services', svcName, colour, 'address'],
+              message: 'must be an IPv4 address and port (e.g. 10.0.0.12:8001) with nginx.driver: lua',
+            });
+          }
         }
         if (svc.blue.address === svc.green.address) {
           ctx.addIssue({

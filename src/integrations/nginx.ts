@@ -146,7 +146,7 @@ export class NginxDriver {
   }
 }
 
-async function writeAtomically(file: string, content: string): Promise<void> {
+export async function writeAtomically(file: string, content: string): Promise<void> {
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${Date.now()}.tmp`);
   const fh = await open(tmp, 'w', 0o644);
   try {
@@ -158,7 +158,7 @@ async function writeAtomically(file: string, content: string): Promise<void> {
   await rename(tmp, file);
 }
 
-async function runArgv(argv: string[]): Promise<void> {
+export async function runArgv(argv: string[]): Promise<void> {
   const [cmd, ...args] = argv;
   if (!cmd) throw new Error('empty command');
   try {

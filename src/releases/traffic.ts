@@ -16,7 +16,7 @@ export class Traffic {
   constructor(
     private readonly config: FlightdeckConfig,
     private readonly states: ServiceStateStore,
-    private readonly nginx: NginxDriver,
+    private readonly nginx: Pick<NginxDriver, 'apply'>,
     private readonly redis: Redis,
     private readonly onApplied: (env: string, svc: string, w: Weights) => void = () => {},
   ) {}

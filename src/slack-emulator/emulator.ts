@@ -23,6 +23,8 @@ export interface StoredMessage {
   user: string;
   text: string;
   blocks?: unknown[];
+  /** Legacy attachments, as Alertmanager's own Slack receiver sends them. */
+  attachments?: unknown[];
   /** Message metadata (`event_type`, `event_payload`), returned by history with include_all_metadata. */
   metadata?: { event_type: string; event_payload?: Record<string, unknown> };
   edits: number;
@@ -639,6 +641,7 @@ export class SlackEmulator extends EventEmitter {
       user: this.botUserId,
       text: String(a.text ?? ''),
       blocks: a.blocks,
+      attachments: Array.isArray(a.attachments) ? a.attachments : undefined,
       metadata:
         a.metadata && typeof a.metadata === 'object' && typeof a.metadata.event_type === 'string'
           ? a.metadata
@@ -717,7 +720,8 @@ export class SlackEmulator extends EventEmitter {
 }
 
 function checkContent(a: Json): string | undefined {
-  if (!a.text && !a.blocks) return 'no_text';
+  // Slack wants at least one of text, blocks or attachments.
+  if (!a.text && !a.blocks && !a.attachments) return 'no_text';
   if (a.blocks !== undefined && !Array.isArray(a.blocks)) return 'invalid_blocks';
   if (Array.isArray(a.blocks) && a.blocks.length > 50) return 'invalid_blocks';
   if (typeof a.text === 'string' && a.text.length > 40_000) return 'msg_too_long';

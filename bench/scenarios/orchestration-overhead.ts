@@ -1,0 +1,202 @@
+/**
+ * Scenario 5: a release with zero soak (update the idle colour, wait for Swarm, health check,
+ * 10 → 50 → 100) vs what a script does by hand to the same kind of services in the same run:
+ * `docker service update` (which waits for convergence), then one nginx weight switch.
+ * Both timed from the command to nginx serving the new colour to 20 requests in a row.
+ * Two release policies: the test suite's (Swarm polled every 500 ms, 2 health checks 300 ms
+ * apart) in staging, and a tight one (100 ms, 1 health check) in production, which isolates
+ * the machinery (jobs, locks, state, three nginx applies) from the policy's waits.
+ */
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Release } from '../../src/releases/schema.js';
+import { freePort } from '../../test/helpers/ports.js';
+import { releaseIds, waitRelease } from '../../test/helpers/release.js';
+import { TestStack } from '../../test/helpers/stack.js';
+import { createService, removeServicesAndWait, waitServing } from '../../test/helpers/swarm.js';
+import { ms, type ScenarioResult, times } from '../lib/result.js';
+import { median, round, sleep } from '../lib/stats.js';
+
+const run = promisify(execFile);
+const VERSIONS = ['1.1.0', '1.2.0', '2.0.0'];
+const RAW_PORT = 30480;
+
+/** Until `streak` fresh requests in a row answer `colour`, polling gently (flightdeck shares the CPU). */
+async function untilServing(url: string, colour: string, streak = 20): Promise<void> {
+  let seen = 0;
+  while (seen < streak) {
+    const body = await fetch(url, { headers: { connection: 'close' } })
+      .then((r) => r.text())
+      .then(
+        (t) => t.trim(),
+        () => 'error',
+      );
+    seen = body === colour ? seen + 1 : 0;
+    if (seen === 0) await sleep(20);
+  }
+}
+
+function rawUpstream(port: number, live: 'blue' | 'green'): string {
+  const server = (colour: string, p: number) =>
+    `    server 127.0.0.1:${p}${colour === live ? ' weight=100' : ' down'}; # ${colour}`;
+  return [
+    "# The hand-run script's own upstream and server.",
+    'upstream fdbench_raw {',
+    server('blue', RAW_PORT),
+    server('green', RAW_PORT + 1),
+    '}',
+    `server { listen 127.0.0.1:${port}; location / { proxy_pass http://fdbench_raw; proxy_next_upstream off; } }`,
+    '',
+  ].join('\n');
+}
+
+export async function orchestrationOverhead(): Promise<ScenarioResult> {
+  const stack = await new TestStack({ prefix: 'fdbenchoo', basePort: 30400 }).start({
+    configure: (cfg) => {
+      cfg.release.soak = ['0s', '0s', '0s'];
+      Object.assign(cfg.environments.production as object, {
+        requireApproval: false,
+        release: { pollInterval: '100ms', healthCheck: { attempts: 1 } },
+      });
+      Object.assign(cfg, { checklists: { gateEnvironments: [] } });
+    },
+  });
+  const api = stack.config.environments.staging?.services.api;
+  const prodApi = stack.config.environments.production?.services.api;
+  if (!api || !prodApi) throw new Error('no api');
+  const names = [
+    api.blue.swarmService,
+    api.green.swarmService,
+    prodApi.blue.swarmService,
+    prodApi.green.swarmService,
+    'fdbenchoo-raw-blue',
+    'fdbenchoo-raw-green',
+  ];
+  const port = (address: string) => Number(address.split(':')[1]);
+  const rawPort = await freePort();
+  const rawFile = join(stack.nginx.prefix, 'conf.d', 'fdbench-raw.conf');
+  const nginx = (argv: string[]) => run(argv[0] as string, argv.slice(1));
+  const ours: number[] = [];
+  const tight: number[] = [];
+  const raw: number[] = [];
+  const steps: Release[] = [];
+  try {
+    await Promise.all(
+      [
+        { name: names[0] as string, port: port(api.blue.address), colour: 'blue' },
+        { name: names[1] as string, port: port(api.green.address), colour: 'green' },
+        { name: names[2] as string, port: port(prodApi.blue.address), colour: 'blue' },
+        { name: names[3] as string, port: port(prodApi.green.address), colour: 'green' },
+        { name: names[4] as string, port: RAW_PORT, colour: 'blue' },
+        { name: names[5] as string, port: RAW_PORT + 1, colour: 'green' },
+      ].map(async (s) => {
+        await createService({ ...s, image: 'flightdeck/testapp:1.0.0' });
+        await waitServing(s.port);
+      }),
+    );
+    writeFileSync(rawFile, rawUpstream(rawPort, 'blue'));
+    await nginx(stack.nginx.testCommand);
+    await nginx(stack.nginx.reloadCommand);
+    const rawUrl = `http://127.0.0.1:${rawPort}/colour`;
+    await untilServing(rawUrl, 'blue');
+
+    let live: 'blue' | 'green' = 'blue';
+    for (const version of VERSIONS) {
+      const next: 'blue' | 'green' = live === 'blue' ? 'green' : 'blue';
+      // flightdeck: /deploy, then the release runs by itself (zero soak); both policies.
+      for (const [env, into] of [
+        ['staging', ours],
+        ['production', tight],
+      ] as const) {
+        const seen = stack.emulator.ephemeralsFor('U0DEV').length;
+        const sent = await stack.driver.command('/deploy', `api ${version} to ${env}`);
+        const t0 = performance.now() - sent.ms;
+        await untilServing(`http://127.0.0.1:${stack.nginx.port}/${env}/api/colour`, next);
+        into.push(performance.now() - t0);
+        const [id] = releaseIds(await stack.answerTo('U0DEV', seen, /releasing/));
+        steps.push(await waitRelease(stack, id as string, (r) => r.status === 'completed', 'completed'));
+      }
+
+      // By hand: update the idle colour and wait as the CLI does, then one weight switch.
+      const t1 = performance.now();
+      await run('docker', [
+        'service',
+        'update',
+        '--quiet',
+        '--no-resolve-image',
+        '--image',
+        `flightdeck/testapp:${version}`,
+        `fdbenchoo-raw-${next}`,
+      ]);
+      writeFileSync(rawFile, rawUpstream(rawPort, next));
+      await nginx(stack.nginx.testCommand);
+      await nginx(stack.nginx.reloadCommand);
+      await untilServing(rawUrl, next);
+      raw.push(performance.now() - t1);
+      live = next;
+    }
+  } finally {
+    await stack.stop();
+    await removeServicesAndWait(names);
+  }
+  const r = {
+    flightdeckMs: round(median(ours), 0),
+    tightMs: round(median(tight), 0),
+    rawMs: round(median(raw), 0),
+    ratio: round(median(ours) / median(raw)),
+    tightRatio: round(median(tight) / median(raw)),
+    runs: ours.map((x) => round(x, 0)),
+    tightRuns: tight.map((x) => round(x, 0)),
+    rawRuns: raw.map((x) => round(x, 0)),
+    policies: {
+      staging: { steps: [10, 50, 100], soak: '0s', pollInterval: '500ms', healthCheck: '2 × 300 ms' },
+      production: { steps: [10, 50, 100], soak: '0s', pollInterval: '100ms', healthCheck: '1' },
+    },
+    /** Median time per step kind (ms), per environment: where a release spends its time. */
+    stepMs: stepBreakdown(steps),
+  };
+  return {
+    id: 'orchestration',
+    raw: r,
+    rows: [
+      {
+        scenario: `5. Orchestration: /deploy with zero soak → new colour serving 100% (median of ${ours.length})`,
+        flightdeck: ms(r.flightdeckMs),
+        baseline: `docker service update + one nginx switch by hand: ${ms(r.rawMs)}`,
+        ratio: times(r.ratio),
+        target: '≤ ×1.2',
+        met: r.ratio <= 1.2,
+      },
+      {
+        scenario: '5b. The same, Swarm polled every 100 ms and one health check',
+        flightdeck: ms(r.tightMs),
+        baseline: `by hand: ${ms(r.rawMs)}`,
+        ratio: times(r.tightRatio),
+        target: '≤ ×1.2',
+        met: r.tightRatio <= 1.2,
+      },
+    ],
+  };
+}
+
+function stepBreakdown(releases: Release[]): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number[]>> = {};
+  for (const r of releases) {
+    const env = (out[r.environment] ??= {});
+    const first = r.steps[0]?.startedAt;
+    if (first !== undefined) (env['request → first step'] ??= []).push(first - r.createdAt);
+    for (const s of r.steps) {
+      if (s.startedAt === undefined || s.finishedAt === undefined) continue;
+      const key = s.percent !== undefined ? `${s.kind} ${s.percent}%` : s.kind;
+      (env[key] ??= []).push(s.finishedAt - s.startedAt);
+    }
+  }
+  return Object.fromEntries(
+    Object.entries(out).map(([env, kinds]) => [
+      env,
+      Object.fromEntries(Object.entries(kinds).map(([k, xs]) => [k, round(median(xs), 0)])),
+    ]),
+  );
+}

@@ -1,0 +1,199 @@
+import { createHash } from 'node:crypto';
+import type { Upstream } from './nginx.js';
+
+/**
+ * The weights as the Lua driver sends them and keeps them on disk: a `generation` line, then one
+ * line per upstream, `<name> <ip:port> <weight> <ip:port> <weight>`. Plain text, so nginx needs no
+ * JSON library; nginx's admin endpoint answers reads in exactly this form.
+ */
+export function renderWeights(upstreams: Upstream[], generation: string): string {
+  const lines = [`generation ${generation}`];
+  // Byte order, as Lua's table.sort reads them back.
+  for (const u of [...upstreams].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    lines.push([u.name, ...u.servers.flatMap((s) => [s.address, String(s.weight)])].join(' '));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+// Lua shared by the balancers and the admin server. The choice is deterministic rather than
+// random: a counter in the shared dict (so all workers count together) and a low-discrepancy rule,
+// so 90/10 is exactly 9 in 10 requests, spread evenly.
+const LUA_LIBRARY = `
+    local lib = {}
+    local dict = ngx.shared[DICT]
+    local cache = {}
+    local function parse_line(line)
+      local name, rest = line:match("^(%S+)%s+(.+)$")
+      if not name then return nil, "malformed line: " .. line end
+      local peers, total = {}, 0
+      for addr, w in rest:gmatch("(%S+)%s+(%S+)") do
+        local host, port = addr:match("^(%d+%.%d+%.%d+%.%d+):(%d+)$")
+        local weight = tonumber(w)
+        if not host or not weight or weight < 0 or weight > 100 or weight % 1 ~= 0 then
+          return nil, "bad server in line: " .. line
+        end
+        peers[#peers + 1] = { host = host, port = tonumber(port), weight = weight }
+        total = total + weight
+      end
+      if #peers == 0 then return nil, "no servers in line: " .. line end
+      return name, { peers = peers, total = total }
+    end
+    -- Checks a whole weights text; returns generation and { name = line } or nil and why.
+    function lib.parse(body)
+      local generation, lines = nil, {}
+      for line in body:gmatch("[^\\n]+") do
+        local g = line:match("^generation%s+(%S+)$")
+        if g then
+          generation = g
+        else
+          local name, err = parse_line(line)
+          if not name then return nil, err end
+          if not KNOWN[name] then return nil, "unknown upstream " .. name end
+          lines[name] = line
+        end
+      end
+      if not generation then return nil, "no generation line" end
+      return generation, lines
+    end
+    -- Stores a weights text; only_missing fills gaps (nginx starting from the file).
+    function lib.store(body, only_missing)
+      local generation, lines = lib.parse(body)
+      if not generation then return nil, lines end
+      for name, line in pairs(lines) do
+        if not (only_missing and dict:get("u:" .. name)) then
+          local ok, err = dict:set("u:" .. name, line)
+          if not ok then return nil, "shared dict: " .. err end
+        end
+      end
+      if not (only_missing and dict:get("generation")) then dict:set("generation", generation) end
+      return generation
+    end
+    function lib.read()
+      local out = { "generation " .. (dict:get("generation") or "none") }
+      local names = {}
+      for name in pairs(KNOWN) do names[#names + 1] = name end
+      table.sort(names)
+      for _, name in ipairs(names) do
+        local line = dict:get("u:" .. name)
+        if line then out[#out + 1] = line end
+      end
+      return table.concat(out, "\\n") .. "\\n"
+    end
+    function lib.pick(name)
+      local raw = dict:get("u:" .. name)
+      if not raw then return nil end
+      local c = cache[name]
+      if not c or c.raw ~= raw then
+        local _, parsed = parse_line(raw)
+        c = { raw = raw, peers = parsed.peers, total = parsed.total }
+        cache[name] = c
+      end
+      if c.total <= 0 then return nil end
+      local n = dict:incr("n:" .. name, 1, 0)
+      local last
+      for _, p in ipairs(c.peers) do
+        if p.weight > 0 then
+          -- A peer is due when its running share crosses a whole request.
+          if math.floor(n * p.weight / c.total) > math.floor((n - 1) * p.weight / c.total) then return p end
+          last = p
+        end
+      end
+      return last
+    end
+    function lib.balance(name)
+      local p = lib.pick(name)
+      if not p then
+        ngx.log(ngx.ERR, "flightdeck: no weights for upstream ", name)
+        return ngx.exit(503)
+      end
+      local ok, err = require("ngx.balancer").set_current_peer(p.host, p.port)
+      if not ok then
+        ngx.log(ngx.ERR, "flightdeck: ", err)
+        return ngx.exit(502)
+      end
+    end
+    function lib.admin()
+      local method = ngx.req.get_method()
+      if method == "GET" then return ngx.print(lib.read()) end
+      if method ~= "PUT" then return ngx.exit(405) end
+      ngx.req.read_body()
+      local body = ngx.req.get_body_data()
+      if not body then
+        ngx.status = 400
+        return ngx.say("empty body")
+      end
+      local generation, err = lib.store(body, false)
+      if not generation then
+        ngx.status = 400
+        return ngx.say(err)
+      end
+      ngx.say(generation)
+    end`;
+
+export interface LuaRenderOptions {
+  /** nginx.upstreamPrefix: names the shared dict and the Lua global, so two flightdecks can share an nginx. */
+  prefix: string;
+  statusListen: string;
+  weightsFile: string;
+}
+
+/**
+ * The Lua driver's upstream file: no weights in it, so a weight change never touches it. Returns
+ * the content and its version (answered at /flightdeck/config once nginx runs it).
+ */
+export function renderLuaUpstreams(
+  upstreams: Upstream[],
+  { prefix, statusListen, weightsFile }: LuaRenderOptions,
+): { content: string; version: string } {
+  const dict = `${prefix}_weights`;
+  const lib = `${prefix}_lua`;
+  const names = upstreams.map((u) => u.name);
+  const known = names.map((n) => `[${luaString(n)}] = true`).join(', ');
+  const body = [
+    `lua_shared_dict ${dict} 1m;`,
+    'init_by_lua_block {',
+    `    local DICT = ${luaString(dict)}`,
+    `    local KNOWN = { ${known} }`,
+    LUA_LIBRARY,
+    `    ${lib} = lib`,
+    // A fresh nginx (the dict is empty) starts from the last weights flightdeck wrote; a reload keeps the dict.
+    `    local f = io.open(${luaString(weightsFile)}, "r")`,
+    '    if f then',
+    '      local text = f:read("*a")',
+    '      f:close()',
+    '      local ok, err = lib.store(text, true)',
+    '      if not ok then ngx.log(ngx.ERR, "flightdeck: ignoring the weights file: ", err) end',
+    '    end',
+    '}',
+    '',
+    ...upstreams.flatMap((u) => [
+      `upstream ${u.name} {`,
+      '    server 0.0.0.1; # placeholder: the balancer below picks blue or green',
+      `    balancer_by_lua_block { ${lib}.balance(${luaString(u.name)}) }`,
+      '}',
+      '',
+    ]),
+  ].join('\n');
+  const version = createHash('sha256').update(body).digest('hex').slice(0, 16);
+  const content = [
+    '# Managed by flightdeck (nginx.driver: lua): weights live in a shared dict, not in this file.',
+    `# config ${version}`,
+    '',
+    body,
+    'server {',
+    `    listen ${statusListen};`,
+    '    access_log off;',
+    '    client_body_buffer_size 1m;',
+    '    client_max_body_size 1m;',
+    `    location = /flightdeck/config { return 200 "${version}"; }`,
+    `    location = /flightdeck/generation { content_by_lua_block { ngx.print(ngx.shared[${luaString(dict)}]:get("generation") or "none") } }`,
+    `    location = /flightdeck/weights { content_by_lua_block { ${lib}.admin() } }`,
+    '}',
+    '',
+  ].join('\n');
+  return { content, version };
+}
+
+function luaString(s: string): string {
+  return JSON.stringify(s); // names and paths are validated; JSON escaping is valid Lua here
+}

@@ -1,0 +1,168 @@
+import { readFile, rm } from 'node:fs/promises';
+import {
+  type ApplyResult,
+  generationOf,
+  NginxError,
+  type NginxOptions,
+  runArgv,
+  type Upstream,
+  writeAtomically,
+} from './nginx.js';
+import { renderLuaUpstreams, renderWeights } from './nginx-lua-render.js';
+
+// A connection kept alive across a reload may still reach an old worker running the old config.
+const FRESH = { connection: 'close' };
+
+export interface NginxLuaOptions extends NginxOptions {
+  /** The loopback admin server rendered into the upstream file (required for this driver). */
+  statusListen: string;
+  upstreamPrefix: string;
+}
+
+/**
+ * Changes weights without reloading nginx: the upstream file holds only static parts (upstream
+ * names, a Lua balancer, a loopback admin server), and the weights live in a lua_shared_dict that
+ * flightdeck updates over the admin server. A reload drains old workers, which closes idle
+ * keep-alive connections and drops requests racing onto them; a dict update touches no connection.
+ * The weights are also written to a file next to the upstream file, which nginx reads when it
+ * starts, so a restarted nginx serves the last weights before flightdeck re-applies them.
+ */
+export class NginxLuaDriver {
+  private readonly weightsFile: string;
+
+  constructor(
+    private readonly opts: NginxLuaOptions,
+    private readonly run: (argv: string[]) => Promise<void> = runArgv,
+  ) {
+    this.weightsFile = `${opts.upstreamFile}.weights`;
+  }
+
+  private get admin(): string {
+    return `http://${this.opts.statusListen}/flightdeck`;
+  }
+
+  async apply(upstreams: Upstream[], { keepOnReloadFailure = false } = {}): Promise<ApplyResult> {
+    const started = performance.now();
+    const generation = generationOf(JSON.stringify(upstreams));
+    const weights = renderWeights(upstreams, generation);
+    const statics = renderLuaUpstreams(upstreams, {
+      prefix: this.opts.upstreamPrefix,
+      statusListen: this.opts.statusListen,
+      weightsFile: this.weightsFile,
+    });
+    const [prevStatic, prevWeights] = await Promise.all([
+      readFile(this.opts.upstreamFile, 'utf8').catch(() => undefined),
+      readFile(this.weightsFile, 'utf8').catch(() => undefined),
+    ]);
+    const staticChanged = prevStatic !== statics.content;
+    if (!staticChanged && prevWeights === weights && (await this.readBack()) === weights) {
+      return { changed: false, generation, ms: performance.now() - started };
+    }
+    // The file first: whatever happens next, an nginx that (re)starts picks up these weights.
+    await writeAtomically(this.weightsFile, weights);
+    try {
+      if (staticChanged) await this.reloadWith(statics, prevStatic, keepOnReloadFailure);
+      await this.push(weights, generation, keepOnReloadFailure);
+    } catch (err) {
+      if (!(keepOnReloadFailure && (err as Error).cause === 'reload'))
+        await restore(this.weightsFile, prevWeights);
+      throw err;
+    }
+    return { changed: true, generation, ms: performance.now() - started };
+  }
+
+  /** The static file changed (first start, or services added): write, `nginx -t`, reload, wait until live. */
+  private async reloadWith(
+    statics: { content: string; version: string },
+    previous: string | undefined,
+    keepOnReloadFailure: boolean,
+  ): Promise<void> {
+    await writeAtomically(this.opts.upstreamFile, statics.content);
+    try {
+      await this.run(this.opts.testCommand).catch((err: Error) => {
+        throw new NginxError(`nginx -t rejected the new upstreams; the old config stays: ${err.message}`);
+      });
+      await this.run(this.opts.reloadCommand).catch((err: Error) => {
+        throw new NginxError(
+          keepOnReloadFailure
+            ? `nginx reload failed (${err.message}); the new files are in place and nginx will use them when it starts`
+            : `nginx reload failed; the old config stays: ${err.message}`,
+          { cause: 'reload' },
+        );
+      });
+      if (!(await this.waitForConfig(statics.version, 5_000))) {
+        throw new NginxError(
+          `nginx accepted the reload but is not serving config ${statics.version} after 5 s (see nginx's error log); the old config stays`,
+        );
+      }
+    } catch (err) {
+      if (!(keepOnReloadFailure && (err as Error).cause === 'reload'))
+        await restore(this.opts.upstreamFile, previous);
+      throw err;
+    }
+  }
+
+  /** Sends the weights to nginx's shared dict and reads them back. */
+  private async push(weights: string, generation: string, keepOnReloadFailure: boolean): Promise<void> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.admin}/weights`, {
+        method: 'PUT',
+        body: weights,
+        headers: FRESH,
+        signal: AbortSignal.timeout(2_000),
+      });
+    } catch (err) {
+      throw new NginxError(
+        keepOnReloadFailure
+          ? `nginx's admin endpoint did not answer (${(err as Error).message}); the weights file is in place and nginx will use it when it starts`
+          : `nginx's admin endpoint did not answer; the old weights stay: ${(err as Error).message}`,
+        { cause: 'reload' },
+      );
+    }
+    const answer = (await res.text()).trim();
+    if (!res.ok) throw new NginxError(`nginx refused the new weights (${res.status}): ${answer}`);
+    const live = await this.readBack();
+    if (live !== weights) {
+      throw new NginxError(
+        `nginx accepted generation ${generation} but reads back ${live === undefined ? 'nothing' : `something else:\n${live}`}`,
+      );
+    }
+  }
+
+  /** The weights nginx holds now, in the file's format (undefined if it does not answer). */
+  async readBack(): Promise<string | undefined> {
+    try {
+      const res = await fetch(`${this.admin}/weights`, {
+        headers: FRESH,
+        signal: AbortSignal.timeout(1_000),
+      });
+      return res.ok ? await res.text() : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Until nginx's workers run the static file of this version: several answers in a row, since old
+   * workers may still accept a connection or two in the moment after a reload.
+   */
+  private async waitForConfig(version: string, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    let streak = 0;
+    while (Date.now() < deadline) {
+      const live = await fetch(`${this.admin}/config`, { headers: FRESH, signal: AbortSignal.timeout(1_000) })
+        .then(async (res) => (await res.text()).trim() === version)
+        .catch(() => false);
+      streak = live ? streak + 1 : 0;
+      if (streak >= 5) return true;
+      if (!live) await new Promise((r) => setTimeout(r, 25));
+    }
+    return false;
+  }
+}
+
+async function restore(file: string, previous: string | undefined): Promise<void> {
+  if (previous === undefined) await rm(file, { force: true });
+  else await writeAtomically(file, previous);
+}

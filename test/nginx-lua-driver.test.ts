@@ -1,0 +1,143 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runToExit } from './helpers/flightdeck-process.js';
+import { waitFor } from './helpers/ports.js';
+import { measureSplit } from './helpers/release.js';
+import { TestStack } from './helpers/stack.js';
+
+// nginx with its Lua module, flightdeck with `nginx.driver: lua`. The colours are two small HTTP
+// servers: what is under test is how weights reach nginx, not Swarm.
+const LUA_MODULES = [
+  '/usr/lib/nginx/modules/ndk_http_module.so',
+  '/usr/lib/nginx/modules/ngx_http_lua_module.so',
+];
+const stack = new TestStack({ prefix: 'fdlua', basePort: 30700 });
+const colours: Server[] = [];
+
+beforeAll(async () => {
+  stack.nginx.logLevel = 'notice'; // reloads() counts "reconfiguring" lines
+  stack.nginx.modules = LUA_MODULES;
+  const draft = { blue: 30701, green: 30702 }; // staging api in testConfig(basePort 30700)
+  for (const [colour, port] of Object.entries(draft)) {
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(req.url === '/health' ? 'ok\n' : `${colour}\n`);
+    });
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+    colours.push(server);
+  }
+  await stack.start({
+    configure: (cfg) => {
+      Object.assign(cfg.nginx, { driver: 'lua' });
+    },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await stack.stop();
+  for (const s of colours) await new Promise((r) => s.close(r));
+});
+
+const url = () => `http://127.0.0.1:${stack.nginx.port}/staging/api/colour`;
+const admin = (path: string) => `http://${stack.nginx.statusListen}/flightdeck/${path}`;
+const weightsFile = () => readFileSync(`${stack.nginx.upstreamFile}.weights`, 'utf8');
+
+async function traffic(text: string): Promise<string> {
+  const before = stack.emulator.channelMessages('C0RELEASES').length;
+  await stack.driver.command('/traffic', text);
+  return waitFor(() => stack.emulator.channelMessages('C0RELEASES').slice(before)[0]?.text, {
+    timeoutMs: 20_000,
+    what: `the answer to /traffic ${text}`,
+  });
+}
+
+describe('nginx.driver: lua', () => {
+  it('moves the split without reloading nginx, exactly as asked, and nginx reads back what was sent', async () => {
+    const reloads = stack.nginx.reloads();
+    const answer = await traffic('api 30 green');
+    expect(answer).toMatch(/🔀 api in staging: .*70%.*30%/);
+
+    const split = await measureSplit(url(), 100);
+    expect(split).toEqual({ blue: 70, green: 30, other: 0 });
+    expect(stack.nginx.reloads()).toBe(reloads);
+
+    // What flightdeck wrote is what nginx holds: same text, same generation.
+    const held = await (await fetch(admin('weights'))).text();
+    expect(held).toBe(weightsFile());
+    expect(held).toMatch(/^flightdeck_staging_api 127\.0\.0\.1:30701 70 127\.0\.0\.1:30702 30$/m);
+    const generation = /^generation (\S+)$/m.exec(held)?.[1];
+    expect(await (await fetch(admin('generation'))).text()).toBe(generation);
+  });
+
+  it('keeps every keep-alive request answered while weights change', async () => {
+    const reloads = stack.nginx.reloads();
+    let stop = false;
+    const seen = { blue: 0, green: 0, failed: 0 };
+    // fetch keeps connections alive: the clients a reload would cut.
+    const clients = Array.from({ length: 8 }, async () => {
+      while (!stop) {
+        try {
+          const body = (await (await fetch(url())).text()).trim();
+          if (body === 'blue' || body === 'green') seen[body] += 1;
+          else seen.failed += 1;
+        } catch {
+          seen.failed += 1;
+        }
+      }
+    });
+    for (const percent of [10, 50, 100, 0, 60]) await traffic(`api ${percent} green`);
+    stop = true;
+    await Promise.all(clients);
+    expect(seen.failed).toBe(0);
+    expect(seen.blue).toBeGreaterThan(0);
+    expect(seen.green).toBeGreaterThan(0);
+    expect(stack.nginx.reloads()).toBe(reloads);
+  });
+
+  it('serves the last weights after nginx itself is restarted, before flightdeck does anything', async () => {
+    await traffic('api 20 green');
+    const held = await (await fetch(admin('weights'))).text();
+    await stack.nginx.restart(); // a fresh master: the shared dict starts empty and is filled from the file
+    expect(await (await fetch(admin('weights'))).text()).toBe(held);
+    expect(await measureSplit(url(), 100)).toEqual({ blue: 80, green: 20, other: 0 });
+  });
+
+  it('refuses malformed or unknown weights at its admin endpoint and keeps the old ones', async () => {
+    const held = await (await fetch(admin('weights'))).text();
+    for (const body of [
+      'flightdeck_staging_api 127.0.0.1:30702 50 127.0.0.1:30703 50\n', // no generation
+      'generation x\nflightdeck_staging_api 127.0.0.1:30702 150 127.0.0.1:30703 50\n', // weight > 100
+      'generation x\nflightdeck_staging_api api-blue:8001 50 127.0.0.1:30703 50\n', // not an IP
+      'generation x\nsomeone_else 127.0.0.1:30702 50 127.0.0.1:30703 50\n', // unknown upstream
+    ]) {
+      const res = await fetch(admin('weights'), { method: 'PUT', body });
+      expect(res.status).toBe(400);
+    }
+    expect(await (await fetch(admin('weights'))).text()).toBe(held);
+  });
+
+  it('refuses to start with driver lua but no statusListen, or with host names as addresses', async () => {
+    const { code, output } = await runToExit(
+      [
+        'nginx:',
+        '  upstreamFile: /tmp/fd-lua-upstreams.conf',
+        '  probeUrl: http://127.0.0.1:8088/',
+        '  driver: lua',
+        'channels: { releases: C0RELEASES }',
+        'environments:',
+        '  staging:',
+        '    services:',
+        '      api:',
+        '        image: registry.example.com/api',
+        '        port: 8080',
+        '        blue: { swarmService: api-blue, address: "api-blue:8001" }',
+        '        green: { swarmService: api-green, address: "10.0.0.2:8001" }',
+      ].join('\n'),
+    );
+    expect(code).toBe(78);
+    expect(output).toMatch(/nginx\.statusListen.*required with driver: lua/);
+    expect(output).toMatch(/environments\.staging\.services\.api\.blue\.address.*IPv4 address/);
+    expect(output).not.toMatch(/green\.address/);
+  });
+});
