@@ -57,6 +57,7 @@ describe('nginx.driver: lua', () => {
     const reloads = stack.nginx.reloads();
     const answer = await traffic('api 30 green');
     expect(answer).toMatch(/🔀 api in staging: .*70%.*30%/);
+    expect(answer).toMatch(/\(nginx updated live in \d+ ms\)/);
 
     const split = await measureSplit(url(), 100);
     expect(split).toEqual({ blue: 70, green: 30, other: 0 });

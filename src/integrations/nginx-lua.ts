@@ -68,7 +68,7 @@ export class NginxLuaDriver {
         await restore(this.weightsFile, prevWeights);
       throw err;
     }
-    return { changed: true, generation, ms: performance.now() - started };
+    return { changed: true, generation, ms: performance.now() - started, live: !staticChanged };
   }
 
   /** The static file changed (first start, or services added): write, `nginx -t`, reload, wait until live. */

@@ -69,6 +69,14 @@ export interface ApplyResult {
   changed: boolean;
   generation: string;
   ms: number;
+  /** True when nginx took the change without a reload (nginx.driver: lua). */
+  live?: boolean;
+}
+
+/** How a change reached nginx, for people: "reloaded in 84 ms", "updated live in 3 ms", "already there". */
+export function describeApply(apply: ApplyResult): string {
+  if (!apply.changed) return 'already there';
+  return `${apply.live ? 'updated live' : 'reloaded'} in ${Math.round(apply.ms)} ms`;
 }
 
 /**

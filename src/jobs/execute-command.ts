@@ -10,6 +10,7 @@ import type {
   ReleaseActionCommand,
 } from '../commands/schema.js';
 import type { AlertmanagerClient } from '../integrations/alertmanager.js';
+import { describeApply } from '../integrations/nginx.js';
 import type { SlackReply } from '../integrations/slack/respond.js';
 import { releaseLine } from '../releases/render-release.js';
 import { renderTrafficStatus } from '../releases/render-traffic.js';
@@ -218,7 +219,7 @@ async function setTraffic(
   try {
     const { apply } = await ctx.traffic.setWeights(env, svc, weights, (s) => guardInFlight(ctx, s));
     return {
-      text: `🔀 ${svc} in ${env}: ${describeSplit(weights)} (nginx ${apply.changed ? `reloaded in ${Math.round(apply.ms)} ms` : 'already there'})`,
+      text: `🔀 ${svc} in ${env}: ${describeSplit(weights)} (nginx ${describeApply(apply)})`,
       responseType: 'in_channel',
     };
   } catch (err) {

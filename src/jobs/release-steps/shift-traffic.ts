@@ -1,3 +1,4 @@
+import { describeApply } from '../../integrations/nginx.js';
 import { weightsFor } from '../../releases/weights.js';
 import type { StepHandler } from '../release-context.js';
 
@@ -13,7 +14,7 @@ export const shiftTraffic: StepHandler = async (ctx, r, step) => {
   );
   return {
     kind: 'done',
-    detail: `${percent}% → ${r.toColour} (nginx ${apply.changed ? `reloaded in ${Math.round(apply.ms)} ms` : 'already there'})`,
+    detail: `${percent}% → ${r.toColour} (nginx ${describeApply(apply)})`,
     patch: (rel) => {
       rel.weights = weights;
     },
