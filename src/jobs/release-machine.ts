@@ -187,11 +187,25 @@ export async function rollBackRelease(
   id: string,
   reason: string,
   by: string,
-  opts: { trigger: string; holdsStepLock: boolean; requestedAt?: number },
+  opts: {
+    trigger: string;
+    holdsStepLock: boolean;
+    requestedAt?: number;
+    /** The process that began this rollback died (its job stalled): finish it. */
+    resume?: boolean;
+  },
 ): Promise<RollbackReport> {
   const started = opts.requestedAt ?? ctx.now();
   let claimed = false;
   const r = await ctx.store.update(id, (rel) => {
+    if (rel.status === 'rolling_back' && opts.resume) {
+      claimed = true;
+      rel.events.push({
+        at: ctx.now(),
+        text: '↻ The worker rolling this release back stopped (killed or restarted); the rollback was finished from where it stopped',
+      });
+      return rel;
+    }
     if (TERMINAL.has(rel.status) || rel.status === 'rolling_back') return undefined;
     claimed = true;
     if (rel.status === 'awaiting_approval' || rel.status === 'queued') {
@@ -206,6 +220,7 @@ export async function rollBackRelease(
     return rel;
   });
   if (!claimed) return { release: r, swarmDetail: 'already finished or being rolled back' };
+  failpoint('after:rollback-claim');
   if (r.status === 'cancelled') {
     await ctx.states.unlock(r.environment, r.service, r.id);
     await removePendingJob(ctx, id);
@@ -236,6 +251,7 @@ export async function rollBackRelease(
   } catch (err) {
     trafficError = (err as Error).message;
   }
+  failpoint('after:rollback-traffic');
 
   // 2. Pending steps cancelled, then Swarm rolled back, once no step of this release is running.
   let swarmDetail = '';
@@ -283,6 +299,22 @@ export async function rollBackRelease(
   await cancelRestOfBatch(ctx, final, `${r.service} rolled back`);
   await ctx.publish(id);
   return { release: final, trafficSwitchMs, trafficError, swarmDetail };
+}
+
+/**
+ * A rollback whose process died half-way (its job stalled) is finished by the worker that runs the
+ * job again: traffic to the stable colour and the Swarm rollback are both no-ops when already done.
+ */
+export async function finishInterruptedRollback(
+  ctx: ReleaseContext,
+  r: Release,
+  opts: { trigger: string; requestedAt?: number },
+): Promise<RollbackReport> {
+  return rollBackRelease(ctx, r.id, r.rollback?.reason ?? 'interrupted', r.rollback?.by ?? 'flightdeck', {
+    ...opts,
+    holdsStepLock: false,
+    resume: true,
+  });
 }
 
 async function expire(ctx: ReleaseContext, r: Release): Promise<void> {

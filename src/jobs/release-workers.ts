@@ -6,7 +6,7 @@ import type { SlackResponder } from '../integrations/slack/respond.js';
 import { noteResume } from './note-resume.js';
 import { createQueue } from './queues.js';
 import type { ReleaseContext } from './release-context.js';
-import { advance } from './release-machine.js';
+import { advance, finishInterruptedRollback } from './release-machine.js';
 import { rollBackService } from './roll-back-service.js';
 import { ROLLBACK_QUEUE, RollbackJob } from './rollback-jobs.js';
 
@@ -38,7 +38,11 @@ export function startReleaseWorker(ctx: ReleaseContext, opts: WorkerOptions): Wo
     RELEASE_QUEUE,
     async (job, token) => {
       const { releaseId } = ReleaseJob.parse(job.data);
-      if (job.stalledCounter > 0) await noteResume(ctx, releaseId, job.stalledCounter);
+      if (job.stalledCounter > 0) {
+        await noteResume(ctx, releaseId, job.stalledCounter);
+        const r = await ctx.store.get(releaseId);
+        if (r?.status === 'rolling_back') await finishInterruptedRollback(ctx, r, { trigger: 'failure' });
+      }
       const { waitUntil } = await advance(ctx, releaseId, opts.lockDuration);
       if (waitUntil !== undefined) {
         await job.moveToDelayed(Math.max(waitUntil, Date.now() + 1), token);
@@ -67,7 +71,7 @@ export function startRollbackWorker(ctx: ReleaseContext, opts: WorkerOptions): W
     ROLLBACK_QUEUE,
     async (job) => {
       const data = RollbackJob.parse(job.data);
-      const report = await rollBackService(ctx, data);
+      const report = await rollBackService(ctx, data, job.stalledCounter > 0);
       if (data.reply) {
         await opts.responder
           .reply(data.reply, { text: report.text, responseType: 'in_channel' })

@@ -1,7 +1,7 @@
 import { TrafficRefused } from '../releases/traffic.js';
 import { other, weightsFor } from '../releases/weights.js';
 import type { ReleaseContext } from './release-context.js';
-import { rollBackRelease } from './release-machine.js';
+import { finishInterruptedRollback, rollBackRelease } from './release-machine.js';
 import type { RollbackJob } from './rollback-jobs.js';
 
 export interface ServiceRollbackReport {
@@ -15,15 +15,28 @@ export interface ServiceRollbackReport {
  * the colour that was live before the last completed release, and rolls the other colour's Swarm
  * service back to its previous spec.
  */
-export async function rollBackService(ctx: ReleaseContext, job: RollbackJob): Promise<ServiceRollbackReport> {
+export async function rollBackService(
+  ctx: ReleaseContext,
+  job: RollbackJob,
+  resumed = false,
+): Promise<ServiceRollbackReport> {
   const { environment: env, service: svc } = job;
   const state = await ctx.states.get(env, svc);
-  if (state.inFlight) {
-    const report = await rollBackRelease(ctx, state.inFlight.releaseId, job.reason, job.by, {
-      trigger: job.trigger,
-      holdsStepLock: false,
-      requestedAt: job.requestedAt,
-    });
+  // Run again after its worker died: finish the release rollback it began (traffic may already be
+  // back, the lock freed), never go on to roll back the release before it.
+  const interrupted = resumed
+    ? (await ctx.store.active()).find(
+        (r) => r.environment === env && r.service === svc && r.status === 'rolling_back',
+      )
+    : undefined;
+  if (state.inFlight || interrupted) {
+    const opts = { trigger: job.trigger, requestedAt: job.requestedAt };
+    const report = interrupted
+      ? await finishInterruptedRollback(ctx, interrupted, opts)
+      : await rollBackRelease(ctx, state.inFlight?.releaseId as string, job.reason, job.by, {
+          ...opts,
+          holdsStepLock: false,
+        });
     const r = report.release;
     return {
       ok: r.status === 'rolled_back' || r.status === 'cancelled',

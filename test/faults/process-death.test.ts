@@ -48,6 +48,7 @@ const armed = (i: number): Record<string, string> =>
 
 interface Row {
   point: string;
+  expected: Release['status'];
   outcome: string;
   repeats: number;
   lockLeft: boolean;
@@ -89,7 +90,7 @@ beforeAll(async () => {
 afterAll(async () => {
   probe.running = false;
   await probe.done;
-  const survived = rows.filter((r) => r.outcome === 'completed').length;
+  const survived = rows.filter((r) => r.outcome === r.expected).length;
   const lines = rows.map(
     (r) =>
       `${r.point.padEnd(20)} ${r.outcome.padEnd(10)} repeated ${r.repeats}  lock left ${r.lockLeft ? 'yes' : 'no'}  bad answers ${r.badAnswers}  ${r.seconds.toFixed(1)} s`,
@@ -98,7 +99,7 @@ afterAll(async () => {
     [
       'Process death (SIGKILL at each kill point, then restart):',
       ...lines,
-      `kill points survived ${survived}/${KILL_POINTS.length}, steps repeated with effect ${rows.reduce((a, r) => a + r.repeats, 0)}, locks left ${rows.filter((r) => r.lockLeft).length}, nginx answers ${probe.ok + probe.bad} of which not from a colour ${probe.bad}`,
+      `kill points survived ${survived}/${KILL_POINTS.length + 2}, steps repeated with effect ${rows.reduce((a, r) => a + r.repeats, 0)}, locks left ${rows.filter((r) => r.lockLeft).length}, nginx answers ${probe.ok + probe.bad} of which not from a colour ${probe.bad}`,
     ].join('\n'),
   );
   await stack.stop();
@@ -127,6 +128,16 @@ async function deployAnswer(seen: number): Promise<string> {
   );
 }
 
+/** flightdeck killed itself at its failpoint (the process exited) within a minute. */
+function reached(died: Promise<void>, point: string): Promise<unknown> {
+  return Promise.race([
+    died,
+    new Promise((_, reject) =>
+      setTimeout(() => reject(new Error(`failpoint ${point} was never reached`)), 60_000),
+    ),
+  ]);
+}
+
 /** How many steps took effect more than once: "✓" events per step beyond the first. */
 function repeatedSteps(r: Release): number {
   return r.steps.reduce((n, s) => {
@@ -151,12 +162,7 @@ describe('flightdeck SIGKILLed at each step of a release, then started again', (
       const died = app().exited();
       const seen = stack.emulator.ephemeralsFor('U0DEV').length;
       await stack.driver.command('/deploy', `${SERVICE} ${version}`);
-      await Promise.race([
-        died,
-        new Promise((_, reject) =>
-          setTimeout(() => reject(new Error(`failpoint ${point} was never reached`)), 60_000),
-        ),
-      ]);
+      await reached(died, point);
       app().setEnv(armed(i + 1));
       await app().start();
 
@@ -173,6 +179,7 @@ describe('flightdeck SIGKILLed at each step of a release, then started again', (
         (history.length - historyBefore - 1);
       rows.push({
         point,
+        expected: 'completed',
         outcome: r.status,
         repeats,
         lockLeft: after.inFlight !== undefined,
@@ -211,4 +218,146 @@ describe('flightdeck SIGKILLed at each step of a release, then started again', (
       if (resumeNote) expect(text).toMatch(/↻ .*(stopped|run again)/);
     }, 240_000);
   });
+});
+
+/** A version neither colour runs, so the release really changes the idle colour. */
+async function freshVersion(): Promise<string> {
+  const running = [await serviceImage(swarmName('blue')), await serviceImage(swarmName('green'))];
+  return VERSIONS.find((v) => !running.includes(`flightdeck/testapp:${v}`)) as string;
+}
+
+/** The rollback ran once: traffic all on the old colour, the new one's Swarm spec back as it was. */
+async function expectRolledBackOnce(
+  id: string,
+  point: string,
+  from: 'blue' | 'green',
+  imageBefore: string,
+  reloadsBefore: number,
+  started: number,
+  badBefore: number,
+): Promise<void> {
+  const r = await waitRelease(
+    stack,
+    id,
+    (x) => x.status !== 'rolling_back' && x.status !== 'running' && x.status !== 'paused',
+    'rolled back',
+    120_000,
+  );
+  const after = await states().get('staging', SERVICE);
+  // A second Swarm rollback would have flipped the spec back to the failed image.
+  const specNow = await serviceImage(swarmName(r.toColour));
+  const reloads = stack.nginx.reloads() - reloadsBefore;
+  const shifted = r.events.filter((e) => /^✓ Traffic /.test(e.text)).length;
+  rows.push({
+    point,
+    expected: 'rolled_back',
+    outcome: r.status,
+    repeats:
+      (specNow === imageBefore ? 0 : 1) +
+      repeatedSteps(r) +
+      Math.max(0, reloads - shifted - (shifted > 0 ? 1 : 0)),
+    lockLeft: after.inFlight !== undefined,
+    badAnswers: probe.bad - badBefore,
+    seconds: (Date.now() - started) / 1000,
+  });
+  expect(r.status).toBe('rolled_back');
+  // Each weight change reloaded nginx once, and moving back (if anything had moved) once more.
+  expect(reloads).toBe(shifted + (shifted > 0 ? 1 : 0));
+  expect(r.outcome).toMatch(new RegExp(`traffic 100% on ${from}`));
+  expect(specNow).toBe(imageBefore);
+  expect(after.live).toBe(from);
+  expect(after.weights[from]).toBe(100);
+  expect(after.inFlight).toBeUndefined();
+  expect((await measureSplit(nginxUrl(), 20))[from]).toBe(20);
+  expect(probe.bad - badBefore).toBe(0);
+  await waitFor(
+    async () => {
+      const t = progressText(stack, (await releases(stack).get(id)) as Release);
+      return /↩️ Rolled back/.test(t) && /↻ /.test(t) ? t : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 100, what: 'the progress message to say rolled back and resumed' },
+  );
+}
+
+describe('flightdeck SIGKILLed in the middle of a rollback, then started again', () => {
+  it('after:rollback-claim (a failed health check began the rollback, nothing moved yet): the rollback finishes once', async () => {
+    const started = Date.now();
+    const badBefore = probe.bad;
+    const before = await states().get('staging', SERVICE);
+    const to = other(before.live);
+    const imageBefore = await serviceImage(swarmName(to));
+    const reloadsBefore = stack.nginx.reloads();
+    app().setEnv({ FLIGHTDECK_FAILPOINTS: 'after:rollback-claim' });
+    await app().stop();
+    await app().start();
+    const died = app().exited();
+    const seen = stack.emulator.ephemeralsFor('U0DEV').length;
+    // This image runs but its health path answers 404: the health step fails and rolls back.
+    await stack.driver.command('/deploy', `${SERVICE} unhealthy`);
+    const [id] = releaseIds(await deployAnswer(seen));
+    await reached(died, 'after:rollback-claim');
+    app().setEnv({});
+    await app().start();
+    await expectRolledBackOnce(
+      id as string,
+      'after:rollback-claim',
+      before.live,
+      imageBefore,
+      reloadsBefore,
+      started,
+      badBefore,
+    );
+  }, 240_000);
+
+  it('after:rollback-traffic (/rollback of a paused release, traffic back, Swarm not yet): the rollback finishes once and /rollback is answered', async () => {
+    const started = Date.now();
+    const badBefore = probe.bad;
+    const before = await states().get('staging', SERVICE);
+    const to = other(before.live);
+    const imageBefore = await serviceImage(swarmName(to));
+    const reloadsBefore = stack.nginx.reloads();
+    const seen = stack.emulator.ephemeralsFor('U0DEV').length;
+    await stack.driver.command('/deploy', `${SERVICE} ${await freshVersion()}`);
+    const [id] = releaseIds(await deployAnswer(seen));
+    const running = await waitRelease(
+      stack,
+      id as string,
+      (x) => x.status === 'running' && x.message !== undefined,
+      'its message posted',
+    );
+    const msg = stack.emulator.messages.find(
+      (m) => m.channel === running.message?.channel && m.ts === running.message?.ts,
+    );
+    await stack.driver.click(
+      msg as NonNullable<typeof msg>,
+      { action_id: 'release_pause', value: id },
+      { user: 'U0DEV' },
+    );
+    await waitRelease(stack, id as string, (x) => x.status === 'paused', 'paused');
+
+    app().setEnv({ FLIGHTDECK_FAILPOINTS: 'after:rollback-traffic' });
+    await app().stop();
+    await app().start();
+    const died = app().exited();
+    await stack.driver.command('/rollback', SERVICE);
+    await reached(died, 'after:rollback-traffic');
+    app().setEnv({});
+    await app().start();
+    await expectRolledBackOnce(
+      id as string,
+      'after:rollback-traffic',
+      before.live,
+      imageBefore,
+      reloadsBefore,
+      started,
+      badBefore,
+    );
+    // The /rollback's own answer reaches the channel, from the run that finished it.
+    const preEmpted = new RegExp(`${SERVICE} in staging: release ${id} pre-empted`);
+    await waitFor(() => stack.emulator.messages.find((m) => preEmpted.test(m.text)), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      what: 'the answer to /rollback',
+    });
+  }, 240_000);
 });
