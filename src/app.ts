@@ -179,6 +179,8 @@ export async function startFlightdeck(
         ...identity,
         clientOptions: { slackApiUrl: config.slack.apiUrl },
         logger: boltLogger,
+        // No conversation state is kept in Bolt; its default store costs every request a thrown Error.
+        convoStore: false,
       });
       registerCommands(socketApp, deps);
       registerActions(socketApp, deps);
@@ -198,6 +200,8 @@ export async function startFlightdeck(
         ...identity,
         clientOptions: { slackApiUrl: config.slack.apiUrl },
         logger: boltLogger,
+        // No conversation state is kept in Bolt; its default store costs every request a thrown Error.
+        convoStore: false,
       });
       registerCommands(app, deps);
       registerActions(app, deps);
@@ -395,8 +399,9 @@ function closeServer(server: Server): Promise<void> {
 
 function toBoltLogger(logger: Logger): BoltLogger {
   const child = logger.child({ component: 'bolt' });
+  // Bolt logs several debug lines per request: format them only when someone reads them.
   return {
-    debug: (...m: unknown[]) => child.debug(m.map(String).join(' ')),
+    debug: (...m: unknown[]) => child.isLevelEnabled('debug') && child.debug(m.map(String).join(' ')),
     info: (...m: unknown[]) => child.info(m.map(String).join(' ')),
     warn: (...m: unknown[]) => child.warn(m.map(String).join(' ')),
     error: (...m: unknown[]) => child.error(m.map(String).join(' ')),
