@@ -67,8 +67,8 @@ beforeAll(async () => {
     configure: (cfg) => {
       // Short soaks instead of promotes: a kill point is reached by the release walking on its own.
       cfg.release.soak = ['1s', '1s', '1s'];
-      // A dead worker's jobs are taken over after 2 s instead of 5 s.
-      cfg.jobs.lockDuration = '2s';
+      // A dead worker's jobs are taken over after 3 s instead of 5 s.
+      cfg.jobs.lockDuration = '3s';
       Object.assign(cfg.release, { smoke: [{ path: '/version', status: 200 }] });
     },
   });

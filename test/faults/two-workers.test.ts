@@ -25,7 +25,8 @@ beforeAll(async () => {
     env: { FLIGHTDECK_FAILPOINTS: 'persisted:shift@50' },
     configure: (cfg) => {
       cfg.release.soak = ['1s', '1s', '1s'];
-      cfg.jobs.lockDuration = '2s';
+      // The survivor takes a dead worker's jobs over after 3 s instead of 5 s.
+      cfg.jobs.lockDuration = '3s';
     },
   });
   names.push(

@@ -14,6 +14,16 @@ export interface ColourService {
 /** A real Swarm service of the test's own: the test app image, a host-mode port on loopback. */
 export async function createService(s: ColourService): Promise<void> {
   await removeService(s.name);
+  // A left-over service (e.g. an earlier run cut short) goes asynchronously; its name is taken until then.
+  const gone = () =>
+    docker
+      .getService(s.name)
+      .inspect()
+      .then(
+        () => false,
+        () => true,
+      );
+  await waitFor(gone, { timeoutMs: 30_000, intervalMs: 200, what: `${s.name} to be removed` });
   await docker.createService(testappServiceSpec({ ...s, labels: { 'flightdeck.test': '1' } }) as never);
 }
 
