@@ -2,7 +2,7 @@
 # Assembles flightdeck's base images from this machine's own binaries with `docker import`, for
 # hosts that cannot reach an image registry (no `docker pull node:20`).
 #
-#   scripts/build-base-image.sh [node|redis|all]   (default: all)
+#   scripts/build-base-image.sh [node|redis|nginx|all]   (default: all)
 #
 #   node   flightdeck/node-base:20    Node.js + npm (as installed here), their shared libraries,
 #                                     busybox as /bin/sh and coreutils, tini as /sbin/tini, CA
@@ -10,6 +10,12 @@
 #                                     official node images have. The Dockerfile's default BASE_IMAGE.
 #   redis  flightdeck/redis-local:7   redis-server and its libraries, user `redis` (uid 999) owning
 #                                     /data, for the stack's Redis on a host with no registry.
+#   nginx  flightdeck/nginx-local:1   nginx (as installed here) with its dynamic modules (Lua and
+#                                     NDK when present, plus lua-resty-core), their libraries,
+#                                     mime.types, busybox, and a minimal nginx.conf that includes
+#                                     /etc/nginx/flightdeck/*.conf (flightdeck's upstream file and
+#                                     your server blocks, from a shared mount) and
+#                                     /etc/nginx/conf.d/*.conf. For the stack's nginx service.
 #
 # Idempotent: each image carries a label with a hash of its recipe (this script, the binaries'
 # versions); a build is skipped when the image exists with the same hash. FORCE=1 rebuilds.
@@ -17,6 +23,7 @@ set -euo pipefail
 
 NODE_IMAGE=${NODE_BASE_IMAGE:-flightdeck/node-base:20}
 REDIS_IMAGE=${REDIS_LOCAL_IMAGE:-flightdeck/redis-local:7}
+NGINX_IMAGE=${NGINX_LOCAL_IMAGE:-flightdeck/nginx-local:1}
 SELF=$(readlink -f "$0")
 
 log() { printf '[base-image] %s\n' "$*" >&2; }
@@ -143,10 +150,77 @@ build_redis() {
   log "built $REDIS_IMAGE"
 }
 
+# nginx's main config in the image: everything site-specific comes from the included directories.
+nginx_conf() {
+  local m
+  for m in "$@"; do printf 'load_module %s;\n' "$m"; done
+  cat <<'EOF'
+user nginx;
+worker_processes auto;
+pid /run/nginx.pid;
+error_log stderr warn;
+# Each reload leaves old workers serving their open connections; cap how long they may stay.
+worker_shutdown_timeout 30s;
+events { worker_connections 1024; }
+http {
+  include /etc/nginx/mime.types;
+  default_type application/octet-stream;
+  access_log off;
+  sendfile on;
+  keepalive_timeout 65;
+  # flightdeck's managed upstream file, shared with the workers through a mount, and server blocks.
+  include /etc/nginx/flightdeck/*.conf;
+  include /etc/nginx/conf.d/*.conf;
+}
+EOF
+}
+
+build_nginx() {
+  local nginx recipe root mods=() m d
+  nginx=$(readlink -f "$(command -v nginx || echo /usr/sbin/nginx)")
+  [ -x "$nginx" ] || die "nginx is not installed"
+  for m in /usr/lib/nginx/modules/ndk_http_module.so /usr/lib/nginx/modules/ngx_http_lua_module.so; do
+    [ -f "$m" ] && mods+=("$m")
+  done
+  recipe=$(recipe_of "$("$nginx" -V 2>&1)" "$(sha256sum "$nginx" "${mods[@]}" /etc/nginx/mime.types)" \
+    "$([ -d /usr/share/lua/5.1 ] && find /usr/share/lua/5.1 -type f | sort | xargs sha256sum)" \
+    "busybox $("$(busybox_bin)" | head -1)")
+  if up_to_date "$NGINX_IMAGE" "$recipe"; then log "$NGINX_IMAGE is up to date ($recipe)"; return; fi
+
+  log "assembling $NGINX_IMAGE from $nginx (${#mods[@]} dynamic modules)"
+  root=$(mktemp -d)
+  chmod 755 "$root"
+  trap 'rm -rf "$root"' RETURN
+  put "$nginx" "$root" /usr/sbin/nginx
+  put_libs "$nginx" "$root"
+  for m in "${mods[@]}"; do put "$m" "$root"; put_libs "$m" "$root"; done
+  # lua-resty-core: the Lua module needs it at start, and flightdeck's balancer uses ngx.balancer.
+  if [ "${#mods[@]}" -gt 0 ] && [ -d /usr/share/lua/5.1 ]; then
+    mkdir -p "$root/usr/share/lua"
+    cp -a /usr/share/lua/5.1 "$root/usr/share/lua/5.1"
+  fi
+  put /etc/nginx/mime.types "$root"
+  nginx_conf "${mods[@]}" >"$root/etc/nginx/nginx.conf"
+  for d in /etc/nginx/flightdeck /etc/nginx/conf.d /var/log/nginx /run \
+    /var/lib/nginx/body /var/lib/nginx/proxy /var/lib/nginx/fastcgi /var/lib/nginx/uwsgi /var/lib/nginx/scgi; do
+    mkdir -p "$root$d"
+  done
+  put_busybox "$root"
+  put_accounts "$root" nginx 101 /var/lib/nginx
+  # The master runs as root (it binds, reads the config and is signalled); its workers run as `nginx`.
+  # SIGQUIT stops nginx gracefully; `docker import` cannot set STOPSIGNAL, so the stack sets stop_signal.
+  import_root "$root" "$NGINX_IMAGE" \
+    --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin' \
+    --change "LABEL flightdeck.base.recipe=$recipe" \
+    --change 'CMD ["nginx", "-g", "daemon off;"]'
+  log "built $NGINX_IMAGE ($(docker image inspect -f '{{.Size}}' "$NGINX_IMAGE" | awk '{printf "%.0f MB", $1/1e6}'))"
+}
+
 docker info >/dev/null 2>&1 || die "docker is not answering (scripts/stack.sh up starts it)"
 case "${1:-all}" in
   node) build_node ;;
   redis) build_redis ;;
-  all) build_node; build_redis ;;
-  *) echo "usage: $0 [node|redis|all]" >&2; exit 2 ;;
+  nginx) build_nginx ;;
+  all) build_node; build_redis; build_nginx ;;
+  *) echo "usage: $0 [node|redis|nginx|all]" >&2; exit 2 ;;
 esac

@@ -14,7 +14,8 @@ import { renderHome } from './home/render-home.js';
 import { alertWebhookHandler } from './http/alert-webhook.js';
 import { createHttpServer, send } from './http/server.js';
 import { AlertmanagerClient } from './integrations/alertmanager.js';
-import { NginxDriver, probeNginx } from './integrations/nginx.js';
+import { NginxDriver, probeNginx, runArgv } from './integrations/nginx.js';
+import { SwarmExecRunner } from './integrations/nginx-exec.js';
 import { NginxLuaDriver } from './integrations/nginx-lua.js';
 import { instantQuery } from './integrations/prometheus.js';
 import { createRedis, waitReady, withTimeout } from './integrations/redis.js';
@@ -89,10 +90,14 @@ export async function startFlightdeck(
   const closers: Array<() => Promise<unknown>> = [];
   const store = new ReleaseStore(redis, prefix);
   const states = new ServiceStateStore(redis, prefix, (ms) => metrics.lockWait.observe(ms / 1000));
+  // nginx.exec: nginx -t / -s reload run inside the nginx service's tasks, not in this process.
+  const runNginx = config.nginx.exec
+    ? new SwarmExecRunner(docker, config.nginx.exec.swarmService).run
+    : runArgv;
   const nginx =
     config.nginx.driver === 'lua' && config.nginx.statusListen
-      ? new NginxLuaDriver({ ...config.nginx, statusListen: config.nginx.statusListen })
-      : new NginxDriver(config.nginx);
+      ? new NginxLuaDriver({ ...config.nginx, statusListen: config.nginx.statusListen }, runNginx)
+      : new NginxDriver(config.nginx, runNginx);
   const traffic = new Traffic(config, states, nginx, redis, (env, svc, w) => {
     metrics.trafficWeight.set({ environment: env, service: svc, colour: 'blue' }, w.blue);
     metrics.trafficWeight.set({ environment: env, service: svc, colour: 'green' }, w.green);

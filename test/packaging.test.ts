@@ -1,13 +1,14 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { SwarmExecRunner } from '../src/integrations/nginx-exec.js';
 import { SlackDriver } from '../src/slack-emulator/driver.js';
 import { SlackEmulator } from '../src/slack-emulator/emulator.js';
-import { testConfig } from './helpers/config.js';
+import { renderBlocks } from '../src/slack-emulator/render.js';
+import { initialUpstreams, proxyLocations, testConfig } from './helpers/config.js';
 import { type FlightdeckProcess, SIGNING_SECRET } from './helpers/flightdeck-process.js';
-import { TestNginx } from './helpers/nginx-server.js';
 import { HealthHold } from './helpers/packaging-health-hold.js';
 import {
   buildImages,
@@ -23,15 +24,22 @@ import {
   sha,
 } from './helpers/packaging-stack.js';
 import { waitFor } from './helpers/ports.js';
+import { measureSplit, releaseIds } from './helpers/release.js';
 import { TestStack } from './helpers/stack.js';
-import { createColourServices, docker, removeServicesAndWait } from './helpers/swarm.js';
+import { createColourServices, docker, removeServicesAndWait, serviceImage } from './helpers/swarm.js';
 
-// Ports 29800-29899 belong to this suite: web 29811-2, workers 29821-2, Redis 29890.
+// Ports 29800-29899 belong to this suite: web 29811-2, workers 29821-2, Redis 29890; the stack's
+// nginx 29880 (status server 29881) and the colour services it releases (prefix fdpkr) 29861-2.
 const STACK = 'fdpkg';
 const IMAGE = 'flightdeck/flightdeck:fdpkg';
 const WEB_PORTS = [29811, 29812];
 const WORKER_PORTS = [29821, 29822];
 const SECRETS = ['slack_bot_token', 'slack_signing_secret', 'alertmanager_webhook_token'];
+const NGINX = { port: 29880, statusListen: '127.0.0.1:29881' };
+const API = {
+  blue: { swarmService: 'fdpkr-staging-api-blue', address: '127.0.0.1:29861' },
+  green: { swarmService: 'fdpkr-staging-api-green', address: '127.0.0.1:29862' },
+};
 
 async function readyz(port: number): Promise<{ status: number; body: { failing?: string[] } }> {
   const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(3_000) });
@@ -45,33 +53,57 @@ const waitReady = (port: number) =>
     what: `/readyz 200 on 127.0.0.1:${port}`,
   });
 
-describe('flightdeck as a Swarm stack (image built here, two web and two worker replicas)', () => {
-  const nginx = new TestNginx();
+describe('flightdeck as a Swarm stack (image built here, two web and two worker replicas, nginx)', () => {
   const emulator = new SlackEmulator();
   let tap: SlackApiTap;
   let dir: string;
+  let nginxDir: string;
   let buildLog = '';
+  let colourServices: string[] = [];
 
   beforeAll(async () => {
     ({ buildLog } = await buildImages(IMAGE));
     await removeStack(STACK);
     await emulator.start();
     tap = await new SlackApiTap(emulator.url).start();
-    await nginx.start();
     dir = mkdtempSync(join(tmpdir(), 'fdpkg-'));
-    // The workers see nginx's upstream directory at /etc/nginx/flightdeck (a bind mount).
+    colourServices = await createColourServices([API]);
     const cfg = testConfig(
       {
         upstreamFile: '/etc/nginx/flightdeck/flightdeck-upstreams.conf',
-        testCommand: nginx.testCommand,
-        reloadCommand: nginx.reloadCommand,
-        probeUrl: nginx.probeUrl,
-        statusListen: '',
+        testCommand: [],
+        reloadCommand: [],
+        probeUrl: `http://127.0.0.1:${NGINX.port}/flightdeck-nginx-health`,
+        statusListen: NGINX.statusListen,
       },
       { prefix: STACK, basePort: 29830 },
     );
     delete cfg.environments.production;
-    const configText = stringify({ ...cfg, server: { host: '127.0.0.1', port: 3000 } });
+    (cfg.environments.staging as { services: Record<string, unknown> }).services.api = {
+      ...cfg.environments.staging?.services.api,
+      ...API,
+    };
+    // nginx is the stack's service: its own `nginx -t` and `nginx -s reload` (the defaults) run in it.
+    const { testCommand: _t, reloadCommand: _r, ...nginxCfg } = cfg.nginx;
+    const flightdeckYml = {
+      ...cfg,
+      nginx: { ...nginxCfg, exec: { swarmService: `${STACK}_nginx` } },
+      server: { host: '127.0.0.1', port: 3000 },
+    };
+    // The directory nginx includes: the operator's server block and flightdeck's upstream file,
+    // which the workers (uid 1000) rewrite.
+    nginxDir = mkdtempSync(join(tmpdir(), 'fdpkg-nginx-'));
+    chmodSync(nginxDir, 0o755);
+    chownSync(nginxDir, 1000, 1000);
+    writeFileSync(
+      join(nginxDir, 'site.conf'),
+      `server {\n    listen 127.0.0.1:${NGINX.port};\n    location = /flightdeck-nginx-health { return 200 "ok\\n"; }\n${proxyLocations(cfg)}\n}\n`,
+    );
+    writeFileSync(
+      join(nginxDir, 'flightdeck-upstreams.conf'),
+      `${initialUpstreams(cfg)}\nserver {\n    listen ${NGINX.statusListen};\n    location = /flightdeck/generation { return 200 "initial"; }\n}\n`,
+    );
+    const configText = stringify(flightdeckYml);
     const configFile = join(dir, 'flightdeck.yml');
     writeFileSync(configFile, configText);
     await createSecret(`${STACK}_slack_bot_token`, emulator.botToken);
@@ -83,7 +115,7 @@ describe('flightdeck as a Swarm stack (image built here, two web and two worker 
       FLIGHTDECK_CONFIG_VERSION: `${STACK}-${sha(configText)}`,
       FLIGHTDECK_SECRETS: STACK,
       DOCKER_GID: String(statSync('/var/run/docker.sock').gid),
-      NGINX_FLIGHTDECK_DIR: dirname(nginx.upstreamFile),
+      NGINX_FLIGHTDECK_DIR: nginxDir,
       SLACK_API_URL: tap.apiUrl,
       FLIGHTDECK_WEB_PORT_PREFIX: '2981',
       FLIGHTDECK_WORKER_PORT_PREFIX: '2982',
@@ -100,11 +132,11 @@ describe('flightdeck as a Swarm stack (image built here, two web and two worker 
       writeFileSync(`/tmp/flightdeck-test-${STACK}-${svc}.log`, logs);
     }
     await removeStack(STACK);
+    await removeServicesAndWait(colourServices);
     for (const s of SECRETS) await removeSecret(`${STACK}_${s}`);
     await tap?.stop();
     await emulator.stop();
-    nginx.destroy();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    for (const d of [dir, nginxDir]) if (d) rmSync(d, { recursive: true, force: true });
   }, 300_000);
 
   it('builds from the locally assembled base, with the extra CA only in the build stage', async () => {
@@ -153,10 +185,91 @@ describe('flightdeck as a Swarm stack (image built here, two web and two worker 
     }
   });
 
+  it('releases through the stack: a worker shifts the stack nginx 10 → 50 → 100 by exec in its task', async () => {
+    const url = `http://127.0.0.1:${NGINX.port}/staging/api/colour`;
+    expect(await measureSplit(url, 20)).toEqual({ blue: 20, green: 0, other: 0 });
+    const driver = new SlackDriver(emulator, `http://127.0.0.1:${WEB_PORTS[0]}`, SIGNING_SECRET);
+    const ask = async (text: string, answer: RegExp) => {
+      const before = emulator.ephemeralsFor('U0DEV').length;
+      expect((await driver.command('/deploy', text)).status).toBe(200);
+      return waitFor(
+        () =>
+          emulator
+            .ephemeralsFor('U0DEV')
+            .slice(before)
+            .find((e) => e.via !== 'ack' && answer.test(e.text))?.text,
+        { timeoutMs: 60_000, what: `the answer to /deploy ${text}` },
+      );
+    };
+    const [id] = releaseIds(await ask('api 1.1.0', /releasing/));
+    expect(id).toBeDefined();
+    // The release's progress message in the channel, as people read it.
+    let progress = '';
+    const waitProgress = (re: RegExp) =>
+      waitFor(
+        () => {
+          progress =
+            emulator
+              .channelMessages('C0RELEASES')
+              .map((m) => renderBlocks(m.blocks, m.text))
+              .find((t) => t.includes(id as string)) ?? '';
+          return re.test(progress) ? progress : undefined;
+        },
+        { timeoutMs: 150_000, intervalMs: 200, what: `${id}'s progress to match ${re}` },
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}\nmessage now:\n${progress}`);
+      });
+
+    for (const [percent, expectGreen] of [
+      [10, 20],
+      [50, 100],
+      [100, 200],
+    ] as const) {
+      await waitProgress(new RegExp(`⏳ Soak 1h at ${percent}%`));
+      expect(progress).toMatch(new RegExp(`✅ Traffic ${percent}% → green.*reloaded`));
+      const split = await measureSplit(url, 200);
+      expect(split.other).toBe(0);
+      // Weighted round robin is exact per nginx worker; two workers interleave.
+      expect(Math.abs(split.green - expectGreen)).toBeLessThanOrEqual(percent === 100 ? 0 : 12);
+      await ask('promote api', /Promoted/);
+    }
+    await waitProgress(/✅ Released/);
+    expect(await serviceImage(API.green.swarmService)).toBe('flightdeck/testapp:1.1.0');
+    // The file nginx serves came from a worker container, and nginx runs its generation.
+    const upstreams = readFileSync(join(nginxDir, 'flightdeck-upstreams.conf'), 'utf8');
+    expect(upstreams).toMatch(/upstream flightdeck_staging_api \{[^}]*# green 100%/);
+    const generation = /# generation ([0-9a-f]{16})/.exec(upstreams)?.[1];
+    const live = await fetch(`http://${NGINX.statusListen}/flightdeck/generation`);
+    expect(await live.text()).toBe(generation);
+  }, 480_000);
+
+  it("runs nginx's commands in the nginx task through Docker and names the task when one fails", async () => {
+    const runner = new SwarmExecRunner(docker, `${STACK}_nginx`);
+    await runner.run(['nginx', '-t']);
+    const err = await runner.run(['nginx', '-t', '-c', '/etc/nginx/missing.conf']).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(
+      new RegExp(`nginx -t -c /etc/nginx/missing.conf\` in ${STACK}_nginx\\.1 exited 1: .*missing\\.conf`),
+    );
+    const none = new SwarmExecRunner(docker, `${STACK}_no_such_nginx`);
+    await expect(none.run(['nginx', '-t'])).rejects.toThrow(
+      /nginx service fdpkg_no_such_nginx does not exist/,
+    );
+  });
+
   it('loses no job when the worker holding it is killed', async () => {
     // The worker's chat.postMessage is held by Slack for long enough to find and kill that worker.
     emulator.injectFault('chat.postMessage', { status: 500, count: 1, delayMs: 30_000 });
     const seen = tap.calls.length;
+    // Posts from here on (the release above posted its own).
+    const postsAfter = () =>
+      emulator
+        .channelMessages('C0RELEASES')
+        .filter((m) => m.via === 'chat.postMessage')
+        .slice(postsBefore);
+    const postsBefore = emulator
+      .channelMessages('C0RELEASES')
+      .filter((m) => m.via === 'chat.postMessage').length;
     const driver = new SlackDriver(emulator, `http://127.0.0.1:${WEB_PORTS[1]}`, SIGNING_SECRET);
     expect((await driver.command('/checklist', 'pre', { user: 'U0LEAD' })).status).toBe(200);
     const call = await waitFor(() => tap.calls.slice(seen).find((c) => c.method === 'chat.postMessage'), {
@@ -169,13 +282,13 @@ describe('flightdeck as a Swarm stack (image built here, two web and two worker 
     await docker.getContainer(holder).kill();
 
     // The other worker takes the job over once its lock lapses (jobs.lockDuration 5s here).
-    await waitFor(() => emulator.channelMessages('C0RELEASES').some((m) => m.via === 'chat.postMessage'), {
+    await waitFor(() => postsAfter().length > 0, {
       timeoutMs: 90_000,
       intervalMs: 250,
       what: 'the checklist message after the kill',
     });
     // Delivered once: the held call never completed, the taken-over job posted it.
-    const posts = emulator.channelMessages('C0RELEASES').filter((m) => m.via === 'chat.postMessage');
+    const posts = postsAfter();
     expect(posts).toHaveLength(1);
     expect(posts[0]?.text).toMatch(/pre|checklist/i);
     // Swarm replaces the killed task and both workers are ready again.

@@ -168,6 +168,18 @@ export const NginxConfig = z.strictObject({
    * the statusListen server without any reload (needs nginx's Lua module and IP addresses).
    */
   driver: z.enum(['reload', 'lua']).default('reload'),
+  /**
+   * nginx runs as a Swarm service: testCommand and reloadCommand run inside each of its running
+   * tasks through the Docker API (exec), not on the worker; the upstream file reaches nginx through
+   * a shared mount.
+   */
+  exec: z
+    .strictObject({
+      swarmService: z
+        .string()
+        .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'must be a Swarm service name, e.g. flightdeck_nginx'),
+    })
+    .optional(),
 });
 
 export const AlertRoute = z.strictObject({
