@@ -118,9 +118,10 @@ export async function startFlightdeck(
     publish: outbox.release,
     gate: (environment) => checklists.gate(environment),
     onCompleted: async (r) => {
-      // A release into a gated environment opens the post-deployment checklist where it was announced.
+      // A release into a gated environment opens the post-deployment checklist where it was announced,
+      // once per release (this hook runs again if flightdeck died after it).
       if (config.checklists.gateEnvironments.includes(r.environment))
-        await outbox.checklistPost('post', r.channel);
+        await outbox.checklistPost('post', r.channel, r.id);
     },
     metrics,
     logger,

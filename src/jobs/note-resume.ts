@@ -18,7 +18,7 @@ export async function noteResume(ctx: ReleaseContext, id: string, stalls: number
       at: ctx.now(),
       text:
         TERMINAL.has(rel.status) || !step
-          ? '↻ The worker stopped (killed or restarted) after recording the outcome; this message was brought up to date'
+          ? `↻ The worker stopped (killed or restarted) after recording the outcome; this message was brought up to date${rel.status === 'completed' ? ' and what follows the release done, once' : ''}`
           : `↻ The worker running this release stopped (killed or restarted) during “${step.label}”; it was resumed from the last recorded step`,
     });
     return rel;

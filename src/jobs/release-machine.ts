@@ -5,6 +5,7 @@ import { failpoint } from '../observability/failpoints.js';
 import { type Release, type StepKind, TERMINAL } from '../releases/schema.js';
 import { TrafficRefused } from '../releases/traffic.js';
 import { weightsFor } from '../releases/weights.js';
+import { runAfterRelease } from './after-release.js';
 import { type ReleaseContext, type StepHandler, type StepOutcome, serviceDef } from './release-context.js';
 import { checkHealth } from './release-steps/check-health.js';
 import { evaluateGate } from './release-steps/evaluate-gate.js';
@@ -53,6 +54,8 @@ export async function advance(
 
 async function runOneStep(ctx: ReleaseContext, id: string): Promise<{ waitUntil?: number } | 'continue'> {
   const r = await ctx.store.get(id);
+  // Completed before a crash: what follows the release may not have happened yet (each hook runs once).
+  if (r?.status === 'completed') await runAfterRelease(ctx, r);
   if (!r || TERMINAL.has(r.status) || r.status === 'rolling_back' || r.status === 'queued') return {};
   if (r.status === 'awaiting_approval') {
     if (ctx.now() < (r.approvalDeadline ?? 0)) return { waitUntil: r.approvalDeadline };
@@ -161,10 +164,7 @@ async function runOneStep(ctx: ReleaseContext, id: string): Promise<{ waitUntil?
       { environment: saved.environment, outcome: 'completed' },
       (ctx.now() - saved.createdAt) / 1000,
     );
-    await startNextInBatch(ctx, saved);
-    await ctx
-      .onCompleted?.(saved)
-      .catch((err: Error) => ctx.logger.warn({ err: err.message }, 'After-release hook failed'));
+    await runAfterRelease(ctx, saved);
     return {};
   }
   if (outcome.kind === 'wait') return { waitUntil: outcome.until };
@@ -337,18 +337,6 @@ async function removePendingJob(ctx: ReleaseContext, id: string): Promise<void> 
   // An active job is left alone: it will find the release finished and end by itself.
   if (state === 'delayed' || state === 'waiting' || state === 'prioritized')
     await job.remove().catch(() => {});
-}
-
-/** Sequential `all` releases: the next one starts when this one completes. */
-async function startNextInBatch(ctx: ReleaseContext, r: Release): Promise<void> {
-  const nextId = r.batch?.next;
-  if (!nextId) return;
-  const next = await ctx.store.update(nextId, (rel) =>
-    rel.status === 'queued' ? { ...rel, status: 'running' } : undefined,
-  );
-  if (next.status === 'running')
-    await ctx.releaseQueue.add('release', { releaseId: nextId }, { jobId: nextId });
-  await ctx.publish(nextId);
 }
 
 /** The rest of a sequential batch never starts once one release stops (each cancels its successor). */

@@ -1,5 +1,7 @@
+import { failpoint } from '../observability/failpoints.js';
 import { TrafficRefused } from '../releases/traffic.js';
 import { other, weightsFor } from '../releases/weights.js';
+import { finishSwarmRollback, pendingSwarmRollback, recordSwarmRollback } from './pending-swarm-rollback.js';
 import type { ReleaseContext } from './release-context.js';
 import { finishInterruptedRollback, rollBackRelease } from './release-machine.js';
 import type { RollbackJob } from './rollback-jobs.js';
@@ -48,14 +50,23 @@ export async function rollBackService(
     };
   }
 
+  const def = ctx.config.environments[env]?.services[svc];
   const target = state.previous?.colour ?? state.lastGood.colour;
   if (!state.previous && state.weights[target] === 100) {
+    // An earlier /rollback switched traffic and then died before rolling Swarm back: finish that.
+    const pending = def ? await pendingSwarmRollback(ctx, env, svc) : undefined;
+    if (def && pending) {
+      const swarmDetail = await finishSwarmRollback(ctx, env, svc);
+      return {
+        ok: true,
+        text: `↩️ ${svc} in ${env}: traffic was already 100% on ${target}${state.lastGood.image ? ` (${state.lastGood.image})` : ''}; ${swarmDetail} (finishing a rollback that was interrupted).`,
+      };
+    }
     return {
       ok: true,
       text: `Nothing to roll back: ${svc} in ${env} has all traffic on ${target}${state.lastGood.image ? ` (${state.lastGood.image})` : ''} and no earlier release is recorded.`,
     };
   }
-  const def = ctx.config.environments[env]?.services[svc];
   if (!def) return { ok: false, text: `${svc} is not configured in ${env}.` };
   const health = await ctx.traffic.checkColour(env, svc, target);
   if (!health.ok) {
@@ -65,6 +76,13 @@ export async function rollBackService(
     };
   }
   const previous = state.previous;
+  // Recorded before traffic moves, so a run killed after the switch can be finished by the next one.
+  const rollsSwarmBack = previous !== undefined && state.lastGood.image !== undefined;
+  if (rollsSwarmBack)
+    await recordSwarmRollback(ctx, env, svc, {
+      swarmService: def[other(target)].swarmService,
+      image: state.lastGood.image as string,
+    });
   try {
     await ctx.traffic.setWeights(
       env,
@@ -89,18 +107,8 @@ export async function rollBackService(
   ctx.metrics.rollbackSwitch.observe(trafficSwitchMs / 1000);
   ctx.metrics.rollbacks.inc({ environment: env, trigger: job.trigger });
 
-  let swarmDetail = '';
-  if (previous) {
-    const otherService = def[other(target)].swarmService;
-    try {
-      const rolled = await ctx.swarm.rollbackToPrevious(otherService);
-      swarmDetail = rolled.changed
-        ? `; ${otherService} rolled back to ${rolled.image}`
-        : `; ${otherService} had no previous spec`;
-    } catch (err) {
-      swarmDetail = `; could not roll back ${otherService}: ${(err as Error).message}`;
-    }
-  }
+  failpoint('after:service-rollback-traffic');
+  const swarmDetail = rollsSwarmBack ? `; ${await finishSwarmRollback(ctx, env, svc)}` : '';
   return {
     ok: true,
     trafficSwitchMs,

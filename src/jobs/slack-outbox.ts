@@ -91,8 +91,15 @@ export class Outbox {
     await this.refresh({ kind: 'alert-group', groupId }, `alert-group-${groupId}`);
     await this.refresh({ kind: 'alert-group-thread', groupId }, `alert-group-thread-${groupId}`);
   };
-  checklistPost = (checklistId: string, channel: string) =>
-    this.queue.add('checklist-post', { kind: 'checklist-post', checklistId, channel }).then(() => {});
+  /** `key` makes it once-only: the job id while it is queued, then the post's own key (found in the channel). */
+  checklistPost = (checklistId: string, channel: string, key?: string) =>
+    this.queue
+      .add(
+        'checklist-post',
+        { kind: 'checklist-post', checklistId, channel },
+        key ? { jobId: `checklist-post-${key}` } : {},
+      )
+      .then(() => {});
   checklistRefresh = (checklistId: string) =>
     this.refresh({ kind: 'checklist-refresh', checklistId }, `checklist-${checklistId}`).then(() => {});
   /** A plain message; `key` makes it once-only (e.g. one digest a day). */

@@ -1,11 +1,20 @@
+import { Queue } from 'bullmq';
+import { format } from 'date-fns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Release } from '../../src/releases/schema.js';
 import { ServiceStateStore } from '../../src/releases/service-state-store.js';
 import { other } from '../../src/releases/weights.js';
+import { renderBlocks } from '../../src/slack-emulator/render.js';
 import { waitFor } from '../helpers/ports.js';
 import { measureSplit, progressText, releaseIds, releases, waitRelease } from '../helpers/release.js';
 import { TestStack } from '../helpers/stack.js';
-import { createColourServices, docker, removeServicesAndWait, serviceImage } from '../helpers/swarm.js';
+import {
+  createColourServices,
+  docker,
+  removeServicesAndWait,
+  serviceImage,
+  waitServing,
+} from '../helpers/swarm.js';
 
 /**
  * Issue #7, process death: flightdeck is SIGKILLed (its own failpoints) at each step of a release,
@@ -46,6 +55,24 @@ const KILL_POINTS: Array<{ point: string; what: string; resumeNote: boolean }> =
 const armed = (i: number): Record<string, string> =>
   KILL_POINTS[i] ? { FLIGHTDECK_FAILPOINTS: KILL_POINTS[i].point } : {};
 
+/**
+ * After a release's final record: what follows it (the next release of a sequential `all` batch, the
+ * post-deployment checklist of a gated environment) must still happen, once. One batch walks them
+ * all: each restart is armed with the next point, which the resumed release then reaches.
+ */
+const HOOK_KILL_POINTS: Array<{ point: string; what: string }> = [
+  {
+    point: 'persisted:finalize',
+    what: 'first release of a sequential batch recorded complete, nothing after it done',
+  },
+  { point: 'after:next-in-batch', what: 'next release of the batch started, not recorded as done' },
+  { point: 'after:on-completed', what: 'post-deployment checklist queued, not recorded as done' },
+];
+/** SIGKILL in a `/rollback` with no release in flight, after the traffic switch, before Swarm's rollback. */
+const SERVICE_ROLLBACK_POINT = 'after:service-rollback-traffic';
+/** Kill points in all: the release table, the release rollbacks, the batch's and the /rollback's. */
+const ALL_POINTS = KILL_POINTS.length + 2 + HOOK_KILL_POINTS.length + 1;
+
 interface Row {
   point: string;
   expected: Release['status'];
@@ -56,6 +83,8 @@ interface Row {
   seconds: number;
 }
 const rows: Row[] = [];
+
+let outboxQueue: Queue | undefined;
 
 /** Asks nginx for the service all along: every answer must come from a colour (never an error). */
 const probe = { ok: 0, bad: 0, running: true, done: Promise.resolve() };
@@ -69,9 +98,15 @@ beforeAll(async () => {
       cfg.release.soak = ['1s', '1s', '1s'];
       // A dead worker's jobs are taken over after 3 s instead of 5 s.
       cfg.jobs.lockDuration = '3s';
-      Object.assign(cfg.release, { smoke: [{ path: '/version', status: 200 }] });
+      // `/deploy all` one service after another; staging is gated, so each release posts the
+      // post-deployment checklist (the gate itself is overridden below).
+      Object.assign(cfg.release, { smoke: [{ path: '/version', status: 200 }], parallel: false });
+      Object.assign(cfg, { checklists: { gateEnvironments: ['staging'] } });
     },
   });
+  await asLead(`start ${format(new Date(), 'yyyy-MM-dd')}`, /The rollout starts on/);
+  await asLead('override pre fault suite: deploys open', /overrode the production gate/);
+  outboxQueue = new Queue('slack-outbox', { connection: stack.redis.client(), prefix: stack.prefix });
   names.push(
     ...(await createColourServices(Object.values(stack.config.environments.staging?.services ?? {}))),
   );
@@ -90,6 +125,7 @@ beforeAll(async () => {
 afterAll(async () => {
   probe.running = false;
   await probe.done;
+  await outboxQueue?.close();
   const survived = rows.filter((r) => r.outcome === r.expected).length;
   const lines = rows.map(
     (r) =>
@@ -99,12 +135,28 @@ afterAll(async () => {
     [
       'Process death (SIGKILL at each kill point, then restart):',
       ...lines,
-      `kill points survived ${survived}/${KILL_POINTS.length + 2}, steps repeated with effect ${rows.reduce((a, r) => a + r.repeats, 0)}, locks left ${rows.filter((r) => r.lockLeft).length}, nginx answers ${probe.ok + probe.bad} of which not from a colour ${probe.bad}`,
+      `kill points survived ${survived}/${ALL_POINTS}, steps repeated with effect ${rows.reduce((a, r) => a + r.repeats, 0)}, locks left ${rows.filter((r) => r.lockLeft).length}, nginx answers ${probe.ok + probe.bad} of which not from a colour ${probe.bad}`,
     ].join('\n'),
   );
   await stack.stop();
   await removeServicesAndWait(names);
 });
+
+/** A `/checklist` command of the lead, answered (in the channel or to the lead alone). */
+async function asLead(text: string, answer: RegExp): Promise<void> {
+  const seen = stack.emulator.messages.length;
+  const seenEphemeral = stack.emulator.ephemeralsFor('U0LEAD').length;
+  await stack.driver.command('/checklist', text, { user: 'U0LEAD' });
+  await waitFor(
+    () =>
+      stack.emulator.messages.slice(seen).find((m) => answer.test(m.text)) ??
+      stack.emulator
+        .ephemeralsFor('U0LEAD')
+        .slice(seenEphemeral)
+        .find((e) => answer.test(e.text)),
+    { timeoutMs: 60_000, intervalMs: 100, what: `the answer to /checklist ${text}` },
+  );
+}
 
 const app = () => stack.apps[0] as NonNullable<(typeof stack.apps)[0]>;
 const states = () => new ServiceStateStore(stack.client, stack.prefix);
@@ -126,6 +178,38 @@ async function deployAnswer(seen: number): Promise<string> {
         .find((e) => e.via !== 'ack' && /🚀 `rel-/.test(e.text))?.text,
     { timeoutMs: 60_000, intervalMs: 100, what: 'the answer to /deploy' },
   );
+}
+
+/** Post-deployment checklists in the channel where staging releases are announced. */
+const postChecklists = () =>
+  stack.emulator
+    .channelMessages('C0RELEASES')
+    .filter((m) => renderBlocks(m.blocks, m.text).includes('📋 Post-deployment checklist')).length;
+
+/**
+ * Staging is gated: every completed release posts the post-deployment checklist, exactly once. Checked
+ * once Slack has been sent everything queued (no outbox job left), so a late duplicate would count.
+ */
+async function expectChecklistOncePerRelease(): Promise<void> {
+  const store = releases(stack);
+  const all = [
+    ...(await store.history('staging', 'api', 500)),
+    ...(await store.history('staging', 'web', 500)),
+  ];
+  const completed = all.filter((r) => r.status === 'completed').length;
+  await waitFor(() => (postChecklists() >= completed ? true : undefined), {
+    timeoutMs: 30_000,
+    intervalMs: 100,
+    what: `${completed} post-deployment checklists (one per completed release), seen ${postChecklists()}`,
+  });
+  await waitFor(
+    async () => {
+      const c = await (outboxQueue as Queue).getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+      return Object.values(c).every((n) => n === 0) ? true : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 100, what: 'every Slack send done' },
+  );
+  expect(postChecklists()).toBe(completed);
 }
 
 /** flightdeck killed itself at its failpoint (the process exited) within a minute. */
@@ -216,8 +300,89 @@ describe('flightdeck SIGKILLed at each step of a release, then started again', (
         throw new Error(`${err.message}\nmessage now:\n${now}`);
       });
       if (resumeNote) expect(text).toMatch(/↻ .*(stopped|run again)/);
+      await expectChecklistOncePerRelease();
     }, 240_000);
   });
+});
+
+describe('flightdeck SIGKILLed after a release of a sequential batch was recorded complete', () => {
+  it(`${HOOK_KILL_POINTS.map((k) => k.point).join(', ')}: the next release starts once and each posts the checklist once`, async () => {
+    const started = Date.now();
+    const badBefore = probe.bad;
+    const version = await freshVersion();
+    const historyBefore = {
+      api: (await releases(stack).history('staging', 'api', 500)).length,
+      web: (await releases(stack).history('staging', 'web', 500)).length,
+    };
+    const checklistsBefore = postChecklists();
+    const hookArmed = (i: number): Record<string, string> =>
+      HOOK_KILL_POINTS[i] ? { FLIGHTDECK_FAILPOINTS: HOOK_KILL_POINTS[i].point } : {};
+    app().setEnv(hookArmed(0));
+    await app().stop();
+    await app().start();
+    const seen = stack.emulator.ephemeralsFor('U0DEV').length;
+    let died = app().exited();
+    await stack.driver.command('/deploy', `all ${version}`);
+    const ids = releaseIds(await deployAnswer(seen));
+    expect(ids).toHaveLength(2);
+    const [first, second] = ids as [string, string];
+    // Each restart is armed with the next point, which the first release's resumed job reaches.
+    for (let i = 0; i < HOOK_KILL_POINTS.length; i++) {
+      await reached(died, HOOK_KILL_POINTS[i]?.point as string);
+      app().setEnv(hookArmed(i + 1));
+      await app().start();
+      died = app().exited();
+    }
+    const done = [
+      await waitRelease(stack, first, (x) => x.status === 'completed', 'completed', 120_000),
+      await waitRelease(stack, second, (x) => x.status === 'completed', 'completed', 180_000),
+    ];
+    const [a, b] = done as [Release, Release];
+    // The batch went on, one after the other: the second started once the first was complete.
+    expect([a.service, b.service]).toEqual(['api', 'web']);
+    expect(b.steps[0]?.startedAt ?? 0).toBeGreaterThanOrEqual(a.finishedAt ?? Number.POSITIVE_INFINITY);
+    expect((await releases(stack).history('staging', 'api', 500)).length - historyBefore.api).toBe(1);
+    expect((await releases(stack).history('staging', 'web', 500)).length - historyBefore.web).toBe(1);
+    let lockLeft = false;
+    for (const r of done) {
+      expect(repeatedSteps(r)).toBe(0);
+      expect(r.steps.every((s) => s.status === 'done')).toBe(true);
+      lockLeft ||= (await states().get('staging', r.service)).inFlight !== undefined;
+    }
+    expect(lockLeft).toBe(false);
+    // The first release's message says it was brought up to date after the crashes; both say released.
+    const firstText = await waitFor(
+      async () => {
+        const t = progressText(stack, (await releases(stack).get(first)) as Release);
+        return /✅ Released/.test(t) && /↻ .*after recording the outcome/.test(t) ? t : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: 'the first release message to say released and resumed' },
+    );
+    expect(firstText).toMatch(/✅ Released/);
+    await waitFor(
+      async () =>
+        /✅ Released/.test(progressText(stack, (await releases(stack).get(second)) as Release))
+          ? true
+          : undefined,
+      { timeoutMs: 30_000, intervalMs: 100, what: 'the second release message to say released' },
+    );
+    // One post-deployment checklist per release of the batch, none lost, none twice.
+    await expectChecklistOncePerRelease();
+    expect(postChecklists() - checklistsBefore).toBe(2);
+    expect(probe.bad - badBefore).toBe(0);
+    const seconds = (Date.now() - started) / 1000;
+    for (const { point } of HOOK_KILL_POINTS)
+      rows.push({
+        point,
+        expected: 'completed',
+        outcome:
+          a.status === 'completed' && b.status === 'completed' ? 'completed' : `${a.status}/${b.status}`,
+        repeats: repeatedSteps(a) + repeatedSteps(b) + (postChecklists() - checklistsBefore - 2),
+        lockLeft,
+        badAnswers: probe.bad - badBefore,
+        seconds,
+      });
+  }, 360_000);
 });
 
 /** A version neither colour runs, so the release really changes the idle colour. */
@@ -358,6 +523,80 @@ describe('flightdeck SIGKILLed in the middle of a rollback, then started again',
       timeoutMs: 30_000,
       intervalMs: 100,
       what: 'the answer to /rollback',
+    });
+  }, 240_000);
+});
+
+describe('flightdeck SIGKILLed in a /rollback with no release in flight, then started again', () => {
+  it(`${SERVICE_ROLLBACK_POINT} (traffic back on the earlier colour, Swarm not rolled back yet): the job's next run rolls Swarm back, once`, async () => {
+    const started = Date.now();
+    const badBefore = probe.bad;
+    const before = await states().get('staging', SERVICE);
+    expect(before.inFlight).toBeUndefined();
+    const target = before.previous?.colour as 'blue' | 'green';
+    expect(target).toBeDefined();
+    // The rollback before this one rolled the earlier colour's Swarm service back: wait until its
+    // new task runs, as an operator would before rolling back onto it.
+    const targetName = swarmName(target);
+    await waitFor(
+      async () => {
+        const state = (await docker.getService(targetName).inspect()).UpdateStatus?.State;
+        return !state || String(state).endsWith('completed') ? true : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 300, what: `${targetName}'s Swarm rollback done` },
+    );
+    const targetPort = stack.config.environments.staging?.services[SERVICE]?.[target].address.split(':')[1];
+    await waitServing(Number(targetPort));
+    const demoted = swarmName(other(target));
+    const imageBefore = await serviceImage(demoted);
+    const rollbackImage = await previousImage(demoted);
+    expect(rollbackImage).not.toBe(imageBefore);
+
+    app().setEnv({ FLIGHTDECK_FAILPOINTS: SERVICE_ROLLBACK_POINT });
+    await app().stop();
+    await app().start();
+    const died = app().exited();
+    const seen = stack.emulator.messages.length;
+    await stack.driver.command('/rollback', SERVICE);
+    await reached(died, SERVICE_ROLLBACK_POINT);
+    app().setEnv({});
+    await app().start();
+
+    // The rollback job runs again and finishes it; its answer says so.
+    const answer = await waitFor(
+      () =>
+        stack.emulator.messages
+          .slice(seen)
+          .find((m) => new RegExp(`${SERVICE} in staging: .*${demoted} rolled back to`).test(m.text))?.text,
+      { timeoutMs: 90_000, intervalMs: 100, what: 'the answer to /rollback' },
+    );
+    expect(answer).toMatch(/interrupted/);
+    const after = await states().get('staging', SERVICE);
+    expect(after.live).toBe(target);
+    expect(after.weights[target]).toBe(100);
+    expect((await measureSplit(nginxUrl(), 20))[target]).toBe(20);
+    // Rolled back once: a second rollback would have flipped the spec back to the image it had.
+    const specNow = await serviceImage(demoted);
+    expect(specNow).toBe(rollbackImage);
+    expect(await previousImage(demoted)).toBe(imageBefore);
+
+    // Asked again, there is nothing left to do, and Swarm is not touched a second time.
+    const again = stack.emulator.messages.length;
+    await stack.driver.command('/rollback', SERVICE);
+    await waitFor(
+      () => stack.emulator.messages.slice(again).find((m) => /Nothing to roll back/.test(m.text)),
+      { timeoutMs: 60_000, intervalMs: 100, what: 'the answer to the second /rollback' },
+    );
+    expect(await serviceImage(demoted)).toBe(rollbackImage);
+    expect(probe.bad - badBefore).toBe(0);
+    rows.push({
+      point: SERVICE_ROLLBACK_POINT,
+      expected: 'rolled_back',
+      outcome: specNow === rollbackImage && after.weights[target] === 100 ? 'rolled_back' : 'incomplete',
+      repeats: specNow === rollbackImage ? 0 : 1,
+      lockLeft: after.inFlight !== undefined,
+      badAnswers: probe.bad - badBefore,
+      seconds: (Date.now() - started) / 1000,
     });
   }, 240_000);
 });

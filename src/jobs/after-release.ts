@@ -1,0 +1,42 @@
+import { failpoint } from '../observability/failpoints.js';
+import type { Release } from '../releases/schema.js';
+import type { ReleaseContext } from './release-context.js';
+
+/** Redis hash of the after-release hooks a release has run: one field per hook, set once it took effect. */
+const doneKey = (ctx: ReleaseContext, id: string) => `${ctx.config.redis.prefix}:data:release:${id}:after`;
+const DONE_TTL_SEC = 30 * 86_400;
+
+/**
+ * What follows a completed release: the next release of a sequential batch starts, then the
+ * `onCompleted` hook runs (the post-deployment checklist). The release job runs this whenever it finds
+ * its release completed, so a crash anywhere after the final record is followed by the job's next run
+ * doing what is left. Each hook is idempotent and marked done after it took effect: each happens once.
+ * A hook that throws fails the job, whose retry runs what is left.
+ */
+export async function runAfterRelease(ctx: ReleaseContext, r: Release): Promise<void> {
+  if (r.status !== 'completed') return;
+  const hooks: Array<[name: string, run: () => Promise<void>]> = [];
+  if (r.batch?.next) hooks.push(['next-in-batch', () => startNextInBatch(ctx, r.batch?.next as string)]);
+  const onCompleted = ctx.onCompleted;
+  if (onCompleted) hooks.push(['on-completed', () => onCompleted(r)]);
+  if (hooks.length === 0) return;
+  const key = doneKey(ctx, r.id);
+  const done = new Set(await ctx.redis.hkeys(key));
+  for (const [name, run] of hooks) {
+    if (done.has(name)) continue;
+    await run();
+    failpoint(`after:${name}`);
+    await ctx.redis.multi().hset(key, name, String(ctx.now())).expire(key, DONE_TTL_SEC).exec();
+  }
+}
+
+/** Sequential `all` releases: the next one starts when this one completes (a second call changes nothing). */
+async function startNextInBatch(ctx: ReleaseContext, nextId: string): Promise<void> {
+  const next = await ctx.store.update(nextId, (rel) =>
+    rel.status === 'queued' ? { ...rel, status: 'running' } : undefined,
+  );
+  // Running already (a crash came after the status change): the job id makes the add once-only.
+  if (next.status === 'running')
+    await ctx.releaseQueue.add('release', { releaseId: nextId }, { jobId: nextId });
+  await ctx.publish(nextId);
+}
