@@ -56,6 +56,9 @@ async function runOneStep(ctx: ReleaseContext, id: string): Promise<{ waitUntil?
   const r = await ctx.store.get(id);
   // Completed before a crash: what follows the release may not have happened yet (each hook runs once).
   if (r?.status === 'completed') await runAfterRelease(ctx, r);
+  // Stopped before a crash let it cancel the rest of its batch (a no-op once they are cancelled).
+  else if (r?.batch?.next && TERMINAL.has(r.status))
+    await cancelRestOfBatch(ctx, r, `${r.service} ${r.status.replace('_', ' ')}`);
   if (!r || TERMINAL.has(r.status) || r.status === 'rolling_back' || r.status === 'queued') return {};
   if (r.status === 'awaiting_approval') {
     if (ctx.now() < (r.approvalDeadline ?? 0)) return { waitUntil: r.approvalDeadline };
@@ -296,9 +299,27 @@ export async function rollBackRelease(
     { environment: r.environment, outcome: final.status },
     (ctx.now() - r.createdAt) / 1000,
   );
+  failpoint('persisted:rollback');
   await cancelRestOfBatch(ctx, final, `${r.service} rolled back`);
   await ctx.publish(id);
   return { release: final, trafficSwitchMs, trafficError, swarmDetail };
+}
+
+const ROLLED_BACK_NOTE =
+  '↻ The worker rolling this release back stopped (killed or restarted) after recording the outcome; this message was brought up to date';
+
+/**
+ * A rollback recorded as finished whose process died before it announced it (its job runs again):
+ * the rest of its batch is cancelled and its message brought up to date, with a ↻ line, once.
+ */
+export async function finishRecordedRollback(ctx: ReleaseContext, r: Release): Promise<void> {
+  const noted = await ctx.store.update(r.id, (rel) => {
+    if (rel.events.some((e) => e.text === ROLLED_BACK_NOTE)) return undefined;
+    rel.events.push({ at: ctx.now(), text: ROLLED_BACK_NOTE });
+    return rel;
+  });
+  await cancelRestOfBatch(ctx, noted, `${r.service} rolled back`);
+  await ctx.publish(r.id);
 }
 
 /**

@@ -1,9 +1,10 @@
 import { failpoint } from '../observability/failpoints.js';
+import { TERMINAL } from '../releases/schema.js';
 import { TrafficRefused } from '../releases/traffic.js';
 import { other, weightsFor } from '../releases/weights.js';
 import { finishSwarmRollback, pendingSwarmRollback, recordSwarmRollback } from './pending-swarm-rollback.js';
 import type { ReleaseContext } from './release-context.js';
-import { finishInterruptedRollback, rollBackRelease } from './release-machine.js';
+import { finishInterruptedRollback, finishRecordedRollback, rollBackRelease } from './release-machine.js';
 import type { RollbackJob } from './rollback-jobs.js';
 
 export interface ServiceRollbackReport {
@@ -31,6 +32,27 @@ export async function rollBackService(
         (r) => r.environment === env && r.service === svc && r.status === 'rolling_back',
       )
     : undefined;
+  // Run again after the rollback it did was recorded (killed before answering): say so, and do
+  // not go on to roll back the release before that one.
+  const recorded =
+    resumed && !interrupted && !state.inFlight
+      ? (await ctx.store.history(env, svc, 1)).find(
+          (r) =>
+            TERMINAL.has(r.status) &&
+            (r.rollback !== undefined || r.status === 'cancelled') &&
+            (r.finishedAt ?? 0) >= job.requestedAt,
+        )
+      : undefined;
+  if (recorded) {
+    await finishRecordedRollback(ctx, recorded);
+    return {
+      ok: recorded.status === 'rolled_back' || recorded.status === 'cancelled',
+      text:
+        recorded.status === 'cancelled'
+          ? `🚫 ${svc} in ${env}: release ${recorded.id} cancelled before it changed anything.`
+          : `↩️ ${svc} in ${env}: release ${recorded.id} pre-empted. ${recorded.outcome ?? ''}`,
+    };
+  }
   if (state.inFlight || interrupted) {
     const opts = { trigger: job.trigger, requestedAt: job.requestedAt };
     const report = interrupted

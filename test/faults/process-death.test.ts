@@ -68,10 +68,15 @@ const HOOK_KILL_POINTS: Array<{ point: string; what: string }> = [
   { point: 'after:next-in-batch', what: 'next release of the batch started, not recorded as done' },
   { point: 'after:on-completed', what: 'post-deployment checklist queued, not recorded as done' },
 ];
+/** SIGKILL in a `/rollback` of a paused release. */
+const PAUSED_ROLLBACK_POINTS: Array<{ point: string; what: string }> = [
+  { point: 'after:rollback-traffic', what: 'traffic back, Swarm not yet' },
+  { point: 'persisted:rollback', what: 'rollback recorded, neither announced nor answered' },
+];
 /** SIGKILL in a `/rollback` with no release in flight, after the traffic switch, before Swarm's rollback. */
 const SERVICE_ROLLBACK_POINT = 'after:service-rollback-traffic';
 /** Kill points in all: the release table, the release rollbacks, the batch's and the /rollback's. */
-const ALL_POINTS = KILL_POINTS.length + 2 + HOOK_KILL_POINTS.length + 1;
+const ALL_POINTS = KILL_POINTS.length + 1 + PAUSED_ROLLBACK_POINTS.length + HOOK_KILL_POINTS.length + 1;
 
 interface Row {
   point: string;
@@ -474,57 +479,65 @@ describe('flightdeck SIGKILLed in the middle of a rollback, then started again',
     );
   }, 240_000);
 
-  it('after:rollback-traffic (/rollback of a paused release, traffic back, Swarm not yet): the rollback finishes once and /rollback is answered', async () => {
-    const started = Date.now();
-    const badBefore = probe.bad;
-    const before = await states().get('staging', SERVICE);
-    const to = other(before.live);
-    const imageBefore = await serviceImage(swarmName(to));
-    const reloadsBefore = stack.nginx.reloads();
-    const seen = stack.emulator.ephemeralsFor('U0DEV').length;
-    await stack.driver.command('/deploy', `${SERVICE} ${await freshVersion()}`);
-    const [id] = releaseIds(await deployAnswer(seen));
-    const running = await waitRelease(
-      stack,
-      id as string,
-      (x) => x.status === 'running' && x.message !== undefined,
-      'its message posted',
-    );
-    const msg = stack.emulator.messages.find(
-      (m) => m.channel === running.message?.channel && m.ts === running.message?.ts,
-    );
-    await stack.driver.click(
-      msg as NonNullable<typeof msg>,
-      { action_id: 'release_pause', value: id },
-      { user: 'U0DEV' },
-    );
-    await waitRelease(stack, id as string, (x) => x.status === 'paused', 'paused');
+  PAUSED_ROLLBACK_POINTS.forEach(({ point, what }) => {
+    it(`${point} (/rollback of a paused release, ${what}): the rollback finishes once, /rollback is answered and goes no further`, async () => {
+      const started = Date.now();
+      const badBefore = probe.bad;
+      const before = await states().get('staging', SERVICE);
+      const to = other(before.live);
+      const imageBefore = await serviceImage(swarmName(to));
+      const liveImageBefore = await serviceImage(swarmName(before.live));
+      const reloadsBefore = stack.nginx.reloads();
+      const seen = stack.emulator.ephemeralsFor('U0DEV').length;
+      await stack.driver.command('/deploy', `${SERVICE} ${await freshVersion()}`);
+      const [id] = releaseIds(await deployAnswer(seen));
+      const running = await waitRelease(
+        stack,
+        id as string,
+        (x) => x.status === 'running' && x.message !== undefined,
+        'its message posted',
+      );
+      const msg = stack.emulator.messages.find(
+        (m) => m.channel === running.message?.channel && m.ts === running.message?.ts,
+      );
+      await stack.driver.click(
+        msg as NonNullable<typeof msg>,
+        { action_id: 'release_pause', value: id },
+        { user: 'U0DEV' },
+      );
+      await waitRelease(stack, id as string, (x) => x.status === 'paused', 'paused');
 
-    app().setEnv({ FLIGHTDECK_FAILPOINTS: 'after:rollback-traffic' });
-    await app().stop();
-    await app().start();
-    const died = app().exited();
-    await stack.driver.command('/rollback', SERVICE);
-    await reached(died, 'after:rollback-traffic');
-    app().setEnv({});
-    await app().start();
-    await expectRolledBackOnce(
-      id as string,
-      'after:rollback-traffic',
-      before.live,
-      imageBefore,
-      reloadsBefore,
-      started,
-      badBefore,
-    );
-    // The /rollback's own answer reaches the channel, from the run that finished it.
-    const preEmpted = new RegExp(`${SERVICE} in staging: release ${id} pre-empted`);
-    await waitFor(() => stack.emulator.messages.find((m) => preEmpted.test(m.text)), {
-      timeoutMs: 30_000,
-      intervalMs: 100,
-      what: 'the answer to /rollback',
-    });
-  }, 240_000);
+      app().setEnv({ FLIGHTDECK_FAILPOINTS: point });
+      await app().stop();
+      await app().start();
+      const died = app().exited();
+      await stack.driver.command('/rollback', SERVICE);
+      await reached(died, point);
+      app().setEnv({});
+      await app().start();
+      await expectRolledBackOnce(
+        id as string,
+        point,
+        before.live,
+        imageBefore,
+        reloadsBefore,
+        started,
+        badBefore,
+      );
+      // The /rollback's own answer reaches the channel, once, from the run that finished it.
+      const preEmpted = new RegExp(`${SERVICE} in staging: release ${id} pre-empted`);
+      await waitFor(() => stack.emulator.messages.find((m) => preEmpted.test(m.text)), {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        what: 'the answer to /rollback',
+      });
+      expect(stack.emulator.messages.filter((m) => preEmpted.test(m.text))).toHaveLength(1);
+      // Run again, the job did not go on to roll back the release before this one.
+      const after = await states().get('staging', SERVICE);
+      expect(after.previous).toEqual(before.previous);
+      expect(await serviceImage(swarmName(before.live))).toBe(liveImageBefore);
+    }, 240_000);
+  });
 });
 
 describe('flightdeck SIGKILLed in a /rollback with no release in flight, then started again', () => {
