@@ -16,6 +16,7 @@ import { FlightdeckConfig } from '../src/config/schema.js';
 import { createLogger } from '../src/observability/logger.js';
 import { SlackDriver } from '../src/slack-emulator/driver.js';
 import { SlackEmulator } from '../src/slack-emulator/emulator.js';
+import { c, printTranscript, sendLine } from './slack-transcript.js';
 import { testappServiceSpec } from './testapp-service.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -181,35 +182,8 @@ console.log(
 );
 await resetDemo();
 
-const c = { dim: '\x1b[2m', bold: '\x1b[1m', cyan: '\x1b[36m', yellow: '\x1b[33m', reset: '\x1b[0m' };
 const emulator = await new SlackEmulator().start(Number(process.env.SLACK_EMULATOR_PORT ?? 0));
-const name = (id: string) => emulator.users.get(id)?.name ?? id;
-const chan = (id: string) => `#${emulator.channels.get(id)?.name ?? id}`;
-const lastText = new Map<string, string>();
-emulator.on('transcript', (e: Record<string, string>) => {
-  const body = (e.text ?? '').replace(/\n/g, '\n      ');
-  if (e.kind === 'command' || e.kind === 'click') {
-    console.log(
-      `\n${c.bold}${c.cyan}@${name(e.user ?? '')}${c.reset} in ${chan(e.channel ?? '')}: ${c.bold}${e.text}${c.reset}`,
-    );
-  } else if (e.kind === 'ephemeral') {
-    console.log(
-      `  ${c.dim}(only @${name(e.user ?? '')} sees)${c.reset} ${c.yellow}flightdeck${c.reset}: ${body}`,
-    );
-  } else if (e.kind === 'message') {
-    console.log(`  ${chan(e.channel ?? '')} ${c.yellow}flightdeck${c.reset}: ${body}`);
-  } else if (e.kind === 'update') {
-    // Show only what changed, as a user's eye would catch it.
-    const before = new Set((lastText.get(e.ts ?? '') ?? '').split('\n'));
-    const changed = (e.text ?? '').split('\n').filter((l) => !before.has(l) && !l.startsWith('['));
-    if (changed.length > 0) {
-      console.log(
-        `  ${chan(e.channel ?? '')} ${c.yellow}flightdeck${c.reset} ${c.dim}(edited)${c.reset}: ${changed.join('\n      ')}`,
-      );
-    }
-  }
-  if (e.kind === 'message' || e.kind === 'update') lastText.set(e.ts ?? '', e.text ?? '');
-});
+printTranscript(emulator);
 
 const signingSecret = randomBytes(16).toString('hex');
 const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
@@ -239,19 +213,7 @@ console.log(
 
 const settle = (ms = 600) => new Promise((r) => setTimeout(r, ms));
 async function send(line: string): Promise<void> {
-  const m = /^(?:as\s+(U[A-Z0-9]+)\s+)?(\/\w+)\s*(.*)$/.exec(line.trim());
-  if (!m) {
-    console.log(
-      `${c.dim}Type a slash command, e.g. /deploy help, or "as U0GUEST /deploy api 1.1.0 to production"${c.reset}`,
-    );
-    return;
-  }
-  const sent = await driver.command(m[2] as string, m[3] ?? '', { user: m[1] ?? 'U0DEV' });
-  if (sent.status !== 200)
-    console.log(
-      `  ${c.dim}(Slack: ${sent.timedOut ? 'operation_timeout' : `HTTP ${sent.status}`})${c.reset}`,
-    );
-  console.log(`  ${c.dim}(acked in ${sent.ms.toFixed(1)} ms)${c.reset}`);
+  await sendLine(driver, line);
 }
 
 for (const line of ['/deploy help', '/traffic api 150', 'as U0GUEST /deploy api 1.1.0 to production']) {
