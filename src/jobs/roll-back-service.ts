@@ -1,5 +1,5 @@
 import { failpoint } from '../observability/failpoints.js';
-import { TERMINAL } from '../releases/schema.js';
+import { type Release, TERMINAL } from '../releases/schema.js';
 import { TrafficRefused } from '../releases/traffic.js';
 import { other, weightsFor } from '../releases/weights.js';
 import { finishSwarmRollback, pendingSwarmRollback, recordSwarmRollback } from './pending-swarm-rollback.js';
@@ -12,6 +12,15 @@ export interface ServiceRollbackReport {
   text: string;
   trafficSwitchMs?: number;
 }
+
+/** The answer to a /rollback that stopped a release. */
+const releaseAnswer = (r: Release): ServiceRollbackReport => ({
+  ok: r.status === 'rolled_back' || r.status === 'cancelled',
+  text:
+    r.status === 'cancelled'
+      ? `🚫 ${r.service} in ${r.environment}: release ${r.id} cancelled before it changed anything.`
+      : `↩️ ${r.service} in ${r.environment}: release ${r.id} pre-empted. ${r.outcome ?? ''}`,
+});
 
 /**
  * /rollback of one service: pre-empts the release in flight if there is one; otherwise returns to
@@ -45,13 +54,7 @@ export async function rollBackService(
       : undefined;
   if (recorded) {
     await finishRecordedRollback(ctx, recorded);
-    return {
-      ok: recorded.status === 'rolled_back' || recorded.status === 'cancelled',
-      text:
-        recorded.status === 'cancelled'
-          ? `🚫 ${svc} in ${env}: release ${recorded.id} cancelled before it changed anything.`
-          : `↩️ ${svc} in ${env}: release ${recorded.id} pre-empted. ${recorded.outcome ?? ''}`,
-    };
+    return releaseAnswer(recorded);
   }
   if (state.inFlight || interrupted) {
     const opts = { trigger: job.trigger, requestedAt: job.requestedAt };
@@ -61,15 +64,7 @@ export async function rollBackService(
           ...opts,
           holdsStepLock: false,
         });
-    const r = report.release;
-    return {
-      ok: r.status === 'rolled_back' || r.status === 'cancelled',
-      trafficSwitchMs: report.trafficSwitchMs,
-      text:
-        r.status === 'cancelled'
-          ? `🚫 ${svc} in ${env}: release ${r.id} cancelled before it changed anything.`
-          : `↩️ ${svc} in ${env}: release ${r.id} pre-empted. ${r.outcome ?? ''}`,
-    };
+    return { ...releaseAnswer(report.release), trafficSwitchMs: report.trafficSwitchMs };
   }
 
   const def = ctx.config.environments[env]?.services[svc];
