@@ -16,12 +16,11 @@ import { SlackDriver } from '../src/slack-emulator/driver.js';
 import { SlackEmulator } from '../src/slack-emulator/emulator.js';
 import { c, printTranscript, sendLine } from './slack-transcript.js';
 
+const NO_SECRET = "give --signing-secret-file or SLACK_SIGNING_SECRET (the app's signing secret)";
 const Options = z.object({
   port: z.coerce.number().int().min(1).max(65535),
   app: z.array(z.url({ protocol: /^https?$/ })).min(1),
-  signingSecret: z
-    .string()
-    .min(1, "give --signing-secret-file or SLACK_SIGNING_SECRET (the app's signing secret)"),
+  signingSecret: z.string({ error: NO_SECRET }).min(1, NO_SECRET),
   botToken: z.string().startsWith('xoxb-', 'the bot token must start with xoxb-'),
   wait: z.coerce.number().min(0).optional(),
   user: z.string().regex(/^U[A-Z0-9]+$/, 'a user ID such as U0DEV'),
