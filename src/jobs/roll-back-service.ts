@@ -1,3 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { releasePolicy } from '../config/schema.js';
+import { DockerUnavailable, SwarmServiceMissing } from '../integrations/swarm.js';
 import { failpoint } from '../observability/failpoints.js';
 import { type Release, TERMINAL } from '../releases/schema.js';
 import { TrafficRefused } from '../releases/traffic.js';
@@ -6,6 +9,42 @@ import { finishSwarmRollback, pendingSwarmRollback, recordSwarmRollback } from '
 import type { ReleaseContext } from './release-context.js';
 import { finishInterruptedRollback, finishRecordedRollback, rollBackRelease } from './release-machine.js';
 import type { RollbackJob } from './rollback-jobs.js';
+
+const MOVING = new Set(['updating', 'rollback_started']);
+const HALFWAY = new Set(['paused', 'rollback_paused']);
+
+/**
+ * Waits (bounded by the policy's convergeTimeout, at most 2 minutes) while Swarm updates or rolls
+ * back the service; returns why it is not settled, or undefined once it is. An unreachable Docker
+ * engine does not block a rollback: traffic moves on the health check alone, as it always could.
+ */
+async function swarmSettled(
+  ctx: ReleaseContext,
+  swarmService: string,
+  env: string,
+): Promise<string | undefined> {
+  const policy = releasePolicy(ctx.config, env);
+  const deadline = ctx.now() + Math.min(policy.convergeTimeout, 120_000);
+  for (;;) {
+    let state: string | undefined;
+    let message: string | undefined;
+    try {
+      ({ updateState: state, updateMessage: message } = await ctx.swarm.inspect(swarmService));
+    } catch (err) {
+      if (err instanceof DockerUnavailable || err instanceof SwarmServiceMissing) return undefined;
+      throw err;
+    }
+    const why = `${swarmService}: update ${state}${message ? `, ${message}` : ''}`;
+    if (state && HALFWAY.has(state)) return why;
+    if (!state || !MOVING.has(state)) return undefined;
+    if (ctx.now() >= deadline) return why;
+    ctx.logger.info(
+      { swarmService, updateState: state },
+      'Rollback waits for Swarm to settle before moving traffic',
+    );
+    await sleep(Math.min(policy.pollInterval, 1_000));
+  }
+}
 
 export interface ServiceRollbackReport {
   ok: boolean;
@@ -85,6 +124,15 @@ export async function rollBackService(
     };
   }
   if (!def) return { ok: false, text: `${svc} is not configured in ${env}.` };
+  // A colour Swarm is still replacing (e.g. the rollback of a release that just failed) answers its
+  // health check from the old task and then drops requests while the task is swapped: wait it out.
+  const moving = await swarmSettled(ctx, def[target].swarmService, env);
+  if (moving) {
+    return {
+      ok: false,
+      text: `⚠️ Not rolling back ${svc} in ${env}: Swarm is still changing ${target} (${moving}), so traffic stays where it is. Run /rollback again once it settles.`,
+    };
+  }
   const health = await ctx.traffic.checkColour(env, svc, target);
   if (!health.ok) {
     return {
