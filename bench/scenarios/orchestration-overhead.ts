@@ -17,26 +17,14 @@ import { releaseIds, waitRelease } from '../../test/helpers/release.js';
 import { TestStack } from '../../test/helpers/stack.js';
 import { createService, removeServicesAndWait, waitServing } from '../../test/helpers/swarm.js';
 import { ms, type ScenarioResult, times } from '../lib/result.js';
-import { median, round, sleep } from '../lib/stats.js';
+import { untilServing } from '../lib/serving.js';
+import { median, round } from '../lib/stats.js';
 
 const run = promisify(execFile);
 const VERSIONS = ['1.1.0', '1.2.0', '2.0.0'];
 const RAW_PORT = 30480;
-
-/** Until `streak` fresh requests in a row answer `colour`, polling gently (flightdeck shares the CPU). */
-async function untilServing(url: string, colour: string, streak = 20): Promise<void> {
-  let seen = 0;
-  while (seen < streak) {
-    const body = await fetch(url, { headers: { connection: 'close' } })
-      .then((r) => r.text())
-      .then(
-        (t) => t.trim(),
-        () => 'error',
-      );
-    seen = body === colour ? seen + 1 : 0;
-    if (seen === 0) await sleep(20);
-  }
-}
+/** Misses are retried after 20 ms: flightdeck shares the CPU with this poller. */
+const GENTLY = { pauseMs: 20 };
 
 function rawUpstream(port: number, live: 'blue' | 'green'): string {
   const server = (colour: string, p: number) =>
@@ -100,7 +88,7 @@ export async function orchestrationOverhead(): Promise<ScenarioResult> {
     await nginx(stack.nginx.testCommand);
     await nginx(stack.nginx.reloadCommand);
     const rawUrl = `http://127.0.0.1:${rawPort}/colour`;
-    await untilServing(rawUrl, 'blue');
+    await untilServing(rawUrl, 'blue', GENTLY);
 
     let live: 'blue' | 'green' = 'blue';
     for (const version of VERSIONS) {
@@ -113,7 +101,7 @@ export async function orchestrationOverhead(): Promise<ScenarioResult> {
         const seen = stack.emulator.ephemeralsFor('U0DEV').length;
         const sent = await stack.driver.command('/deploy', `api ${version} to ${env}`);
         const t0 = performance.now() - sent.ms;
-        await untilServing(`http://127.0.0.1:${stack.nginx.port}/${env}/api/colour`, next);
+        await untilServing(`http://127.0.0.1:${stack.nginx.port}/${env}/api/colour`, next, GENTLY);
         into.push(performance.now() - t0);
         const [id] = releaseIds(await stack.answerTo('U0DEV', seen, /releasing/));
         steps.push(await waitRelease(stack, id as string, (r) => r.status === 'completed', 'completed'));
@@ -133,7 +121,7 @@ export async function orchestrationOverhead(): Promise<ScenarioResult> {
       writeFileSync(rawFile, rawUpstream(rawPort, next));
       await nginx(stack.nginx.testCommand);
       await nginx(stack.nginx.reloadCommand);
-      await untilServing(rawUrl, next);
+      await untilServing(rawUrl, next, GENTLY);
       raw.push(performance.now() - t1);
       live = next;
     }

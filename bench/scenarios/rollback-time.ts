@@ -8,6 +8,7 @@ import { releaseIds, soakingAt, waitRelease } from '../../test/helpers/release.j
 import { TestStack } from '../../test/helpers/stack.js';
 import { createColourServices, removeServicesAndWait } from '../../test/helpers/swarm.js';
 import { ms, type ScenarioResult, times } from '../lib/result.js';
+import { untilServing } from '../lib/serving.js';
 import { median, round, sleep } from '../lib/stats.js';
 
 /** The upstream file an operator writes by hand: `api` at `green`% green, the rest as flightdeck starts. */
@@ -32,20 +33,6 @@ export function handWrittenUpstreams(cfg: TestConfig, env: string, svc: string, 
   return initialUpstreams(cfg).replace(new RegExp(`upstream ${name} \\{[^}]*\\}`), block);
 }
 
-/** Until `streak` requests in a row answer `colour` (fresh connections: a reload may reset idle keep-alive ones). */
-export async function untilAll(url: string, colour: string, streak = 20): Promise<void> {
-  let seen = 0;
-  while (seen < streak) {
-    const body = await fetch(url, { headers: { connection: 'close' } })
-      .then((r) => r.text())
-      .then(
-        (t) => t.trim(),
-        () => 'error',
-      );
-    seen = body === colour ? seen + 1 : 0;
-  }
-}
-
 export async function rollbackTime(): Promise<ScenarioResult> {
   const stack = await new TestStack({ prefix: 'fdbenchrb', basePort: 30100 }).start();
   const api = stack.config.environments.staging?.services.api;
@@ -63,7 +50,7 @@ export async function rollbackTime(): Promise<ScenarioResult> {
       await waitRelease(stack, id as string, soakingAt(10), 'soaking at 10%');
       const sent = await stack.driver.command('/rollback', 'api');
       const started = performance.now() - sent.ms; // from the moment the command left "Slack"
-      await untilAll(url, 'blue');
+      await untilServing(url, 'blue');
       ours.push(performance.now() - started);
       await waitRelease(stack, id as string, (r) => r.status === 'rolled_back', 'rolled back');
       await waitFor(
@@ -80,7 +67,7 @@ export async function rollbackTime(): Promise<ScenarioResult> {
       writeFileSync(stack.nginx.upstreamFile, handWrittenUpstreams(stack.config, 'staging', 'api', 0));
       run(stack.nginx.testCommand);
       run(stack.nginx.reloadCommand);
-      await untilAll(url, 'blue');
+      await untilServing(url, 'blue');
       raw.push(performance.now() - t0);
       await stack.apps[0]?.stop(); // flightdeck re-renders its own file when it starts again
       await stack.apps[0]?.start();

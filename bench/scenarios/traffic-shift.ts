@@ -7,9 +7,9 @@ import { releaseIds, soakingAt, waitRelease } from '../../test/helpers/release.j
 import { TestStack } from '../../test/helpers/stack.js';
 import { createColourServices, removeServicesAndWait } from '../../test/helpers/swarm.js';
 import type { Row, ScenarioResult } from '../lib/result.js';
+import { untilServing } from '../lib/serving.js';
 import { round, sleep } from '../lib/stats.js';
 import { Wrk, type WrkSummary } from '../lib/wrk.js';
-import { untilAll } from './rollback-time.js';
 
 const CONNECTIONS = 8;
 const STEADY_MS = 5_000;
@@ -61,7 +61,7 @@ async function oneDriver(driver: 'reload' | 'lua', basePort: number) {
       }
       await stack.driver.command('/rollback', 'api');
       await waitRelease(stack, id as string, (r) => r.status === 'rolled_back', 'rolled back');
-      await untilAll(url, 'blue');
+      await untilServing(url, 'blue');
     });
     return {
       steady,
