@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -28,6 +28,7 @@ export class Wrk {
   private proc?: ChildProcess;
   private out = '';
   private exited?: Promise<void>;
+  private dir?: string;
 
   constructor(
     private readonly url: string,
@@ -35,8 +36,8 @@ export class Wrk {
   ) {}
 
   start(): this {
-    const dir = mkdtempSync(join(tmpdir(), 'fdbench-wrk-'));
-    const script = join(dir, 'done.lua');
+    this.dir = mkdtempSync(join(tmpdir(), 'fdbench-wrk-'));
+    const script = join(this.dir, 'done.lua');
     writeFileSync(script, DONE_LUA);
     const args = [
       `-t${this.opts.threads ?? 1}`,
@@ -65,6 +66,7 @@ export class Wrk {
   async stop(): Promise<WrkSummary> {
     this.proc?.kill('SIGINT');
     await this.exited;
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
     const line = /WRK (\{.*\})/.exec(this.out)?.[1];
     if (!line) throw new Error(`wrk printed no summary:\n${this.out.slice(-2000)}`);
     const j = JSON.parse(line) as Omit<WrkSummary, 'seconds' | 'failed'> & { us: number };
