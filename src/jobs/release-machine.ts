@@ -194,7 +194,7 @@ export async function rollBackRelease(
     trigger: string;
     holdsStepLock: boolean;
     requestedAt?: number;
-    /** The process that began this rollback died (its job stalled): finish it. */
+    /** The job that began this rollback stopped half-way (its worker died, or an error failed it): finish it. */
     resume?: boolean;
   },
 ): Promise<RollbackReport> {

@@ -38,8 +38,10 @@ export function startReleaseWorker(ctx: ReleaseContext, opts: WorkerOptions): Wo
     RELEASE_QUEUE,
     async (job, token) => {
       const { releaseId } = ReleaseJob.parse(job.data);
-      if (job.stalledCounter > 0) {
-        await noteResume(ctx, releaseId, job.stalledCounter);
+      if (job.stalledCounter > 0) await noteResume(ctx, releaseId, job.stalledCounter);
+      // Run again after its worker died or after an error (e.g. Redis gone mid-rollback): a rollback
+      // it began is finished here, since advance() leaves a rolling_back release alone.
+      if (job.stalledCounter > 0 || job.attemptsMade > 0) {
         const r = await ctx.store.get(releaseId);
         if (r?.status === 'rolling_back') await finishInterruptedRollback(ctx, r, { trigger: 'failure' });
       }
@@ -71,7 +73,8 @@ export function startRollbackWorker(ctx: ReleaseContext, opts: WorkerOptions): W
     ROLLBACK_QUEUE,
     async (job) => {
       const data = RollbackJob.parse(job.data);
-      const report = await rollBackService(ctx, data, job.stalledCounter > 0);
+      // A retry after an error is a re-run too: the release it stopped may already be recorded.
+      const report = await rollBackService(ctx, data, job.stalledCounter > 0 || job.attemptsMade > 0);
       if (data.reply) {
         await opts.responder
           .reply(data.reply, { text: report.text, responseType: 'in_channel' })

@@ -73,8 +73,8 @@ export async function rollBackService(
 ): Promise<ServiceRollbackReport> {
   const { environment: env, service: svc } = job;
   const state = await ctx.states.get(env, svc);
-  // Run again after its worker died: finish the release rollback it began (traffic may already be
-  // back, the lock freed), never go on to roll back the release before it.
+  // Run again (its worker died, or its last attempt failed): finish the release rollback it began
+  // (traffic may already be back, the lock freed), never go on to roll back the release before it.
   const interrupted = resumed
     ? (await ctx.store.active()).find(
         (r) => r.environment === env && r.service === svc && r.status === 'rolling_back',
