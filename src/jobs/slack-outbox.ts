@@ -34,6 +34,7 @@ const OutboxJob = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('alert-group'), groupId: z.string(), ...Slot }),
   /** Lists a storm's alerts in its thread, 100 a message, resuming where it stopped. */
   z.object({ kind: z.literal('alert-group-thread'), groupId: z.string(), ...Slot }),
+  /** No longer queued (replies go through alert-thread-drain); still run for jobs a replica of an older version queued. */
   z.object({ kind: z.literal('alert-thread'), fingerprint: z.string(), text: z.string(), ...Slot }),
   /** Posts an alert thread's pending replies, one at a time, in the order they were asked for. */
   z.object({ kind: z.literal('alert-thread-drain'), fingerprint: z.string(), ...Slot }),
