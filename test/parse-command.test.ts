@@ -115,3 +115,14 @@ describe('authorisation rules', () => {
     expect(authorise(cmd, 'U0123LEADB', config).allowed).toBe(true);
   });
 });
+
+describe('override reasons reach the channel inert', () => {
+  it('escapes < and > (no @channel ping or mention) but keeps Slack’s own &amp; as one ampersand', () => {
+    // Slack sends a typed "&" as "&amp;" and a picked @channel as <!channel>.
+    const parsed = parseCommand('checklist', 'override pre Ops &amp; QA agreed <!channel> <@U0LEAD>', config);
+    expect(parsed).toMatchObject({
+      action: 'override',
+      reason: 'Ops &amp; QA agreed &lt;!channel&gt; &lt;@U0LEAD&gt;',
+    });
+  });
+});

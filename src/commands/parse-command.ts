@@ -170,8 +170,9 @@ function parseChecklist(tokens: string[]): ChecklistCommand {
         'Override what? `/checklist override pre <reason>` or `/checklist override phase <1-4> <reason>`.',
       );
     }
-    // The reason is shown to the channel and in status: Slack's escapes keep <!channel> or <@U…> inert.
-    const reason = reasonWords.join(' ').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+    // The reason is shown to the channel and in status: escaped, <!channel> or <@U…> stay inert. Slack
+    // already sends a typed & as &amp;, so & is left alone (escaping it again would show "&amp;").
+    const reason = reasonWords.join(' ').replace(/</g, '&lt;').replace(/>/g, '&gt;');
     if (reason.length < 5)
       throw new UsageError(
         'An override needs a reason (at least 5 characters); it is kept in the audit log.',
