@@ -2,14 +2,16 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
 const RELEASE_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+const EXTEND_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 
 export class LockTimeout extends Error {
   readonly code = 'lock_timeout';
 }
 
 /**
- * A short mutual-exclusion lock in Redis (SET NX PX + compare-and-delete), for critical sections
- * of a few seconds shared by all replicas. The TTL frees it if the holder dies.
+ * A mutual-exclusion lock in Redis (SET NX PX + compare-and-delete) shared by all replicas. The
+ * holder renews the TTL while it works, so a slow critical section (nginx test and reload through
+ * Docker exec can take tens of seconds) keeps it, and a dead holder frees it within one TTL.
  */
 export async function withRedisLock<T>(
   redis: Redis,
@@ -31,9 +33,15 @@ export async function withRedisLock<T>(
     delay = Math.min(delay * 2, 100);
   }
   onWait?.(Date.now() - started);
+  const renew = setInterval(
+    () => void redis.eval(EXTEND_SCRIPT, 1, key, token, ttlMs).catch(() => {}),
+    Math.max(Math.floor(ttlMs / 3), 50),
+  );
+  renew.unref();
   try {
     return await fn();
   } finally {
+    clearInterval(renew);
     await redis.eval(RELEASE_SCRIPT, 1, key, token).catch(() => {});
   }
 }
