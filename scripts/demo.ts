@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { startFlightdeck } from '../src/app.js';
 import { FlightdeckConfig } from '../src/config/schema.js';
 import { createLogger } from '../src/observability/logger.js';
+import { ReleaseStore } from '../src/releases/release-store.js';
 import { SlackDriver } from '../src/slack-emulator/driver.js';
 import { SlackEmulator } from '../src/slack-emulator/emulator.js';
 import { c, printTranscript, sendLine } from './slack-transcript.js';
@@ -226,12 +227,16 @@ await send('/deploy api 1.1.0 to staging');
 const splitSeen = new Set<number>();
 for (let i = 0; i < 240; i++) {
   const r = new Redis(redisUrl);
-  const keys = await r.keys('flightdeck-demo:data:release:rel-*');
-  const raw = keys.filter((k) => !k.endsWith(':steplock'))[0];
-  const rel = raw ? JSON.parse((await r.get(raw)) ?? '{}') : undefined;
+  // Read through the store, not by key pattern: a release owns several keys of other types.
+  const [rel] = await new ReleaseStore(r, 'flightdeck-demo').history('staging', 'api', 1);
   r.disconnect();
   const step = rel?.steps?.[rel.stepIndex];
-  if (step?.kind === 'soak' && step.status === 'waiting' && !splitSeen.has(step.percent)) {
+  if (
+    step?.kind === 'soak' &&
+    step.status === 'waiting' &&
+    step.percent !== undefined &&
+    !splitSeen.has(step.percent)
+  ) {
     splitSeen.add(step.percent);
     console.log(
       `  ${c.dim}(meanwhile, 100 requests through nginx to /staging/api/: ${await split('staging', 'api')})${c.reset}`,
