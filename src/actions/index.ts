@@ -1,14 +1,12 @@
 import type { App } from '@slack/bolt';
 import { type BlockActionDeps, blockActionListener } from './handle-block-action.js';
 
-const KNOWN =
-  '(release_(approve|reject|promote|pause|resume|abort)|rollback_confirm|alert_(ack|silence|rollback|group_ack)|checklist_(tick|recheck))';
-const ACTION_IDS = new RegExp(`^${KNOWN}$`);
-/** Everything else: a click we never rendered (a forged payload) is acked and audited, not left to time out. */
-const OTHER_ACTION_IDS = new RegExp(`^(?!${KNOWN}$)`);
-
-/** Wires the buttons and checkboxes of release, alert and checklist messages and of /rollback's confirmation. */
+/**
+ * Wires the buttons and checkboxes of release, alert and checklist messages and of /rollback's confirmation.
+ * One listener for every action id: a click we never rendered (a forged payload) is acked and audited by
+ * the same listener, not left to time out. One, not two, because Bolt runs every listener's middleware on
+ * every request, slash commands included.
+ */
 export function registerActions(app: App, deps: BlockActionDeps): void {
-  app.action({ type: 'block_actions', action_id: ACTION_IDS }, blockActionListener(deps) as never);
-  app.action({ type: 'block_actions', action_id: OTHER_ACTION_IDS }, blockActionListener(deps) as never);
+  app.action({ type: 'block_actions' }, blockActionListener(deps) as never);
 }

@@ -46,11 +46,17 @@ function readLimited(req: IncomingMessage, limit: number): Promise<Buffer | unde
   });
 }
 
+/** A form field named `payload`, its letters plain or percent-encoded (as querystring decodes keys). */
+const PAYLOAD_KEY = /(?:^|&)(?:p|%70)(?:a|%61)(?:y|%79)(?:l|%6[cC])(?:o|%6[fF])(?:a|%61)(?:d|%64)(?:=|&|$)/;
+
 /** Parses as Bolt does (form with an optional JSON `payload`, else JSON); unparseable is Bolt's to answer. */
 function parsesToNonObject(text: string, contentType: string | undefined): boolean {
   let body: unknown;
   try {
     if (contentType === 'application/x-www-form-urlencoded') {
+      // A form is always an object unless a `payload` field holds JSON; slash commands have none,
+      // so skip parsing them twice (Bolt parses the body again).
+      if (!PAYLOAD_KEY.test(text)) return false;
       const form = parse(text);
       body = typeof form.payload === 'string' ? JSON.parse(form.payload) : form;
     } else {
