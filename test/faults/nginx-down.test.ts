@@ -72,13 +72,16 @@ async function startNginx(): Promise<void> {
 function recordWeights(): { stop: () => Promise<Weights[]> } {
   const seen = new Map<string, Weights>();
   let running = true;
+  const look = async () => {
+    const w = await states()
+      .get('staging', 'api')
+      .then((s) => s.weights)
+      .catch(() => undefined);
+    if (w) seen.set(`${w.blue}/${w.green}`, w);
+  };
   const loop = (async () => {
     while (running) {
-      const w = await states()
-        .get('staging', 'api')
-        .then((s) => s.weights)
-        .catch(() => undefined);
-      if (w) seen.set(`${w.blue}/${w.green}`, w);
+      await look();
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
@@ -86,6 +89,8 @@ function recordWeights(): { stop: () => Promise<Weights[]> } {
     stop: async () => {
       running = false;
       await loop;
+      // The last change can land between two looks (e.g. just before the release's final record).
+      await look();
       return [...seen.values()];
     },
   };
