@@ -2,16 +2,13 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runToExit } from './helpers/flightdeck-process.js';
+import { LUA_MODULES } from './helpers/nginx-server.js';
 import { waitFor } from './helpers/ports.js';
 import { measureSplit } from './helpers/release.js';
 import { TestStack } from './helpers/stack.js';
 
 // nginx with its Lua module, flightdeck with `nginx.driver: lua`. The colours are two small HTTP
 // servers: what is under test is how weights reach nginx, not Swarm.
-const LUA_MODULES = [
-  '/usr/lib/nginx/modules/ndk_http_module.so',
-  '/usr/lib/nginx/modules/ngx_http_lua_module.so',
-];
 const stack = new TestStack({ prefix: 'fdlua', basePort: 30700 });
 const colours: Server[] = [];
 

@@ -1,9 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Release } from '../src/releases/schema.js';
 import { ServiceStateStore } from '../src/releases/service-state-store.js';
-import { measureSplit, releaseIds, soakingAt, waitProgress, waitRelease } from './helpers/release.js';
+import {
+  deployRelease,
+  measureSplit,
+  promoteRelease,
+  soakingAt,
+  waitProgress,
+  waitRelease,
+} from './helpers/release.js';
 import { TestStack } from './helpers/stack.js';
-import { createColourServices, docker, removeServicesAndWait } from './helpers/swarm.js';
+import { createColourServices, previousImage, removeServicesAndWait } from './helpers/swarm.js';
 
 const stack = new TestStack({ prefix: 'fdkill', basePort: 28600 });
 const names: string[] = [];
@@ -23,18 +30,9 @@ afterAll(async () => {
 const app = () => stack.apps[0] as NonNullable<(typeof stack.apps)[0]>;
 const url = (svc: string) => `http://127.0.0.1:${stack.nginx.port}/staging/${svc}/colour`;
 
-async function deploy(text: string): Promise<string> {
-  const seen = stack.emulator.ephemeralsFor('U0DEV').length;
-  await stack.driver.command('/deploy', text);
-  const [id] = releaseIds(await stack.answerTo('U0DEV', seen, /releasing/));
-  return id as string;
-}
+const deploy = (text: string) => deployRelease(stack, text);
 
-async function promote(svc: string): Promise<void> {
-  const seen = stack.emulator.ephemeralsFor('U0DEV').length;
-  await stack.driver.command('/deploy', `promote ${svc}`);
-  await stack.answerTo('U0DEV', seen, /Promoted/);
-}
+const promote = (svc: string) => promoteRelease(stack, svc);
 
 /** Walks the remaining soaks with /deploy promote until the release completes. */
 async function promoteToTheEnd(id: string, svc: string, from: number): Promise<Release> {
@@ -50,11 +48,6 @@ function expectEachStepOnce(r: Release): void {
   const done = r.events.filter((e) => e.text.startsWith('✓ '));
   expect(done).toHaveLength(r.steps.length);
   r.steps.forEach((s, i) => expect(done[i]?.text.startsWith(`✓ ${s.label}: `)).toBe(true));
-}
-
-async function previousImage(service: string): Promise<string> {
-  const info = await docker.getService(service).inspect();
-  return String(info.PreviousSpec?.TaskTemplate?.ContainerSpec?.Image ?? '').replace(/@sha256:.*/, '');
 }
 
 describe('flightdeck killed (SIGKILL) in the middle of a release, then started again', () => {

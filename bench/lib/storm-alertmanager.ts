@@ -1,7 +1,4 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { LoopbackServer } from '../../test/helpers/loopback-server.js';
-import { freePort } from '../../test/helpers/ports.js';
+import { TestAlertmanager } from '../../test/helpers/alertmanager-server.js';
 
 export interface StormRouting {
   groupBy: string[];
@@ -13,24 +10,18 @@ export interface StormRouting {
  * A real Alertmanager that sends every notification twice: to flightdeck's webhook, and through
  * its own Slack receiver (`slack_configs`, the baseline) to chat.postMessage of the emulator.
  */
-export class StormAlertmanager extends LoopbackServer {
+export class StormAlertmanager extends TestAlertmanager {
   constructor() {
     super('am-storm');
   }
 
-  async reservePort(): Promise<this> {
-    this.port = await freePort();
-    return this;
-  }
-
-  async start(opts: {
+  async startStorm(opts: {
     webhookUrl: string;
     webhookToken: string;
     slack: { apiUrl: string; token: string; channel: string };
     routing: StormRouting;
   }): Promise<this> {
-    if (!this.port) await this.reservePort();
-    const config = {
+    return this.startWithConfig({
       route: {
         receiver: 'flightdeck',
         group_by: opts.routing.groupBy,
@@ -68,23 +59,6 @@ export class StormAlertmanager extends LoopbackServer {
           ],
         },
       ],
-    };
-    writeFileSync(join(this.dir, 'alertmanager.yml'), JSON.stringify(config));
-    await this.run('prometheus-alertmanager', [
-      `--config.file=${join(this.dir, 'alertmanager.yml')}`,
-      `--storage.path=${join(this.dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${this.port}`,
-      '--cluster.listen-address=',
-    ]);
-    return this;
-  }
-
-  async post(alerts: unknown[]): Promise<void> {
-    const res = await fetch(`${this.url}/api/v2/alerts`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(alerts),
     });
-    if (!res.ok) throw new Error(`alertmanager refused alerts: ${res.status} ${await res.text()}`);
   }
 }

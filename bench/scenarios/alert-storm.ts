@@ -32,7 +32,7 @@ export async function alertStorm(): Promise<ScenarioResult> {
     },
   });
   try {
-    await am.start({
+    await am.startStorm({
       webhookUrl: `${stack.apps[0]?.url}/alerts/alertmanager`,
       webhookToken: TOKEN,
       slack: { apiUrl: stack.emulator.apiUrl, token: stack.emulator.botToken, channel: CHANNEL.alertmanager },

@@ -3,6 +3,8 @@
  * back, with keep-alive clients and with clients that close every connection; once with the
  * reload driver and once with the Lua driver. Baseline: the same load with no traffic change.
  */
+
+import { LUA_MODULES } from '../../test/helpers/nginx-server.js';
 import { releaseIds, soakingAt, waitRelease } from '../../test/helpers/release.js';
 import { TestStack } from '../../test/helpers/stack.js';
 import { createColourServices, removeServicesAndWait } from '../../test/helpers/swarm.js';
@@ -74,11 +76,6 @@ async function oneDriver(driver: 'reload' | 'lua', basePort: number) {
     await removeServicesAndWait(names);
   }
 }
-
-export const LUA_MODULES = [
-  '/usr/lib/nginx/modules/ndk_http_module.so',
-  '/usr/lib/nginx/modules/ngx_http_lua_module.so',
-];
 
 export async function trafficShift(): Promise<ScenarioResult> {
   const reload = await oneDriver('reload', 30200);

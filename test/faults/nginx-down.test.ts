@@ -5,7 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Weights } from '../../src/releases/schema.js';
 import { ServiceStateStore } from '../../src/releases/service-state-store.js';
 import { waitFor } from '../helpers/ports.js';
-import { measureSplit, releaseIds, soakingAt, waitProgress, waitRelease } from '../helpers/release.js';
+import {
+  deployRelease,
+  measureSplit,
+  promoteRelease,
+  soakingAt,
+  waitProgress,
+  waitRelease,
+} from '../helpers/release.js';
 import { TestStack } from '../helpers/stack.js';
 import { createColourServices, removeServicesAndWait } from '../helpers/swarm.js';
 
@@ -96,18 +103,9 @@ function recordWeights(): { stop: () => Promise<Weights[]> } {
   };
 }
 
-async function deploy(text: string): Promise<string> {
-  const seen = stack.emulator.ephemeralsFor('U0DEV').length;
-  await stack.driver.command('/deploy', text);
-  const [id] = releaseIds(await stack.answerTo('U0DEV', seen, /releasing/));
-  return id as string;
-}
+const deploy = (text: string) => deployRelease(stack, text);
 
-async function promote(): Promise<void> {
-  const seen = stack.emulator.ephemeralsFor('U0DEV').length;
-  await stack.driver.command('/deploy', 'promote api');
-  await stack.answerTo('U0DEV', seen, /Promoted/);
-}
+const promote = () => promoteRelease(stack, 'api');
 
 async function readyzFailing(): Promise<string[]> {
   const res = await fetch(`${stack.apps[0]?.url}/readyz`);

@@ -8,7 +8,12 @@ import { renderBlocks } from '../../src/slack-emulator/render.js';
 import { waitFor } from '../helpers/ports.js';
 import { measureSplit, progressText, releaseIds, releases, waitRelease } from '../helpers/release.js';
 import { TestStack } from '../helpers/stack.js';
-import { createColourServices, docker, removeServicesAndWait, serviceImage } from '../helpers/swarm.js';
+import {
+  createColourServices,
+  previousImage,
+  removeServicesAndWait,
+  serviceImage,
+} from '../helpers/swarm.js';
 
 /**
  * Issue #7, process death: flightdeck is SIGKILLed (its own failpoints) at each step of a release,
@@ -161,11 +166,6 @@ const app = () => stack.apps[0] as NonNullable<(typeof stack.apps)[0]>;
 const states = () => new ServiceStateStore(stack.client, stack.prefix);
 const swarmName = (colour: 'blue' | 'green') =>
   stack.config.environments.staging?.services[SERVICE]?.[colour].swarmService as string;
-
-async function previousImage(service: string): Promise<string> {
-  const info = await docker.getService(service).inspect();
-  return String(info.PreviousSpec?.TaskTemplate?.ContainerSpec?.Image ?? '').replace(/@sha256:.*/, '');
-}
 
 /** The worker's answer to the /deploy (it may come only after the restart: the command is run again). */
 async function deployAnswer(seen: number): Promise<string> {

@@ -4,7 +4,14 @@ import { ServiceStateStore } from '../../src/releases/service-state-store.js';
 import { renderBlocks } from '../../src/slack-emulator/render.js';
 import { type AmAlert, TestAlertmanager } from '../helpers/alertmanager-server.js';
 import { waitFor } from '../helpers/ports.js';
-import { measureSplit, releaseIds, soakingAt, waitProgress, waitRelease } from '../helpers/release.js';
+import {
+  deployRelease,
+  measureSplit,
+  promoteRelease,
+  soakingAt,
+  waitProgress,
+  waitRelease,
+} from '../helpers/release.js';
 import { TestStack } from '../helpers/stack.js';
 import { createColourServices, removeServicesAndWait } from '../helpers/swarm.js';
 
@@ -69,18 +76,9 @@ async function expectTryAgain(text: string): Promise<void> {
   expect(sent.body?.text).toMatch(/Redis\) is not answering\. Nothing was started — please try again/);
 }
 
-async function deploy(text: string): Promise<string> {
-  const seen = stack.emulator.ephemeralsFor('U0DEV').length;
-  await stack.driver.command('/deploy', text);
-  const [id] = releaseIds(await stack.answerTo('U0DEV', seen, /releasing/));
-  return id as string;
-}
+const deploy = (text: string) => deployRelease(stack, text);
 
-async function promote(): Promise<void> {
-  const seen = stack.emulator.ephemeralsFor('U0DEV').length;
-  await stack.driver.command('/deploy', 'promote api');
-  await stack.answerTo('U0DEV', seen, /Promoted/);
-}
+const promote = () => promoteRelease(stack, 'api');
 
 describe('Redis restarted (AOF on) in the middle of a release', () => {
   it('while converging and while soaking: commands meanwhile get "try again", /readyz names redis, the release resumes and completes', async () => {

@@ -6,7 +6,12 @@ import type { FlightdeckProcess } from '../helpers/flightdeck-process.js';
 import { waitFor } from '../helpers/ports.js';
 import { progressText, releaseIds, releases, waitRelease } from '../helpers/release.js';
 import { TestStack } from '../helpers/stack.js';
-import { createColourServices, docker, removeServicesAndWait, serviceImage } from '../helpers/swarm.js';
+import {
+  createColourServices,
+  previousImage,
+  removeServicesAndWait,
+  serviceImage,
+} from '../helpers/swarm.js';
 
 /**
  * Issue #7, two replicas: one web process and two workers on one Redis. One worker is SIGKILLed in
@@ -60,11 +65,6 @@ async function oneDies(): Promise<{ dead: FlightdeckProcess; alive: FlightdeckPr
   const alive = dead === a ? b : a;
   expect(await isDead(alive)).toBe(false);
   return { dead, alive };
-}
-
-async function previousImage(service: string): Promise<string> {
-  const info = await docker.getService(service).inspect();
-  return String(info.PreviousSpec?.TaskTemplate?.ContainerSpec?.Image ?? '').replace(/@sha256:.*/, '');
 }
 
 /** Completed releases counted by one process's own /metrics. */

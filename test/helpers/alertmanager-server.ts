@@ -13,8 +13,8 @@ export interface AmAlert {
 
 /** A real prometheus-alertmanager of the test's own whose webhook receiver points at flightdeck. */
 export class TestAlertmanager extends LoopbackServer {
-  constructor() {
-    super('am');
+  constructor(name = 'am') {
+    super(name);
   }
 
   async reservePort(): Promise<this> {
@@ -23,31 +23,33 @@ export class TestAlertmanager extends LoopbackServer {
   }
 
   async start(webhookUrl: string, token: string, groupBy: string[] = ['alertname']): Promise<this> {
-    if (!this.port) await this.reservePort();
-    writeFileSync(
-      join(this.dir, 'alertmanager.yml'),
-      JSON.stringify({
-        route: {
-          receiver: 'flightdeck',
-          group_by: groupBy,
-          group_wait: '1s',
-          group_interval: '1s',
-          repeat_interval: '1h',
+    return this.startWithConfig({
+      route: {
+        receiver: 'flightdeck',
+        group_by: groupBy,
+        group_wait: '1s',
+        group_interval: '1s',
+        repeat_interval: '1h',
+      },
+      receivers: [
+        {
+          name: 'flightdeck',
+          webhook_configs: [
+            {
+              url: webhookUrl,
+              send_resolved: true,
+              http_config: { authorization: { type: 'Bearer', credentials: token } },
+            },
+          ],
         },
-        receivers: [
-          {
-            name: 'flightdeck',
-            webhook_configs: [
-              {
-                url: webhookUrl,
-                send_resolved: true,
-                http_config: { authorization: { type: 'Bearer', credentials: token } },
-              },
-            ],
-          },
-        ],
-      }),
-    );
+      ],
+    });
+  }
+
+  /** Runs Alertmanager on loopback with this configuration (alertmanager.yml as an object). */
+  async startWithConfig(config: object): Promise<this> {
+    if (!this.port) await this.reservePort();
+    writeFileSync(join(this.dir, 'alertmanager.yml'), JSON.stringify(config));
     await this.run('prometheus-alertmanager', [
       `--config.file=${join(this.dir, 'alertmanager.yml')}`,
       `--storage.path=${join(this.dir, 'data')}`,

@@ -5,6 +5,12 @@ import { join } from 'node:path';
 import { freePort, waitFor } from './ports.js';
 
 /** A real nginx master of the test's own: its own prefix, a loopback port, an upstream include file. */
+/** Debian's nginx Lua module and the NDK it needs, for `nginx.driver: lua` (set as `modules`). */
+export const LUA_MODULES = [
+  '/usr/lib/nginx/modules/ndk_http_module.so',
+  '/usr/lib/nginx/modules/ngx_http_lua_module.so',
+];
+
 export class TestNginx {
   readonly prefix = mkdtempSync(join(tmpdir(), 'fd-nginx-'));
   port = 0;

@@ -78,3 +78,18 @@ export async function waitProgress(
 
 export const releaseIds = (text: string): string[] =>
   [...text.matchAll(/`(rel-[a-z0-9-]+)`/g)].map((m) => m[1] as string);
+
+/** `/deploy <text>` as U0DEV; resolves to the release id from the "releasing" answer. */
+export async function deployRelease(stack: TestStack, text: string): Promise<string> {
+  const seen = stack.emulator.ephemeralsFor('U0DEV').length;
+  await stack.driver.command('/deploy', text);
+  const [id] = releaseIds(await stack.answerTo('U0DEV', seen, /releasing/));
+  return id as string;
+}
+
+/** `/deploy promote <service>` as U0DEV, once it is answered "Promoted". */
+export async function promoteRelease(stack: TestStack, service: string): Promise<void> {
+  const seen = stack.emulator.ephemeralsFor('U0DEV').length;
+  await stack.driver.command('/deploy', `promote ${service}`);
+  await stack.answerTo('U0DEV', seen, /Promoted/);
+}

@@ -1,5 +1,6 @@
 import Docker from 'dockerode';
 import { testappServiceSpec } from '../../scripts/testapp-service.js';
+import { stripDigest } from '../../src/integrations/swarm.js';
 import { waitFor } from './ports.js';
 
 export const docker = new Docker({ socketPath: '/var/run/docker.sock', version: 'v1.41' });
@@ -48,7 +49,13 @@ export async function removeService(name: string): Promise<void> {
 
 export async function serviceImage(name: string): Promise<string> {
   const info = await docker.getService(name).inspect();
-  return String(info.Spec.TaskTemplate.ContainerSpec.Image).replace(/@sha256:.*/, '');
+  return stripDigest(String(info.Spec.TaskTemplate.ContainerSpec.Image));
+}
+
+/** The image of the service's previous spec (what `rollback=previous` goes back to), '' if none. */
+export async function previousImage(name: string): Promise<string> {
+  const info = await docker.getService(name).inspect();
+  return stripDigest(String(info.PreviousSpec?.TaskTemplate?.ContainerSpec?.Image ?? ''));
 }
 
 /** Waits until no container of the service is left (host ports free again). */

@@ -4,7 +4,14 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServiceStateStore } from '../../../src/releases/service-state-store.js';
 import { waitFor } from '../../helpers/ports.js';
-import { measureSplit, releaseIds, soakingAt, waitProgress, waitRelease } from '../../helpers/release.js';
+import {
+  deployRelease,
+  measureSplit,
+  promoteRelease,
+  soakingAt,
+  waitProgress,
+  waitRelease,
+} from '../../helpers/release.js';
 import { TestStack } from '../../helpers/stack.js';
 import { createColourServices, removeServicesAndWait, waitServing } from '../../helpers/swarm.js';
 
@@ -87,18 +94,9 @@ async function dockerUp(): Promise<void> {
   });
 }
 
-async function deploy(text: string): Promise<string> {
-  const seen = stack.emulator.ephemeralsFor('U0DEV').length;
-  await stack.driver.command('/deploy', text);
-  const [id] = releaseIds(await stack.answerTo('U0DEV', seen, /releasing/));
-  return id as string;
-}
+const deploy = (text: string) => deployRelease(stack, text);
 
-async function promote(): Promise<void> {
-  const seen = stack.emulator.ephemeralsFor('U0DEV').length;
-  await stack.driver.command('/deploy', 'promote api');
-  await stack.answerTo('U0DEV', seen, /Promoted/);
-}
+const promote = () => promoteRelease(stack, 'api');
 
 describe('the Docker engine restarted in the middle of a release', () => {
   it('fails safe: rolled back with a clear message, traffic on the last good colour, lock released; the next release completes', async () => {
