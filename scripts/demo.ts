@@ -15,8 +15,8 @@ import { startFlightdeck } from '../src/app.js';
 import { FlightdeckConfig } from '../src/config/schema.js';
 import { createLogger } from '../src/observability/logger.js';
 import { ReleaseStore } from '../src/releases/release-store.js';
-import { SlackDriver } from '../src/slack-emulator/driver.js';
-import { SlackEmulator } from '../src/slack-emulator/emulator.js';
+import { SlackDriver } from '../tools/slack-emulator/driver.js';
+import { SlackEmulator } from '../tools/slack-emulator/emulator.js';
 import { c, printTranscript, sendLine } from './slack-transcript.js';
 import { testappServiceSpec } from './testapp-service.js';
 

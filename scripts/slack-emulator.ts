@@ -12,8 +12,8 @@ import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { SlackDriver } from '../src/slack-emulator/driver.js';
-import { SlackEmulator } from '../src/slack-emulator/emulator.js';
+import { SlackDriver } from '../tools/slack-emulator/driver.js';
+import { SlackEmulator } from '../tools/slack-emulator/emulator.js';
 import { c, printTranscript, sendLine } from './slack-transcript.js';
 
 const NO_SECRET = "give --signing-secret-file or SLACK_SIGNING_SECRET (the app's signing secret)";

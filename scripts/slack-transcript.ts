@@ -3,8 +3,8 @@
  * syntax (`/deploy help`, `as U0GUEST /deploy api 1.1.0`) typed at a prompt. Shared by the demo
  * (scripts/demo.ts) and the standalone emulator (scripts/slack-emulator.ts).
  */
-import type { SlackDriver } from '../src/slack-emulator/driver.js';
-import type { SlackEmulator } from '../src/slack-emulator/emulator.js';
+import type { SlackDriver } from '../tools/slack-emulator/driver.js';
+import type { SlackEmulator } from '../tools/slack-emulator/emulator.js';
 
 export const c = { dim: '\x1b[2m', bold: '\x1b[1m', cyan: '\x1b[36m', yellow: '\x1b[33m', reset: '\x1b[0m' };
 

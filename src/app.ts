@@ -1,18 +1,15 @@
 import type { Server } from 'node:http';
-import { App, type Logger as BoltLogger, HTTPReceiver, LogLevel } from '@slack/bolt';
 import type { Worker } from 'bullmq';
-import { registerActions } from './actions/index.js';
 import { AlertStore } from './alerts/alert-store.js';
+import { type AlertJobs, createAlertHandlers } from './alerts/handle-alerts.js';
 import { AuditLog } from './audit/audit-log.js';
 import { Checklists } from './checklists/checklist-service.js';
 import { ChecklistStore } from './checklists/checklist-store.js';
 import { loadTemplate } from './checklists/load-template.js';
-import { registerCommands } from './commands/index.js';
 import type { LoadedConfig } from './config/load-config.js';
-import { registerAppHome } from './events/app-home.js';
 import { renderHome } from './home/render-home.js';
 import { alertWebhookHandler } from './http/alert-webhook.js';
-import { createHttpServer, send } from './http/server.js';
+import { createHttpServer } from './http/server.js';
 import { AlertmanagerClient } from './integrations/alertmanager.js';
 import { NginxDriver, probeNginx, runArgv } from './integrations/nginx.js';
 import { SwarmExecRunner } from './integrations/nginx-exec.js';
@@ -20,25 +17,22 @@ import { NginxLuaDriver } from './integrations/nginx-lua.js';
 import { instantQuery } from './integrations/prometheus.js';
 import { createRedis, waitReady, withTimeout } from './integrations/redis.js';
 import { ChannelBudget } from './integrations/slack/channel-budget.js';
+import { Outbox } from './integrations/slack/outbox.js';
 import { SlackResponder } from './integrations/slack/respond.js';
 import { createWebClient } from './integrations/slack/web-client.js';
 import { createDocker, pingDocker, Swarm } from './integrations/swarm.js';
-import { ALERT_QUEUE, createAlertQueue, startAlertWorker } from './jobs/alert-worker.js';
-import { CHECKLIST_QUEUE, createChecklistQueue, startChecklistWorker } from './jobs/checklist-worker.js';
+import { bullAlertJobs, startAlertWorker } from './jobs/alert-worker.js';
+import { startChecklistWorker } from './jobs/checklist-worker.js';
 import { startCommandWorker } from './jobs/command-worker.js';
-import { type CommandExecutor, createExecutor } from './jobs/execute-command.js';
-import { createCommandQueue, QUEUE } from './jobs/queues.js';
-import type { ReleaseContext } from './jobs/release-context.js';
-import {
-  createReleaseQueue,
-  RELEASE_QUEUE,
-  startReleaseWorker,
-  startRollbackWorker,
-} from './jobs/release-workers.js';
-import { createRollbackQueue, ROLLBACK_QUEUE } from './jobs/rollback-jobs.js';
-import { createOutboxQueue, OUTBOX_QUEUE, Outbox, startOutboxWorker } from './jobs/slack-outbox.js';
+import { createExecutor } from './jobs/execute-command.js';
+import { startOutboxWorker } from './jobs/outbox-worker.js';
+import { createQueues, QUEUE } from './jobs/queues.js';
+import { bullReleaseJobs } from './jobs/release-jobs.js';
+import { startReleaseWorker, startRollbackWorker } from './jobs/release-workers.js';
+import { type SlackListeners, startSlackListeners } from './listeners/index.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
+import type { ReleaseContext } from './releases/release-context.js';
 import { ReleaseStore } from './releases/release-store.js';
 import { ServiceStateStore } from './releases/service-state-store.js';
 import { Traffic } from './releases/traffic.js';
@@ -58,16 +52,8 @@ export interface StopResult {
   drained: boolean;
 }
 
-export interface StartOptions {
-  executor?: CommandExecutor;
-}
-
 /** Starts the roles asked for (web, worker or both) on one HTTP port. */
-export async function startFlightdeck(
-  loaded: LoadedConfig,
-  logger: Logger,
-  opts: StartOptions = {},
-): Promise<Flightdeck> {
+export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Promise<Flightdeck> {
   const { config, secrets, role } = loaded;
   const prefix = config.redis.prefix;
   const metrics = createMetrics();
@@ -76,15 +62,10 @@ export async function startFlightdeck(
   const audit = new AuditLog(redis, prefix);
   const client = createWebClient(secrets.slackBotToken, config.slack.apiUrl);
   const onSlackCall = (method: string, result: string) => metrics.slackCalls.inc({ method, result });
-  const queue = createCommandQueue(redis, prefix);
-  const releaseQueue = createReleaseQueue(redis, prefix);
-  const rollbackQueue = createRollbackQueue(redis, prefix);
-  const outboxQueue = createOutboxQueue(redis, prefix);
-  const alertQueue = createAlertQueue(redis, prefix);
-  const outbox = new Outbox(outboxQueue, redis, prefix);
+  const queues = createQueues(redis, prefix);
+  const outbox = new Outbox(queues.outbox, redis, prefix);
   const alerts = new AlertStore(redis, prefix);
   const alertmanager = config.alertmanager ? new AlertmanagerClient(config.alertmanager.url) : undefined;
-  const checklistQueue = createChecklistQueue(redis, prefix);
   const template = loadTemplate(config.checklists.templates);
   const swarm = new Swarm(docker);
   const closers: Array<() => Promise<unknown>> = [];
@@ -113,8 +94,7 @@ export async function startFlightdeck(
       if (!config.prometheus) throw new Error('prometheus.url is not configured');
       return instantQuery(config.prometheus.url, q);
     },
-    releaseQueue,
-    rollbackQueue,
+    jobs: bullReleaseJobs(queues.releases, queues.rollbacks, logger),
     publish: outbox.release,
     gate: (environment) => checklists.gate(environment),
     onCompleted: async (r) => {
@@ -153,73 +133,30 @@ export async function startFlightdeck(
       : { docker: () => pingDocker(docker), nginx: () => probeNginx(config.nginx.probeUrl) }),
   };
   const beforeScrape = async () => {
-    const queues = [
-      [QUEUE.commands, queue],
-      [RELEASE_QUEUE, releaseQueue],
-      [ROLLBACK_QUEUE, rollbackQueue],
-      [OUTBOX_QUEUE, outboxQueue],
-      [ALERT_QUEUE, alertQueue],
-      [CHECKLIST_QUEUE, checklistQueue],
-    ] as const;
     await Promise.all(
-      queues.map(async ([name, q]) => {
+      Object.entries(queues).map(async ([key, q]) => {
         const counts = await withTimeout(q.getJobCounts(), 1_000, 'queue counts');
+        const name = QUEUE[key as keyof typeof QUEUE];
         for (const [state, n] of Object.entries(counts)) metrics.queueJobs.set({ queue: name, state }, n);
       }),
     );
   };
 
-  let slackHandler:
-    | ((req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void)
-    | undefined;
-  let socketApp: App | undefined;
+  let slack: SlackListeners | undefined;
   if (role === 'web' || role === 'all') {
-    const identity = await resolveBotIdentity(client, logger);
-    const boltLogger = toBoltLogger(logger);
-    const deps = { config, queue, redis, audit, metrics, logger };
-    if (secrets.slackAppToken) {
-      socketApp = new App({
-        token: secrets.slackBotToken,
-        appToken: secrets.slackAppToken,
-        socketMode: true,
-        ...identity,
-        clientOptions: { slackApiUrl: config.slack.apiUrl },
-        logger: boltLogger,
-        // No conversation state is kept in Bolt; its default store costs every request a thrown Error.
-        convoStore: false,
-      });
-      registerCommands(socketApp, deps);
-      registerActions(socketApp, deps);
-      registerAppHome(socketApp, { outbox, redis, prefix, logger });
-      await socketApp.start();
-      closers.push(() => (socketApp as App).stop());
-      logger.info('Slack Socket Mode connected');
-    } else {
-      const receiver = new HTTPReceiver({
-        signingSecret: secrets.slackSigningSecret as string,
-        endpoints: ['/slack/events'],
-        logger: boltLogger,
-      });
-      const app = new App({
-        token: secrets.slackBotToken,
-        receiver,
-        ...identity,
-        clientOptions: { slackApiUrl: config.slack.apiUrl },
-        logger: boltLogger,
-        // No conversation state is kept in Bolt; its default store costs every request a thrown Error.
-        convoStore: false,
-      });
-      registerCommands(app, deps);
-      registerActions(app, deps);
-      registerAppHome(app, { outbox, redis, prefix, logger });
-      slackHandler = (req, res) => {
-        try {
-          receiver.requestListener(req, res);
-        } catch {
-          send(res, 404, { error: 'not found' });
-        }
-      };
-    }
+    slack = await startSlackListeners({
+      config,
+      secrets,
+      client,
+      queue: queues.commands,
+      redis,
+      audit,
+      outbox,
+      metrics,
+      logger,
+    });
+    const listeners = slack;
+    closers.push(() => listeners.stop());
   }
 
   const workers: Worker[] = [];
@@ -227,31 +164,32 @@ export async function startFlightdeck(
   if (role === 'worker' || role === 'all') {
     workerRedis = createRedis(secrets.redisUrl, 'blocking', 'worker');
     const responder = new SlackResponder(client, onSlackCall);
-    const lockDuration = config.jobs.lockDuration;
+    const alertJobs: AlertJobs = bullAlertJobs(queues.alerts, config);
+    const executor = createExecutor(
+      ctx,
+      { alerts, outbox, jobs: alertJobs, alertmanager },
+      {
+        checklists,
+        outbox,
+        autocheck: async (checklistId) => {
+          await queues.checklists.add('autocheck', { checklistId });
+        },
+        now: Date.now,
+      },
+    );
     workers.push(
       startCommandWorker({
         connection: workerRedis,
         prefix,
-        lockDuration: config.jobs.lockDuration,
-        executor:
-          opts.executor ??
-          createExecutor(
-            ctx,
-            {
-              alerts,
-              outbox,
-              alertQueue,
-              alertmanager,
-            },
-            { checklists, outbox, queue: checklistQueue },
-          ),
+        config,
+        executor,
         responder,
         audit,
         metrics,
         logger,
       }),
-      startReleaseWorker(ctx, { connection: workerRedis, prefix, lockDuration, responder, audit }),
-      startRollbackWorker(ctx, { connection: workerRedis, prefix, lockDuration, responder, audit }),
+      startReleaseWorker(ctx, { connection: workerRedis, prefix, responder, audit }),
+      startRollbackWorker(ctx, { connection: workerRedis, prefix, responder, audit }),
       startOutboxWorker({
         connection: workerRedis,
         prefix,
@@ -282,19 +220,25 @@ export async function startFlightdeck(
         config,
         checklists,
         outbox,
-        queue: checklistQueue,
+        queue: queues.checklists,
         logger,
       }),
       startAlertWorker({
         connection: workerRedis,
         prefix,
         config,
-        alerts,
-        outbox,
-        queue: alertQueue,
-        release: ctx,
-        alertmanager,
-        metrics,
+        queue: queues.alerts,
+        handlers: createAlertHandlers({
+          config,
+          alerts,
+          outbox,
+          jobs: alertJobs,
+          release: ctx,
+          alertmanager,
+          metrics,
+          logger,
+        }),
+        reconcile: Boolean(alertmanager),
         logger,
       }),
     );
@@ -310,14 +254,14 @@ export async function startFlightdeck(
   const server = createHttpServer({
     registry: metrics.registry,
     readinessChecks,
-    slack: slackHandler,
+    slack: slack?.httpHandler,
     routes:
       role === 'worker'
         ? {}
         : {
             'POST /alerts/alertmanager': alertWebhookHandler({
               token: secrets.alertmanagerWebhookToken,
-              queue: alertQueue,
+              queue: queues.alerts,
               metrics,
               logger,
             }),
@@ -359,8 +303,7 @@ export async function startFlightdeck(
           'Shutdown timeout: handing the active jobs back; another worker resumes them after jobs.lockDuration',
         );
       }
-      for (const q of [queue, releaseQueue, rollbackQueue, outboxQueue, alertQueue, checklistQueue])
-        await q.close().catch(() => {});
+      for (const q of Object.values(queues)) await q.close().catch(() => {});
       await closeServer(server);
       workerRedis?.disconnect();
       redis.disconnect();
@@ -368,28 +311,6 @@ export async function startFlightdeck(
       return { drained };
     },
   };
-}
-
-/** auth.test once, so Bolt does not call it lazily and cache a failure for good. */
-async function resolveBotIdentity(
-  client: ReturnType<typeof createWebClient>,
-  logger: Logger,
-): Promise<{ botId: string; botUserId: string }> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const res = await client.auth.test();
-      if (!res.bot_id || !res.user_id)
-        throw new Error('auth.test returned no bot_id/user_id: is SLACK_BOT_TOKEN a bot token (xoxb-)?');
-      return { botId: res.bot_id, botUserId: res.user_id };
-    } catch (err) {
-      const msg = (err as Error).message;
-      if (/invalid_auth|not_authed|account_inactive|token_revoked|no bot_id/.test(msg) || attempt >= 30) {
-        throw new Error(`Slack rejected SLACK_BOT_TOKEN (auth.test: ${msg})`);
-      }
-      logger.warn({ attempt, err: msg }, 'Slack auth.test failed; retrying');
-      await new Promise((r) => setTimeout(r, Math.min(500 * attempt, 5_000)));
-    }
-  }
 }
 
 function closeServer(server: Server): Promise<void> {
@@ -401,18 +322,4 @@ function closeServer(server: Server): Promise<void> {
       resolve();
     }, 5_000).unref();
   });
-}
-
-function toBoltLogger(logger: Logger): BoltLogger {
-  const child = logger.child({ component: 'bolt' });
-  // Bolt logs several debug lines per request: format them only when someone reads them.
-  return {
-    debug: (...m: unknown[]) => child.isLevelEnabled('debug') && child.debug(m.map(String).join(' ')),
-    info: (...m: unknown[]) => child.info(m.map(String).join(' ')),
-    warn: (...m: unknown[]) => child.warn(m.map(String).join(' ')),
-    error: (...m: unknown[]) => child.error(m.map(String).join(' ')),
-    setLevel: () => {},
-    getLevel: () => LogLevel.INFO,
-    setName: () => {},
-  };
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderBlocks } from '../src/slack-emulator/render.js';
+import { renderBlocks } from '../tools/slack-emulator/render.js';
 import { TestAlertmanager } from './helpers/alertmanager-server.js';
 import { waitFor } from './helpers/ports.js';
 import { measureSplit, releaseIds, soakingAt, waitProgress, waitRelease } from './helpers/release.js';

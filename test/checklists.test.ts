@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ChecklistStore } from '../src/checklists/checklist-store.js';
 import { todayIn } from '../src/checklists/rollout-calendar.js';
-import { renderBlocks } from '../src/slack-emulator/render.js';
+import { renderBlocks } from '../tools/slack-emulator/render.js';
 import { waitFor } from './helpers/ports.js';
 import { TestPrometheus } from './helpers/prometheus-server.js';
 import { releaseIds, soakingAt, waitRelease } from './helpers/release.js';

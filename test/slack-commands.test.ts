@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signRequest } from '../src/slack-emulator/sign.js';
+import { signRequest } from '../tools/slack-emulator/sign.js';
 import { SIGNING_SECRET } from './helpers/flightdeck-process.js';
 import { waitFor } from './helpers/ports.js';
 import { TestStack } from './helpers/stack.js';

@@ -1,6 +1,6 @@
 import { WebClient } from '@slack/web-api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SlackEmulator } from '../src/slack-emulator/emulator.js';
+import { SlackEmulator } from '../tools/slack-emulator/emulator.js';
 
 let emu: SlackEmulator;
 let clock = 1_800_000_000_000;

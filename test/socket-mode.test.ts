@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SlackDriver } from '../src/slack-emulator/driver.js';
+import { SlackDriver } from '../tools/slack-emulator/driver.js';
 import { waitFor } from './helpers/ports.js';
 import { TestStack } from './helpers/stack.js';
 

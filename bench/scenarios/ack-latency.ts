@@ -2,10 +2,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { SlackDriver } from '../../src/slack-emulator/driver.js';
 import { SIGNING_SECRET } from '../../test/helpers/flightdeck-process.js';
 import { freePort, waitFor } from '../../test/helpers/ports.js';
 import { TestStack } from '../../test/helpers/stack.js';
+import { SlackDriver } from '../../tools/slack-emulator/driver.js';
 import { ms, type ScenarioResult, times } from '../lib/result.js';
 import { inBatches, median, pct, round } from '../lib/stats.js';
 

@@ -4,9 +4,10 @@
  * the emulator with Slack's per-channel rate limit on. For each alert: when it became visible in
  * Slack (named in a message or thread reply), against when it was posted.
  */
-import type { StoredMessage } from '../../src/slack-emulator/emulator.js';
+
 import { waitFor } from '../../test/helpers/ports.js';
 import { TestStack } from '../../test/helpers/stack.js';
+import type { StoredMessage } from '../../tools/slack-emulator/emulator.js';
 import { type ScenarioResult, times } from '../lib/result.js';
 import { pct, round, sleep } from '../lib/stats.js';
 import { StormAlertmanager } from '../lib/storm-alertmanager.js';

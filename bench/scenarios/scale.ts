@@ -3,11 +3,12 @@
  * at saturation (acked and answered) and p99 ack; (b) a config of 50 services × 3 environments vs
  * the test suite's 2 × 2: start-up time and `/traffic status` latency.
  */
-import { SlackDriver } from '../../src/slack-emulator/driver.js';
+
 import type { TestConfig } from '../../test/helpers/config.js';
 import { type FlightdeckProcess, SIGNING_SECRET } from '../../test/helpers/flightdeck-process.js';
 import { waitFor } from '../../test/helpers/ports.js';
 import { TestStack } from '../../test/helpers/stack.js';
+import { SlackDriver } from '../../tools/slack-emulator/driver.js';
 import { ms, type ScenarioResult, times } from '../lib/result.js';
 import { inBatches, median, pct, round } from '../lib/stats.js';
 

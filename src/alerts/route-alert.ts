@@ -15,3 +15,19 @@ export const isCritical = (labels: Record<string, string>) =>
 export function mentions(ids: string[]): string {
   return ids.map((id) => (id.startsWith('S') ? `<!subteam^${id}>` : `<@${id}>`)).join(' ');
 }
+
+/**
+ * The configured service an alert is about, from its environment and service labels (names set
+ * by `alerts.environmentLabel` and `alerts.serviceLabel`), or undefined when it names none.
+ */
+export function alertTarget(
+  labels: Record<string, string>,
+  config: FlightdeckConfig,
+): { environment: string; service: string } | undefined {
+  const environment = labels[config.alerts.environmentLabel];
+  const service = labels[config.alerts.serviceLabel];
+  if (!environment || !service) return undefined;
+  if (!Object.hasOwn(config.environments, environment)) return undefined;
+  if (!Object.hasOwn(config.environments[environment]?.services ?? {}, service)) return undefined;
+  return { environment, service };
+}

@@ -5,7 +5,7 @@ import { AlertmanagerWebhook } from '../alerts/schema.js';
 import { withTimeout } from '../integrations/redis.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { send } from './server.js';
+import { send } from './send.js';
 
 const MAX_BODY = 8 * 1024 * 1024;
 

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
 import { type Check, checkReadiness } from './readiness.js';
+import { send } from './send.js';
 import { admitSlackBody } from './slack-body.js';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
@@ -50,9 +51,4 @@ export function createHttpServer(opts: HttpServerOptions): Server & { draining: 
   }) as Server & { draining: boolean };
   server.draining = false;
   return server;
-}
-
-export function send(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
 }

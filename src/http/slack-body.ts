@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse } from 'node:querystring';
-import { send } from './server.js';
+import { send } from './send.js';
 
 /** Bolt's own limit for a Slack request body. */
 const MAX_BODY = 4 * 1024 * 1024;

@@ -3,22 +3,11 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Checklists } from '../checklists/checklist-service.js';
 import type { FlightdeckConfig } from '../config/schema.js';
+import type { Outbox } from '../integrations/slack/outbox.js';
 import type { Logger } from '../observability/logger.js';
-import { lockOptions } from './lock-options.js';
-import { createQueue } from './queues.js';
-import type { Outbox } from './slack-outbox.js';
+import { QUEUE, workerOptions } from './queues.js';
 
-export const CHECKLIST_QUEUE = 'checklists';
 const AutoCheckJob = z.object({ checklistId: z.string() });
-
-export function createChecklistQueue(connection: Redis, prefix: string): Queue {
-  return createQueue(CHECKLIST_QUEUE, connection, prefix, {
-    attempts: 5,
-    backoff: { type: 'exponential', delay: 1_000 },
-    removeOnComplete: { age: 7 * 86_400, count: 1_000 },
-    removeOnFail: { age: 7 * 86_400 },
-  });
-}
 
 /** Automatic checks and the daily digest; the digest is a job scheduler, so one per day across replicas. */
 export function startChecklistWorker(deps: {
@@ -32,7 +21,7 @@ export function startChecklistWorker(deps: {
 }): Worker {
   const channel = deps.config.checklists.channel ?? deps.config.channels.releases;
   const worker = new Worker(
-    CHECKLIST_QUEUE,
+    QUEUE.checklists,
     async (job: Job) => {
       if (job.name === 'autocheck') {
         const { checklistId } = AutoCheckJob.parse(job.data);
@@ -54,7 +43,7 @@ export function startChecklistWorker(deps: {
       }
       throw new UnrecoverableError(`unknown checklist job ${job.name}`);
     },
-    { connection: deps.connection, prefix: deps.prefix, concurrency: 2, ...lockOptions(deps.config) },
+    workerOptions(QUEUE.checklists, deps),
   );
   worker.on('failed', (job, err) =>
     deps.logger.warn({ jobId: job?.id, err: err.message }, 'Checklist job failed'),

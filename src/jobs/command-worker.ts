@@ -1,12 +1,13 @@
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { CommandExecutor } from '../commands/execution.js';
 import { CommandJob } from '../commands/schema.js';
+import type { FlightdeckConfig } from '../config/schema.js';
 import type { SlackResponder } from '../integrations/slack/respond.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { CommandExecutor } from './execute-command.js';
-import { QUEUE } from './queues.js';
+import { QUEUE, workerOptions } from './queues.js';
 
 export interface CommandWorkerDeps {
   connection: Redis;
@@ -16,13 +17,11 @@ export interface CommandWorkerDeps {
   audit: AuditLog;
   metrics: Metrics;
   logger: Logger;
-  concurrency?: number;
-  /** How long before a crashed worker's job is taken over (config `jobs.lockDuration`). */
-  lockDuration?: number;
+  config: FlightdeckConfig;
 }
 
 /** Plain function of the job: re-parse, execute, answer the user, audit the outcome. */
-export function commandProcessor(deps: Omit<CommandWorkerDeps, 'connection' | 'prefix' | 'concurrency'>) {
+export function commandProcessor(deps: Omit<CommandWorkerDeps, 'connection' | 'prefix'>) {
   return async (job: Job): Promise<{ delivered: string }> => {
     const parsed = CommandJob.safeParse(job.data);
     if (!parsed.success) {
@@ -55,14 +54,7 @@ export function commandProcessor(deps: Omit<CommandWorkerDeps, 'connection' | 'p
 }
 
 export function startCommandWorker(deps: CommandWorkerDeps): Worker {
-  const worker = new Worker(QUEUE.commands, commandProcessor(deps), {
-    connection: deps.connection,
-    prefix: deps.prefix,
-    concurrency: deps.concurrency ?? 8,
-    ...(deps.lockDuration
-      ? { lockDuration: deps.lockDuration, stalledInterval: deps.lockDuration, maxStalledCount: 10 }
-      : {}),
-  });
+  const worker = new Worker(QUEUE.commands, commandProcessor(deps), workerOptions(QUEUE.commands, deps));
   worker.on('completed', () => deps.metrics.jobs.inc({ queue: QUEUE.commands, result: 'completed' }));
   worker.on('failed', async (job, err) => {
     deps.metrics.jobs.inc({ queue: QUEUE.commands, result: 'failed' });

@@ -1,33 +1,20 @@
-import { DelayedError, type Queue, Worker } from 'bullmq';
+import { DelayedError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { SlackResponder } from '../integrations/slack/respond.js';
-import { noteResume } from './note-resume.js';
-import { createQueue } from './queues.js';
-import type { ReleaseContext } from './release-context.js';
-import { advance, finishInterruptedRollback } from './release-machine.js';
-import { rollBackService } from './roll-back-service.js';
-import { ROLLBACK_QUEUE, RollbackJob } from './rollback-jobs.js';
+import { noteResume } from '../releases/note-resume.js';
+import type { ReleaseContext } from '../releases/release-context.js';
+import { advance, finishInterruptedRollback } from '../releases/release-machine.js';
+import { rollBackService } from '../releases/roll-back-service.js';
+import { RollbackJob } from '../releases/schema.js';
+import { QUEUE, workerOptions } from './queues.js';
 
-export const RELEASE_QUEUE = 'releases';
 const ReleaseJob = z.object({ releaseId: z.string() });
-
-export function createReleaseQueue(connection: Redis, prefix: string): Queue {
-  return createQueue(RELEASE_QUEUE, connection, prefix, {
-    // The machine retries its own steps; these attempts only cover Redis or process trouble.
-    attempts: 20,
-    backoff: { type: 'exponential', delay: 1_000 },
-    removeOnComplete: { age: 30 * 86_400, count: 5_000 },
-    removeOnFail: { age: 30 * 86_400 },
-  });
-}
 
 export interface WorkerOptions {
   connection: Redis;
   prefix: string;
-  /** BullMQ lock: a killed worker's job is picked up again after about this long. */
-  lockDuration: number;
   responder: SlackResponder;
   audit: AuditLog;
 }
@@ -35,7 +22,7 @@ export interface WorkerOptions {
 /** One job per release walks its steps; every wait is `moveToDelayed`, never a sleep. */
 export function startReleaseWorker(ctx: ReleaseContext, opts: WorkerOptions): Worker {
   const worker = new Worker(
-    RELEASE_QUEUE,
+    QUEUE.releases,
     async (job, token) => {
       const { releaseId } = ReleaseJob.parse(job.data);
       if (job.stalledCounter > 0) await noteResume(ctx, releaseId, job.stalledCounter);
@@ -45,20 +32,13 @@ export function startReleaseWorker(ctx: ReleaseContext, opts: WorkerOptions): Wo
         const r = await ctx.store.get(releaseId);
         if (r?.status === 'rolling_back') await finishInterruptedRollback(ctx, r, { trigger: 'failure' });
       }
-      const { waitUntil } = await advance(ctx, releaseId, opts.lockDuration);
+      const { waitUntil } = await advance(ctx, releaseId, ctx.config.jobs.lockDuration);
       if (waitUntil !== undefined) {
         await job.moveToDelayed(Math.max(waitUntil, Date.now() + 1), token);
         throw new DelayedError();
       }
     },
-    {
-      connection: opts.connection,
-      prefix: opts.prefix,
-      concurrency: 32,
-      lockDuration: opts.lockDuration,
-      stalledInterval: opts.lockDuration,
-      maxStalledCount: 50,
-    },
+    workerOptions(QUEUE.releases, { ...opts, config: ctx.config }),
   );
   worker.on('failed', (job, err) =>
     ctx.logger.error({ jobId: job?.id, err: err.message }, 'Release job failed'),
@@ -70,7 +50,7 @@ export function startReleaseWorker(ctx: ReleaseContext, opts: WorkerOptions): Wo
 /** The high-priority lane: rollbacks never queue behind release steps. */
 export function startRollbackWorker(ctx: ReleaseContext, opts: WorkerOptions): Worker {
   const worker = new Worker(
-    ROLLBACK_QUEUE,
+    QUEUE.rollbacks,
     async (job) => {
       const data = RollbackJob.parse(job.data);
       // A retry after an error is a re-run too: the release it stopped may already be recorded.
@@ -95,14 +75,7 @@ export function startRollbackWorker(ctx: ReleaseContext, opts: WorkerOptions): W
         .catch(() => {});
       return report;
     },
-    {
-      connection: opts.connection,
-      prefix: opts.prefix,
-      concurrency: 8,
-      lockDuration: opts.lockDuration,
-      stalledInterval: opts.lockDuration,
-      maxStalledCount: 50,
-    },
+    workerOptions(QUEUE.rollbacks, { ...opts, config: ctx.config }),
   );
   worker.on('error', (err) => ctx.logger.warn({ err: err.message }, 'Rollback worker error'));
   return worker;

@@ -133,3 +133,15 @@ export const Release = z.object({
   events: z.array(z.object({ at: z.number(), text: z.string() })).default([]),
 });
 export type Release = z.infer<typeof Release>;
+
+/** A request to put a service's traffic back on its last good colour (run by the rollback lane). */
+export const RollbackJob = z.object({
+  environment: z.string(),
+  service: z.string(),
+  reason: z.string(),
+  by: z.string(),
+  trigger: z.string(),
+  requestedAt: z.number(),
+  reply: z.object({ responseUrl: z.string(), channelId: z.string(), userId: z.string() }).optional(),
+});
+export type RollbackJob = z.infer<typeof RollbackJob>;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Release } from '../../src/releases/schema.js';
 import { ServiceStateStore } from '../../src/releases/service-state-store.js';
 import { other } from '../../src/releases/weights.js';
-import { renderBlocks } from '../../src/slack-emulator/render.js';
+import { renderBlocks } from '../../tools/slack-emulator/render.js';
 import { waitFor } from '../helpers/ports.js';
 import { measureSplit, progressText, releaseIds, releases, waitRelease } from '../helpers/release.js';
 import { TestStack } from '../helpers/stack.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Release } from '../../src/releases/schema.js';
 import { ServiceStateStore } from '../../src/releases/service-state-store.js';
-import { renderBlocks } from '../../src/slack-emulator/render.js';
+import { renderBlocks } from '../../tools/slack-emulator/render.js';
 import { type AmAlert, TestAlertmanager } from '../helpers/alertmanager-server.js';
 import { waitFor } from '../helpers/ports.js';
 import {

@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderBlocks } from '../../src/slack-emulator/render.js';
+import { renderBlocks } from '../../tools/slack-emulator/render.js';
 import { type AmAlert, TestAlertmanager } from '../helpers/alertmanager-server.js';
 import { waitFor } from '../helpers/ports.js';
 import { TestStack } from '../helpers/stack.js';

@@ -1,6 +1,6 @@
 import { ReleaseStore } from '../../src/releases/release-store.js';
 import type { Release } from '../../src/releases/schema.js';
-import { renderBlocks } from '../../src/slack-emulator/render.js';
+import { renderBlocks } from '../../tools/slack-emulator/render.js';
 import { waitFor } from './ports.js';
 import type { TestStack } from './stack.js';
 

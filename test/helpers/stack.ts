@@ -2,8 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type AuditEntry, AuditLog } from '../../src/audit/audit-log.js';
-import { SlackDriver } from '../../src/slack-emulator/driver.js';
-import { type EmulatorOptions, SlackEmulator } from '../../src/slack-emulator/emulator.js';
+import { SlackDriver } from '../../tools/slack-emulator/driver.js';
+import { type EmulatorOptions, SlackEmulator } from '../../tools/slack-emulator/emulator.js';
 import {
   initialUpstreams,
   proxyLocations,

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
-import { requestIdOf } from '../../../src/commands/handle-slash-command.js';
-import type { SentRequest } from '../../../src/slack-emulator/driver.js';
-import { signRequest } from '../../../src/slack-emulator/sign.js';
+import { requestIdOf } from '../../../src/listeners/commands/slash-command.js';
+import type { SentRequest } from '../../../tools/slack-emulator/driver.js';
+import { signRequest } from '../../../tools/slack-emulator/sign.js';
 import type { TestStack } from '../../helpers/stack.js';
 
 export interface RawReply {

@@ -1,6 +1,6 @@
 import { failpoint } from '../observability/failpoints.js';
-import type { Release } from '../releases/schema.js';
 import type { ReleaseContext } from './release-context.js';
+import type { Release } from './schema.js';
 
 /** Redis hash of the after-release hooks a release has run: one field per hook, set once it took effect. */
 const doneKey = (ctx: ReleaseContext, id: string) => `${ctx.config.redis.prefix}:data:release:${id}:after`;
@@ -36,7 +36,6 @@ async function startNextInBatch(ctx: ReleaseContext, nextId: string): Promise<vo
     rel.status === 'queued' ? { ...rel, status: 'running' } : undefined,
   );
   // Running already (a crash came after the status change): the job id makes the add once-only.
-  if (next.status === 'running')
-    await ctx.releaseQueue.add('release', { releaseId: nextId }, { jobId: nextId });
+  if (next.status === 'running') await ctx.jobs.start(nextId);
   await ctx.publish(nextId);
 }

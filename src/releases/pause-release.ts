@@ -1,5 +1,5 @@
-import type { Release } from '../releases/schema.js';
 import type { ReleaseContext } from './release-context.js';
+import type { Release } from './schema.js';
 
 /**
  * Pauses a running release or resumes a paused one. The lock then says "paused", which lets
@@ -29,10 +29,7 @@ export async function setPaused(
     id,
     `${paused ? 'paused ' : ''}release ${r.version}`,
   );
-  if (!paused) {
-    const job = await ctx.releaseQueue.getJob(id);
-    if (job && (await job.isDelayed())) await job.promote();
-  }
+  if (!paused) await ctx.jobs.wake(id);
   await ctx.publish(id);
   return r;
 }

@@ -1,6 +1,6 @@
 import { describeApply } from '../../integrations/nginx.js';
-import { weightsFor } from '../../releases/weights.js';
 import type { StepHandler } from '../release-context.js';
+import { weightsFor } from '../weights.js';
 
 /** Give the new colour its next share, only while this release still owns the service. */
 export const shiftTraffic: StepHandler = async (ctx, r, step) => {

@@ -1,13 +1,23 @@
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { FlightdeckConfig } from '../config/schema.js';
 import type { Swarm } from '../integrations/swarm.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { ReleaseStore } from '../releases/release-store.js';
-import type { Release, Step } from '../releases/schema.js';
-import type { ServiceStateStore } from '../releases/service-state-store.js';
-import type { Traffic } from '../releases/traffic.js';
+import type { ReleaseStore } from './release-store.js';
+import type { Release, RollbackJob, Step } from './schema.js';
+import type { ServiceStateStore } from './service-state-store.js';
+import type { Traffic } from './traffic.js';
+
+/** The queue as a release sees it: its own job, and the rollback lane. */
+export interface ReleaseJobs {
+  /** Queues the release's job, once per release id; it first runs after `delayMs`. */
+  start(releaseId: string, delayMs?: number): Promise<void>;
+  /** Runs a waiting release's job now (a skipped soak, an approval, a resume). */
+  wake(releaseId: string): Promise<void>;
+  /** Drops a release's job that is not running; a running one finds its release ended and stops. */
+  dropPending(releaseId: string): Promise<void>;
+  rollback(job: RollbackJob): Promise<void>;
+}
 
 /** Everything a release step may touch, passed in so steps stay plain functions. */
 export interface ReleaseContext {
@@ -18,8 +28,7 @@ export interface ReleaseContext {
   traffic: Traffic;
   swarm: Swarm;
   promQuery: (query: string) => Promise<number[]>;
-  releaseQueue: Queue;
-  rollbackQueue: Queue;
+  jobs: ReleaseJobs;
   publish: (releaseId: string) => Promise<void>;
   /** Why a deploy to this environment must wait (the pre-deployment checklist), if it must. */
   gate?: (environment: string) => Promise<string | undefined>;

@@ -1,6 +1,6 @@
 import { type Gate, releasePolicy } from '../../config/schema.js';
-import type { GateResult } from '../../releases/schema.js';
 import { type StepHandler, serviceDef } from '../release-context.js';
+import type { GateResult } from '../schema.js';
 
 /** Health of the new colour plus every PromQL gate; any failure rolls the release back. */
 export const evaluateGate: StepHandler = async (ctx, r) => {

@@ -1,6 +1,6 @@
 import type { App } from '@slack/bolt';
-import { type SlashCommandDeps, slashCommandListener } from './handle-slash-command.js';
-import { CommandName } from './schema.js';
+import { CommandName } from '../../commands/schema.js';
+import { type SlashCommandDeps, slashCommandListener } from './slash-command.js';
 
 /** Exactly the four command names, so Bolt hands us nothing else (e.g. `/deployx`). */
 const COMMANDS = new RegExp(`^/(${CommandName.options.join('|')})$`);

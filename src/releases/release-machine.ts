@@ -2,19 +2,19 @@ import { releasePolicy } from '../config/schema.js';
 import { withRedisLock } from '../integrations/redis-lock.js';
 import { SwarmServiceMissing } from '../integrations/swarm.js';
 import { failpoint } from '../observability/failpoints.js';
-import { type Release, type StepKind, TERMINAL } from '../releases/schema.js';
-import { TrafficRefused } from '../releases/traffic.js';
-import { weightsFor } from '../releases/weights.js';
 import { runAfterRelease } from './after-release.js';
 import { type ReleaseContext, type StepHandler, type StepOutcome, serviceDef } from './release-context.js';
-import { checkHealth } from './release-steps/check-health.js';
-import { evaluateGate } from './release-steps/evaluate-gate.js';
-import { finalize, finalizedBy } from './release-steps/finalize.js';
-import { runSmoke } from './release-steps/run-smoke.js';
-import { shiftTraffic } from './release-steps/shift-traffic.js';
-import { soak } from './release-steps/soak.js';
-import { updateService } from './release-steps/update-service.js';
-import { waitConvergence } from './release-steps/wait-convergence.js';
+import { type Release, type StepKind, TERMINAL } from './schema.js';
+import { checkHealth } from './steps/check-health.js';
+import { evaluateGate } from './steps/evaluate-gate.js';
+import { finalize, finalizedBy } from './steps/finalize.js';
+import { runSmoke } from './steps/run-smoke.js';
+import { shiftTraffic } from './steps/shift-traffic.js';
+import { soak } from './steps/soak.js';
+import { updateService } from './steps/update-service.js';
+import { waitConvergence } from './steps/wait-convergence.js';
+import { TrafficRefused } from './traffic.js';
+import { weightsFor } from './weights.js';
 
 const HANDLERS: Record<StepKind, StepHandler> = {
   update: updateService,
@@ -226,7 +226,7 @@ export async function rollBackRelease(
   failpoint('after:rollback-claim');
   if (r.status === 'cancelled') {
     await ctx.states.unlock(r.environment, r.service, r.id);
-    await removePendingJob(ctx, id);
+    await ctx.jobs.dropPending(id);
     ctx.metrics.releases.inc({ environment: r.environment, outcome: 'cancelled' });
     await cancelRestOfBatch(ctx, r, reason);
     await ctx.publish(id);
@@ -259,7 +259,7 @@ export async function rollBackRelease(
   // 2. Pending steps cancelled, then Swarm rolled back, once no step of this release is running.
   let swarmDetail = '';
   const rest = async () => {
-    await removePendingJob(ctx, id);
+    await ctx.jobs.dropPending(id);
     const svcName = serviceDef(ctx, r)[r.toColour].swarmService;
     try {
       const svc = await ctx.swarm.inspect(svcName);
@@ -349,15 +349,6 @@ async function expire(ctx: ReleaseContext, r: Release): Promise<void> {
   await ctx.states.unlock(r.environment, r.service, r.id);
   ctx.metrics.releases.inc({ environment: r.environment, outcome: 'expired' });
   await ctx.publish(r.id);
-}
-
-async function removePendingJob(ctx: ReleaseContext, id: string): Promise<void> {
-  const job = await ctx.releaseQueue.getJob(id);
-  if (!job) return;
-  const state = await job.getState();
-  // An active job is left alone: it will find the release finished and end by itself.
-  if (state === 'delayed' || state === 'waiting' || state === 'prioritized')
-    await job.remove().catch(() => {});
 }
 
 /** The rest of a sequential batch never starts once one release stops (each cancels its successor). */

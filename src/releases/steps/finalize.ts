@@ -1,7 +1,7 @@
 import { releasePolicy } from '../../config/schema.js';
-import type { ServiceState } from '../../releases/schema.js';
-import { weightsFor } from '../../releases/weights.js';
 import { type StepHandler, serviceDef } from '../release-context.js';
+import type { ServiceState } from '../schema.js';
+import { weightsFor } from '../weights.js';
 
 /** This release's finalize already wrote the service state (it is the last recorded release). */
 export const finalizedBy = (s: ServiceState, releaseId: string) =>

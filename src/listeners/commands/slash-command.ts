@@ -2,15 +2,15 @@ import { createHash } from 'node:crypto';
 import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from '@slack/bolt';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { AuditLog, AuditOutcome } from '../audit/audit-log.js';
-import type { FlightdeckConfig } from '../config/schema.js';
-import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
-import { authorise } from './authorise.js';
-import { enqueueOnce } from './enqueue-once.js';
-import { parseCommand, UsageError } from './parse-command.js';
-import { CommandJob, type CommandName, type ParsedCommand } from './schema.js';
-import { usage } from './usage.js';
+import type { AuditLog, AuditOutcome } from '../../audit/audit-log.js';
+import { authorise } from '../../commands/authorise.js';
+import { parseCommand, UsageError } from '../../commands/parse-command.js';
+import { CommandJob, type CommandName, type ParsedCommand } from '../../commands/schema.js';
+import { usage } from '../../commands/usage.js';
+import type { FlightdeckConfig } from '../../config/schema.js';
+import type { Logger } from '../../observability/logger.js';
+import type { Metrics } from '../../observability/metrics.js';
+import { enqueueOnce } from '../enqueue-command.js';
 
 export interface SlashCommandDeps {
   config: FlightdeckConfig;

@@ -1,7 +1,7 @@
 import type { App } from '@slack/bolt';
 import type { Redis } from 'ioredis';
-import type { Outbox } from '../jobs/slack-outbox.js';
-import type { Logger } from '../observability/logger.js';
+import type { Outbox } from '../../integrations/slack/outbox.js';
+import type { Logger } from '../../observability/logger.js';
 
 /** app_home_opened: queue a fresh App Home for that user (Slack retries events; one per event_id). */
 export function registerAppHome(

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { releasePolicy } from '../config/schema.js';
 import { failpoint } from '../observability/failpoints.js';
-import { planSteps } from '../releases/plan-steps.js';
-import { type Release, TERMINAL } from '../releases/schema.js';
-import { other } from '../releases/weights.js';
+import { planSteps } from './plan-steps.js';
 import type { ReleaseContext } from './release-context.js';
+import { type Release, TERMINAL } from './schema.js';
+import { other } from './weights.js';
 
 export interface ReleaseRequest {
   environment: string;
@@ -163,11 +163,7 @@ export async function requestRelease(
     }
     failpoint('after:record');
     if (!queued) {
-      await ctx.releaseQueue.add(
-        'release',
-        { releaseId: id },
-        { jobId: id, delay: waitForApproval ? policy.approvalTimeout : 0 },
-      );
+      await ctx.jobs.start(id, waitForApproval ? policy.approvalTimeout : 0);
     }
     await ctx.publish(id);
     result.started.push(created);
@@ -182,7 +178,7 @@ export async function requestRelease(
 async function resumeRequest(ctx: ReleaseContext, r: Release): Promise<Release> {
   if (r.status === 'running' || r.status === 'awaiting_approval') {
     const delay = r.status === 'awaiting_approval' ? Math.max(0, (r.approvalDeadline ?? 0) - ctx.now()) : 0;
-    await ctx.releaseQueue.add('release', { releaseId: r.id }, { jobId: r.id, delay });
+    await ctx.jobs.start(r.id, delay);
   }
   const noted = await ctx.store.update(r.id, (rel) => {
     rel.events.push({

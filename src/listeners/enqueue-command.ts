@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { CommandJob } from '../commands/schema.js';
 import { withTimeout } from '../integrations/redis.js';
-import type { CommandJob } from './schema.js';
 
 /**
  * Queues a command job unless this request was seen before: Slack may deliver the same request

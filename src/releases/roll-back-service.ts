@@ -2,13 +2,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { releasePolicy } from '../config/schema.js';
 import { DockerUnavailable, SwarmServiceMissing } from '../integrations/swarm.js';
 import { failpoint } from '../observability/failpoints.js';
-import { type Release, TERMINAL } from '../releases/schema.js';
-import { TrafficRefused } from '../releases/traffic.js';
-import { other, weightsFor } from '../releases/weights.js';
 import { finishSwarmRollback, pendingSwarmRollback, recordSwarmRollback } from './pending-swarm-rollback.js';
 import type { ReleaseContext } from './release-context.js';
 import { finishInterruptedRollback, finishRecordedRollback, rollBackRelease } from './release-machine.js';
-import type { RollbackJob } from './rollback-jobs.js';
+import { type Release, type RollbackJob, TERMINAL } from './schema.js';
+import { TrafficRefused } from './traffic.js';
+import { other, weightsFor } from './weights.js';
 
 const MOVING = new Set(['updating', 'rollback_started']);
 const HALFWAY = new Set(['paused', 'rollback_paused']);

@@ -2,13 +2,16 @@ import { createHash } from 'node:crypto';
 import type { AllMiddlewareArgs, BlockAction, SlackActionMiddlewareArgs } from '@slack/bolt';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { AuditLog } from '../audit/audit-log.js';
-import { authorise } from '../commands/authorise.js';
-import { enqueueOnce } from '../commands/enqueue-once.js';
-import type { CommandJob, ParsedCommand } from '../commands/schema.js';
-import { CommandJob as CommandJobSchema, ParsedCommand as ParsedCommandSchema } from '../commands/schema.js';
-import type { FlightdeckConfig } from '../config/schema.js';
-import type { Logger } from '../observability/logger.js';
+import type { AuditLog } from '../../audit/audit-log.js';
+import { authorise } from '../../commands/authorise.js';
+import type { CommandJob, ParsedCommand } from '../../commands/schema.js';
+import {
+  CommandJob as CommandJobSchema,
+  ParsedCommand as ParsedCommandSchema,
+} from '../../commands/schema.js';
+import type { FlightdeckConfig } from '../../config/schema.js';
+import type { Logger } from '../../observability/logger.js';
+import { enqueueOnce } from '../enqueue-command.js';
 
 export interface BlockActionDeps {
   config: FlightdeckConfig;

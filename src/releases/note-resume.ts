@@ -1,5 +1,5 @@
-import { TERMINAL } from '../releases/schema.js';
 import type { ReleaseContext } from './release-context.js';
+import { TERMINAL } from './schema.js';
 
 /**
  * A release job that BullMQ found stalled (the worker running it died) is being run again: record

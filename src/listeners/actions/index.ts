@@ -1,5 +1,5 @@
 import type { App } from '@slack/bolt';
-import { type BlockActionDeps, blockActionListener } from './handle-block-action.js';
+import { type BlockActionDeps, blockActionListener } from './block-action.js';
 
 /**
  * Wires the buttons and checkboxes of release, alert and checklist messages and of /rollback's confirmation.
