@@ -3,8 +3,9 @@ import { configDefaults, defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Suites that restart shared daemons run alone afterwards (vitest.serial.config.ts).
-    exclude: [...configDefaults.exclude, 'test/faults/serial/**'],
+    // Unit tests run first on their own (vitest.unit.config.ts); suites that restart shared daemons run
+    // alone afterwards (vitest.serial.config.ts).
+    exclude: [...configDefaults.exclude, 'test/faults/serial/**', 'test/unit/**'],
     // Integration suites start real servers; keep two cores from thrashing.
     fileParallelism: true,
     maxWorkers: 2,

@@ -30,7 +30,7 @@ import { createQueues, QUEUE } from './jobs/queues.js';
 import { bullReleaseJobs } from './jobs/release-jobs.js';
 import { startReleaseWorker, startRollbackWorker } from './jobs/release-workers.js';
 import { type SlackListeners, startSlackListeners } from './listeners/index.js';
-import type { Logger } from './observability/logger.js';
+import { type Logger, logFailure } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import type { ReleaseContext } from './releases/release-context.js';
 import { ReleaseStore } from './releases/release-store.js';
@@ -284,12 +284,15 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
       // but keep listening so health checks see the drain instead of a refused connection.
       server.draining = true;
       logger.info({ timeoutMs, workers: workers.length }, 'Draining: Slack requests refused, /readyz 503');
-      for (const close of closers) await close().catch(() => {});
+      for (const close of closers)
+        await close().catch(logFailure(logger, 'Closing the Slack listener failed'));
       // Workers stop fetching and finish the jobs they hold; past the deadline the jobs are handed
       // back: their locks lapse and another replica's stall check re-runs them (jobs.lockDuration).
       let deadline: NodeJS.Timeout | undefined;
       const drained = await Promise.race([
-        Promise.all(workers.map((w) => w.close().catch(() => {}))).then(() => true),
+        Promise.all(workers.map((w) => w.close().catch(logFailure(logger, 'Closing a worker failed')))).then(
+          () => true,
+        ),
         new Promise<boolean>((r) => {
           deadline = setTimeout(() => r(false), timeoutMs);
         }),
@@ -303,7 +306,8 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
           'Shutdown timeout: handing the active jobs back; another worker resumes them after jobs.lockDuration',
         );
       }
-      for (const q of Object.values(queues)) await q.close().catch(() => {});
+      for (const q of Object.values(queues))
+        await q.close().catch(logFailure(logger, 'Closing a queue failed'));
       await closeServer(server);
       workerRedis?.disconnect();
       redis.disconnect();

@@ -304,7 +304,7 @@ export const FlightdeckConfig = z
       } else {
         for (const issue of parsed.error.issues) {
           // Report the issue at the level where the user wrote the value.
-          const atEnv = env.release && hasPath(env.release, issue.path);
+          const atEnv = env.release && writtenInEnvironment(env.release, issue.path);
           ctx.addIssue({
             code: 'custom',
             path: [
@@ -361,14 +361,39 @@ export function mergePolicy(top: unknown, env: unknown): Record<string, unknown>
   };
 }
 
-/** The effective release policy of an environment (validated at load time, so parse cannot fail). */
+const policies = new WeakMap<FlightdeckConfig, Map<string, ReleasePolicy>>();
+
+/**
+ * The effective release policy of an environment, parsed once per loaded config (validated at load
+ * time, so parse cannot fail; every step of every release asks for it).
+ */
 export function releasePolicy(config: FlightdeckConfig, environment: string): ReleasePolicy {
-  return ReleasePolicy.parse(mergePolicy(config.release, config.environments[environment]?.release));
+  let byEnv = policies.get(config);
+  if (!byEnv) {
+    byEnv = new Map();
+    policies.set(config, byEnv);
+  }
+  let policy = byEnv.get(environment);
+  if (!policy) {
+    policy = ReleasePolicy.parse(mergePolicy(config.release, config.environments[environment]?.release));
+    byEnv.set(environment, policy);
+  }
+  return policy;
 }
 
+/**
+ * Whether a policy value at `path` came from the environment's own `release:` block. mergePolicy
+ * replaces every key whole except `healthCheck`, which it merges one level down: so the environment
+ * wrote it if it has the path's first key, or for `healthCheck` the first two.
+ */
+export function writtenInEnvironment(envRelease: unknown, path: PropertyKey[]): boolean {
+  return hasPath(envRelease, path.slice(0, path[0] === 'healthCheck' ? 2 : 1));
+}
+
+/** Whether `obj` has every key of `path`, one inside the other. */
 function hasPath(obj: unknown, path: PropertyKey[]): boolean {
   let cur: unknown = obj;
-  for (const k of path.slice(0, 1)) {
+  for (const k of path) {
     if (cur === null || typeof cur !== 'object' || !(k in (cur as object))) return false;
     cur = (cur as Record<PropertyKey, unknown>)[k];
   }

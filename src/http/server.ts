@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
-import type { Logger } from '../observability/logger.js';
+import { type Logger, logFailure } from '../observability/logger.js';
 import { type Check, checkReadiness } from './readiness.js';
 import { send } from './send.js';
 import { admitSlackBody } from './slack-body.js';
@@ -31,7 +31,8 @@ export function createHttpServer(opts: HttpServerOptions): Server & { draining: 
         return send(res, r.ready ? 200 : 503, r);
       }
       if (key === 'GET /metrics') {
-        await opts.beforeScrape?.().catch(() => {});
+        // Queue gauges may be stale when Redis is slow; the rest of /metrics is still worth serving.
+        await opts.beforeScrape?.().catch(logFailure(opts.logger, 'Queue counts for /metrics failed'));
         res.writeHead(200, { 'content-type': opts.registry.contentType });
         res.end(await opts.registry.metrics());
         return;

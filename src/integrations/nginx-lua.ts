@@ -4,6 +4,7 @@ import {
   generationOf,
   NginxError,
   type NginxOptions,
+  NginxReloadFailed,
   runArgv,
   type Upstream,
   writeAtomically,
@@ -64,7 +65,7 @@ export class NginxLuaDriver {
       if (staticChanged) await this.reloadWith(statics, prevStatic, keepOnReloadFailure);
       await this.push(weights, generation, keepOnReloadFailure);
     } catch (err) {
-      if (!(keepOnReloadFailure && (err as Error).cause === 'reload'))
+      if (!(keepOnReloadFailure && err instanceof NginxReloadFailed))
         await restore(this.weightsFile, prevWeights);
       throw err;
     }
@@ -83,11 +84,10 @@ export class NginxLuaDriver {
         throw new NginxError(`nginx -t rejected the new upstreams; the old config stays: ${err.message}`);
       });
       await this.run(this.opts.reloadCommand).catch((err: Error) => {
-        throw new NginxError(
+        throw new NginxReloadFailed(
           keepOnReloadFailure
             ? `nginx reload failed (${err.message}); the new files are in place and nginx will use them when it starts`
             : `nginx reload failed; the old config stays: ${err.message}`,
-          { cause: 'reload' },
         );
       });
       if (!(await this.waitForConfig(statics.version, 5_000))) {
@@ -96,7 +96,7 @@ export class NginxLuaDriver {
         );
       }
     } catch (err) {
-      if (!(keepOnReloadFailure && (err as Error).cause === 'reload'))
+      if (!(keepOnReloadFailure && err instanceof NginxReloadFailed))
         await restore(this.opts.upstreamFile, previous);
       throw err;
     }
@@ -113,11 +113,10 @@ export class NginxLuaDriver {
         signal: AbortSignal.timeout(2_000),
       });
     } catch (err) {
-      throw new NginxError(
+      throw new NginxReloadFailed(
         keepOnReloadFailure
           ? `nginx's admin endpoint did not answer (${(err as Error).message}); the weights file is in place and nginx will use it when it starts`
           : `nginx's admin endpoint did not answer; the old weights stay: ${(err as Error).message}`,
-        { cause: 'reload' },
       );
     }
     const answer = (await res.text()).trim();

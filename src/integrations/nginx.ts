@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { FlightdeckError } from '../errors.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -24,8 +25,21 @@ export interface Upstream {
   servers: UpstreamServer[];
 }
 
-export class NginxError extends Error {
-  readonly code = 'nginx_failed';
+/** nginx refused or did not take a change; the old config stays unless said otherwise. */
+export class NginxError extends FlightdeckError {
+  constructor(message: string) {
+    super('nginx_failed', message, true);
+  }
+}
+
+/**
+ * The new files are valid but nginx could not be told (reload failed, admin endpoint down): with
+ * `keepOnReloadFailure` they stay in place for nginx to use when it starts.
+ */
+export class NginxReloadFailed extends FlightdeckError {
+  constructor(message: string) {
+    super('nginx_reload_failed', message, true);
+  }
 }
 
 /** The managed upstream file: pure, so tests and previews need no nginx. */
@@ -108,11 +122,10 @@ export class NginxDriver {
         throw new NginxError(`nginx -t rejected the new upstreams; the old config stays: ${err.message}`);
       });
       await this.run(this.opts.reloadCommand).catch((err: Error) => {
-        throw new NginxError(
+        throw new NginxReloadFailed(
           keepOnReloadFailure
             ? `nginx reload failed (${err.message}); the new upstream file is in place and nginx will use it when it starts`
             : `nginx reload failed; the old config stays: ${err.message}`,
-          { cause: 'reload' },
         );
       });
       if (this.opts.statusListen && !(await this.waitLive(generation, 5_000))) {
@@ -121,7 +134,7 @@ export class NginxDriver {
         );
       }
     } catch (err) {
-      if (!(keepOnReloadFailure && (err as Error).cause === 'reload')) await this.restore(previous);
+      if (!(keepOnReloadFailure && err instanceof NginxReloadFailed)) await this.restore(previous);
       throw err;
     }
     return { changed: true, generation, ms: performance.now() - started };

@@ -1,11 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { FlightdeckError } from '../errors.js';
 
 const RELEASE_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 const EXTEND_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 
-export class LockTimeout extends Error {
-  readonly code = 'lock_timeout';
+/** Another holder kept the lock past the wait; it will be free later. */
+export class LockTimeout extends FlightdeckError {
+  constructor(message: string) {
+    super('lock_timeout', message, true);
+  }
 }
 
 /**
@@ -34,7 +38,8 @@ export async function withRedisLock<T>(
   }
   onWait?.(Date.now() - started);
   const renew = setInterval(
-    () => void redis.eval(EXTEND_SCRIPT, 1, key, token, ttlMs).catch(() => {}),
+    // A renewal that fails (Redis blip) is retried at the next tick, well within the TTL.
+    () => void redis.eval(EXTEND_SCRIPT, 1, key, token, ttlMs).catch(() => undefined),
     Math.max(Math.floor(ttlMs / 3), 50),
   );
   renew.unref();
@@ -42,6 +47,7 @@ export async function withRedisLock<T>(
     return await fn();
   } finally {
     clearInterval(renew);
-    await redis.eval(RELEASE_SCRIPT, 1, key, token).catch(() => {});
+    // Not released (Redis gone): the lock lapses by itself within one TTL.
+    await redis.eval(RELEASE_SCRIPT, 1, key, token).catch(() => undefined);
   }
 }

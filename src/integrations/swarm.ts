@@ -1,4 +1,5 @@
 import Docker from 'dockerode';
+import { FlightdeckError } from '../errors.js';
 
 /** Docker Engine API client pinned to API 1.41 (Debian's docker.io 20.10). */
 export function createDocker(socketPath: string): Docker {
@@ -9,15 +10,21 @@ export async function pingDocker(docker: Docker): Promise<void> {
   await docker.ping();
 }
 
-export class SwarmServiceMissing extends Error {
-  readonly code = 'swarm_service_missing';
+export class SwarmServiceMissing extends FlightdeckError {
   constructor(readonly service: string) {
-    super(`Swarm service ${service} does not exist; create it first (see docs/release-engine.md)`);
+    super(
+      'swarm_service_missing',
+      `Swarm service ${service} does not exist; create it first (see docs/release-engine.md)`,
+      false,
+    );
   }
 }
 
-export class DockerUnavailable extends Error {
-  readonly code = 'docker_unavailable';
+/** The Docker engine did not answer; it may be back on the next attempt. */
+export class DockerUnavailable extends FlightdeckError {
+  constructor(message: string) {
+    super('docker_unavailable', message, true);
+  }
 }
 
 export interface ServiceInfo {

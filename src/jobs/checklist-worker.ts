@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Checklists } from '../checklists/checklist-service.js';
 import type { FlightdeckConfig } from '../config/schema.js';
 import type { Outbox } from '../integrations/slack/outbox.js';
-import type { Logger } from '../observability/logger.js';
+import { type Logger, logFailure } from '../observability/logger.js';
 import { QUEUE, workerOptions } from './queues.js';
 
 const AutoCheckJob = z.object({ checklistId: z.string() });
@@ -34,7 +34,11 @@ export function startChecklistWorker(deps: {
         if (pos) {
           // Auto items of the current phase are checked before the digest lists what is open.
           const current = deps.checklists.template.phases[Math.min(Math.max(pos.effective, 1), 4) - 1];
-          if (current) await deps.checklists.autoCheck(current.checklist).catch(() => 0);
+          // The digest goes out even when a check cannot run (it then lists the item as open).
+          if (current)
+            await deps.checklists
+              .autoCheck(current.checklist)
+              .catch(logFailure(deps.logger, 'Automatic checks before the digest failed'));
         }
         const text = await deps.checklists.digest();
         // Keyed by date: a retried or duplicated run posts the digest once.

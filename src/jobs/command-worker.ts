@@ -5,7 +5,7 @@ import type { CommandExecutor } from '../commands/execution.js';
 import { CommandJob } from '../commands/schema.js';
 import type { FlightdeckConfig } from '../config/schema.js';
 import type { SlackResponder } from '../integrations/slack/respond.js';
-import type { Logger } from '../observability/logger.js';
+import { type Logger, logFailure } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { QUEUE, workerOptions } from './queues.js';
 
@@ -72,13 +72,13 @@ export function startCommandWorker(deps: CommandWorkerDeps): Worker {
         detail: err.message.slice(0, 300),
         requestId: data.data.requestId,
       })
-      .catch(() => {});
+      .catch(logFailure(deps.logger, 'Audit write failed', { jobId: job?.id }));
     await deps.responder
       .reply(
         { responseUrl: data.data.responseUrl, channelId: data.data.channelId, userId: data.data.user.id },
         { text: `:x: \`/${data.data.parsed.command} ${data.data.text}\` failed: ${err.message}` },
       )
-      .catch(() => {});
+      .catch(logFailure(deps.logger, 'Could not tell the user a command failed', { jobId: job?.id }));
   });
   worker.on('error', (err) => deps.logger.warn({ err: err.message }, 'Command worker error'));
   return worker;

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { SlackResponder } from '../integrations/slack/respond.js';
+import { logFailure } from '../observability/logger.js';
 import { noteResume } from '../releases/note-resume.js';
 import type { ReleaseContext } from '../releases/release-context.js';
 import { advance, finishInterruptedRollback } from '../releases/release-machine.js';
@@ -72,7 +73,7 @@ export function startRollbackWorker(ctx: ReleaseContext, opts: WorkerOptions): W
           detail: report.text.slice(0, 300),
           requestId: job.id ?? '',
         })
-        .catch(() => {});
+        .catch(logFailure(ctx.logger, 'Audit write failed', { jobId: job.id }));
       return report;
     },
     workerOptions(QUEUE.rollbacks, { ...opts, config: ctx.config }),

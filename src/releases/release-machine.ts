@@ -1,6 +1,6 @@
 import { releasePolicy } from '../config/schema.js';
+import { isPermanent } from '../errors.js';
 import { withRedisLock } from '../integrations/redis-lock.js';
-import { SwarmServiceMissing } from '../integrations/swarm.js';
 import { failpoint } from '../observability/failpoints.js';
 import { runAfterRelease } from './after-release.js';
 import { type ReleaseContext, type StepHandler, type StepOutcome, serviceDef } from './release-context.js';
@@ -13,7 +13,6 @@ import { shiftTraffic } from './steps/shift-traffic.js';
 import { soak } from './steps/soak.js';
 import { updateService } from './steps/update-service.js';
 import { waitConvergence } from './steps/wait-convergence.js';
-import { TrafficRefused } from './traffic.js';
 import { weightsFor } from './weights.js';
 
 const HANDLERS: Record<StepKind, StepHandler> = {
@@ -26,9 +25,6 @@ const HANDLERS: Record<StepKind, StepHandler> = {
   gate: evaluateGate,
   finalize,
 };
-
-/** Errors no retry can fix: go straight to rollback. */
-const permanent = (err: unknown) => err instanceof SwarmServiceMissing || err instanceof TrafficRefused;
 
 export const stepLockKey = (ctx: ReleaseContext, id: string) =>
   `${ctx.config.redis.prefix}:data:release:${id}:steplock`;
@@ -103,8 +99,9 @@ async function runOneStep(ctx: ReleaseContext, id: string): Promise<{ waitUntil?
     const failures = (step.failures ?? 0) + 1;
     const msg = (err as Error).message;
     ctx.logger.warn({ releaseId: id, step: step.kind, failures, err: msg }, 'Release step error');
+    // An error no retry can fix (FlightdeckError.retryable false) goes straight to rollback.
     outcome =
-      permanent(err) || failures > policy.maxStepRetries
+      isPermanent(err) || failures > policy.maxStepRetries
         ? { kind: 'fail', reason: `${step.label}: ${msg}` }
         : {
             kind: 'wait',

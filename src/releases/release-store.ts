@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { FlightdeckError } from '../errors.js';
 import { type Release, Release as ReleaseSchema, TERMINAL } from './schema.js';
 
 // Compare-and-set on the `rev` field: a write succeeds only if nobody wrote in between.
@@ -13,8 +14,10 @@ end
 redis.call('set', KEYS[1], ARGV[2])
 return 1`;
 
-export class ReleaseNotFound extends Error {
-  readonly code = 'release_not_found';
+export class ReleaseNotFound extends FlightdeckError {
+  constructor(id: string) {
+    super('release_not_found', `release ${id} does not exist`, false);
+  }
 }
 
 /** Release records in Redis, with an index per service and of releases in flight. */
@@ -35,7 +38,7 @@ export class ReleaseStore {
 
   async mustGet(id: string): Promise<Release> {
     const r = await this.get(id);
-    if (!r) throw new ReleaseNotFound(`release ${id} not found`);
+    if (!r) throw new ReleaseNotFound(id);
     return r;
   }
 

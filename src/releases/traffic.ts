@@ -1,14 +1,23 @@
 import type { Redis } from 'ioredis';
 import type { Colour, FlightdeckConfig } from '../config/schema.js';
+import { FlightdeckError } from '../errors.js';
 import { httpCheck } from '../integrations/http-check.js';
-import { type ApplyResult, type NginxDriver, type Upstream } from '../integrations/nginx.js';
+import {
+  type ApplyResult,
+  type NginxDriver,
+  NginxReloadFailed,
+  type Upstream,
+} from '../integrations/nginx.js';
 import { withRedisLock } from '../integrations/redis-lock.js';
 import type { ServiceState, Weights } from './schema.js';
 import type { ServiceStateStore } from './service-state-store.js';
 import { servingColours } from './weights.js';
 
-export class TrafficRefused extends Error {
-  readonly code = 'traffic_refused';
+/** The change is not allowed now (a release holds the service, a colour is unhealthy): retrying will not help. */
+export class TrafficRefused extends FlightdeckError {
+  constructor(message: string) {
+    super('traffic_refused', message, false);
+  }
 }
 
 /** nginx weights from flightdeck's state: every change goes state → render → nginx -t → reload. */
@@ -92,7 +101,7 @@ export class Traffic {
         } catch (err) {
           failure = err as Error;
         }
-        const keep = failure && opts.keepOnReloadFailure && failure.cause === 'reload';
+        const keep = failure && opts.keepOnReloadFailure && failure instanceof NginxReloadFailed;
         const outcome = await this.states.mutate<{ refusal?: string; before: Weights }>(env, svc, (s) => {
           const refusal = guard(s);
           if (refusal) return { result: { refusal, before: s.weights } };

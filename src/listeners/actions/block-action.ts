@@ -4,13 +4,10 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AuditLog } from '../../audit/audit-log.js';
 import { authorise } from '../../commands/authorise.js';
-import type { CommandJob, ParsedCommand } from '../../commands/schema.js';
-import {
-  CommandJob as CommandJobSchema,
-  ParsedCommand as ParsedCommandSchema,
-} from '../../commands/schema.js';
+import { type ActionLike, parseButton, parseChecklistTick } from '../../commands/parse-action.js';
+import { type CommandJob, CommandJob as CommandJobSchema } from '../../commands/schema.js';
 import type { FlightdeckConfig } from '../../config/schema.js';
-import type { Logger } from '../../observability/logger.js';
+import { type Logger, logFailure } from '../../observability/logger.js';
 import { enqueueOnce } from '../enqueue-command.js';
 
 export interface BlockActionDeps {
@@ -22,78 +19,6 @@ export interface BlockActionDeps {
 }
 
 type Args = SlackActionMiddlewareArgs<BlockAction> & AllMiddlewareArgs;
-
-interface ActionLike {
-  action_id: string;
-  block_id?: string;
-  value?: string;
-  selected_options?: Array<{ value: string }>;
-}
-
-/**
- * A checkbox click carries the whole new selection of its group; the change this person made is
- * the difference from what their message showed, so two people ticking different items at the same
- * moment never undo each other.
- */
-export function parseChecklistTick(
-  action: ActionLike,
-  message: { blocks?: unknown[] } | undefined,
-): ParsedCommand | undefined {
-  const m = /^cl\|([a-z0-9-]{1,48})\|\d+\|\d+$/.exec(action.block_id ?? '');
-  if (!m) return undefined;
-  const block = (message?.blocks ?? []).find(
-    (b) => (b as { block_id?: string }).block_id === action.block_id,
-  ) as
-    | { elements?: Array<{ options?: Array<{ value: string }>; initial_options?: Array<{ value: string }> }> }
-    | undefined;
-  const element = block?.elements?.[0];
-  const shown = new Set((element?.initial_options ?? []).map((o) => o.value));
-  const selected = new Set((action.selected_options ?? []).map((o) => o.value));
-  const all = (element?.options ?? []).map((o) => o.value);
-  const changes = all
-    .filter((v) => shown.has(v) !== selected.has(v))
-    .map((itemId) => ({ itemId, ticked: selected.has(itemId) }));
-  const parsed = ParsedCommandSchema.safeParse({
-    command: 'checklist',
-    action: 'tick',
-    checklistId: m[1],
-    changes,
-  });
-  return parsed.success ? parsed.data : undefined;
-}
-
-/** What a button's action_id and value mean, or undefined for a value we did not produce. */
-export function parseButton(actionId: string, value: string): ParsedCommand | undefined {
-  if (actionId === 'checklist_recheck') {
-    // The button's value is the checklist's phase (1-4).
-    const r = ParsedCommandSchema.safeParse({
-      command: 'checklist',
-      action: 'recheck',
-      which: { phase: Number(value) },
-    });
-    if (r.success) return r.data;
-  }
-  const release = /^release_(approve|reject|promote|pause|resume|abort)$/.exec(actionId);
-  const alert = /^alert_(ack|silence|rollback|group_ack)$/.exec(actionId);
-  const parsed = release
-    ? ParsedCommandSchema.safeParse({ command: 'release', action: release[1], releaseId: value })
-    : alert
-      ? ParsedCommandSchema.safeParse({
-          command: 'alert',
-          action: alert[1] === 'group_ack' ? 'ack-group' : alert[1],
-          target: value.split('|')[0],
-          ...(alert[1] === 'silence' ? { duration: value.split('|')[1] } : {}),
-        })
-      : actionId === 'rollback_confirm'
-        ? ParsedCommandSchema.safeParse({
-            command: 'rollback',
-            action: 'confirm',
-            environment: value.split('|')[0],
-            target: value.split('|')[1],
-          })
-        : undefined;
-  return parsed?.success ? parsed.data : undefined;
-}
 
 /** Buttons ack at once and become command jobs; the worker checks who clicked against the release. */
 export function blockActionListener(deps: BlockActionDeps) {
@@ -121,7 +46,9 @@ export function blockActionListener(deps: BlockActionDeps) {
       requestId,
     };
     if (!parsed) {
-      await deps.audit.record({ ...base, outcome: 'rejected', detail: 'unknown button' }).catch(() => {});
+      await deps.audit
+        .record({ ...base, outcome: 'rejected', detail: 'unknown button' })
+        .catch(logFailure(deps.logger, 'Audit write failed', { requestId }));
       return;
     }
     if (parsed.command === 'rollback' && parsed.action === 'confirm') {
@@ -136,12 +63,12 @@ export function blockActionListener(deps: BlockActionDeps) {
         const reason = decision ? decision.reason : 'that button names no configured service.';
         await deps.audit
           .record({ ...base, outcome: decision ? 'refused' : 'rejected', detail: reason })
-          .catch(() => {});
+          .catch(logFailure(deps.logger, 'Audit write failed', { requestId }));
         await respond({
           response_type: 'ephemeral',
           replace_original: false,
           text: `:no_entry: Not done: ${reason}`,
-        }).catch(() => {});
+        }).catch(logFailure(deps.logger, 'Could not answer a refused click', { requestId }));
         return;
       }
     }
@@ -161,7 +88,7 @@ export function blockActionListener(deps: BlockActionDeps) {
       const missing = complete.error.issues[0]?.path.join('.') ?? 'fields';
       await deps.audit
         .record({ ...base, outcome: 'rejected', detail: `malformed click: no valid ${missing}` })
-        .catch(() => {});
+        .catch(logFailure(deps.logger, 'Audit write failed', { requestId }));
       return;
     }
     try {
@@ -173,14 +100,14 @@ export function blockActionListener(deps: BlockActionDeps) {
       if (queued === 'duplicate') return;
       await deps.audit
         .record({ ...base, outcome: 'accepted', detail: `queued ${requestId}` })
-        .catch(() => {});
+        .catch(logFailure(deps.logger, 'Audit write failed', { requestId }));
     } catch (err) {
       deps.logger.error({ err: (err as Error).message }, 'Could not enqueue a button click');
       await respond({
         response_type: 'ephemeral',
         replace_original: false,
         text: ':warning: That click could not be queued (Redis is not answering); please try again.',
-      }).catch(() => {});
+      }).catch(logFailure(deps.logger, 'Could not answer a click', { requestId }));
     }
   };
 }

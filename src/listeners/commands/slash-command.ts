@@ -8,7 +8,7 @@ import { parseCommand, UsageError } from '../../commands/parse-command.js';
 import { CommandJob, type CommandName, type ParsedCommand } from '../../commands/schema.js';
 import { usage } from '../../commands/usage.js';
 import type { FlightdeckConfig } from '../../config/schema.js';
-import type { Logger } from '../../observability/logger.js';
+import { type Logger, logFailure } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { enqueueOnce } from '../enqueue-command.js';
 
@@ -127,7 +127,7 @@ export function slashCommandListener(name: CommandName, deps: SlashCommandDeps) 
       await respond({
         response_type: 'ephemeral',
         text: tryAgain(name, text),
-      }).catch(() => {});
+      }).catch(logFailure(deps.logger, 'Could not answer a command', { requestId }));
       await audit('error', `enqueue failed: ${(err as Error).message}`);
     }
   };

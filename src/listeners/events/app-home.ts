@@ -13,6 +13,7 @@ export function registerAppHome(
     const eventId = (body as { event_id?: string }).event_id ?? `${event.user}-${event.event_ts}`;
     const fresh = await deps.redis
       .set(`${deps.prefix}:data:seen:event-${eventId}`, '1', 'EX', 3_600, 'NX')
+      // Redis not answering: publish anyway (a second App Home is harmless, a missing one is not).
       .catch(() => 'OK');
     if (fresh !== 'OK') return;
     await deps.outbox
