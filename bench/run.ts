@@ -10,6 +10,7 @@ import type { ScenarioResult } from './lib/result.js';
 import { ackLatency } from './scenarios/ack-latency.js';
 import { alertStorm } from './scenarios/alert-storm.js';
 import { orchestrationOverhead } from './scenarios/orchestration-overhead.js';
+import { redisMemory } from './scenarios/redis-memory.js';
 import { rollbackTime } from './scenarios/rollback-time.js';
 import { scale } from './scenarios/scale.js';
 import { trafficShift } from './scenarios/traffic-shift.js';
@@ -24,6 +25,7 @@ const SCENARIOS: Array<{ id: string; run: () => Promise<ScenarioResult>; limitMs
   { id: 'rollback', run: rollbackTime, limitMs: 150_000 },
   { id: 'orchestration', run: orchestrationOverhead, limitMs: 150_000 },
   { id: 'scale', run: scale, limitMs: 150_000 },
+  { id: 'memory', run: redisMemory, limitMs: 120_000 },
 ];
 
 const only = process.argv.slice(2).filter((a) => !a.startsWith('-'));

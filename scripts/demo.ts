@@ -49,6 +49,10 @@ const config = FlightdeckConfig.parse({
     testCommand: ['nginx', ...nginxArgs, '-t', '-q'],
     reloadCommand: ['nginx', ...nginxArgs, '-s', 'reload'],
     probeUrl: `http://127.0.0.1:${process.env.STACK_NGINX_PORT ?? 8088}/flightdeck-nginx-health`,
+    // Weights change in nginx's shared memory, without a reload: no request is lost during a release
+    // (a reload can reset an idle keep-alive connection a request is racing onto).
+    driver: 'lua',
+    statusListen: `127.0.0.1:${process.env.STACK_NGINX_STATUS_PORT ?? 8087}`,
   },
   channels: { releases: 'C0RELEASES', alerts: 'C0ALERTS' },
   access: { leads: ['U0LEAD'] },
@@ -164,18 +168,20 @@ function exposeThroughNginx(): void {
   execFileSync('nginx', [...nginxArgs, '-s', 'reload']);
 }
 
+/** `n` requests through nginx: how many each colour answered, and how many failed (never hidden). */
 async function split(env: string, svc: string, n = 100): Promise<string> {
-  const counts: Record<string, number> = {};
+  const counts = { blue: 0, green: 0 };
+  let failed = 0;
   for (let i = 0; i < n; i++) {
-    const body = await fetch(`http://127.0.0.1:${demoPort}/${env}/${svc}/colour`).then(
-      (x) => x.text(),
-      () => 'error',
+    const res = await fetch(`http://127.0.0.1:${demoPort}/${env}/${svc}/colour`).then(
+      async (x) => (x.ok ? (await x.text()).trim() : 'failed'),
+      () => 'failed',
     );
-    counts[body.trim()] = (counts[body.trim()] ?? 0) + 1;
+    if (res === 'blue' || res === 'green') counts[res] += 1;
+    else failed += 1;
   }
-  return Object.entries(counts)
-    .map(([k, v]) => `${k} ${v}`)
-    .join(' / ');
+  const colours = (['blue', 'green'] as const).filter((c) => counts[c] > 0).map((c) => `${c} ${counts[c]}`);
+  return `${colours.join(' / ')} · ${failed} failed`;
 }
 
 console.log(
@@ -196,6 +202,7 @@ const app = await startFlightdeck(
       slackBotToken: emulator.botToken,
       redisUrl,
       alertmanagerWebhookToken: webhookToken,
+      nginxAdminToken: randomBytes(24).toString('hex'),
     },
     role: 'all',
     configPath: '(embedded demo defaults)',

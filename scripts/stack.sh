@@ -146,7 +146,10 @@ nginx_demo() {
   local p="$STATE/nginx"
   mkdir -p "$p/logs" "$p/temp" "$p/conf.d"
   [ -f "$p/conf.d/flightdeck-upstreams.conf" ] || : >"$p/conf.d/flightdeck-upstreams.conf"
+  # The Lua module: the demo's nginx.driver is lua (weights change without a reload, no request lost).
   cat >"$p/nginx.conf" <<NGX
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
 worker_processes 2;
 pid $p/nginx.pid;
 error_log $p/logs/error.log warn;
@@ -165,7 +168,11 @@ http {
   }
 }
 NGX
-  if [ -f "$p/nginx.pid" ] && kill -0 "$(cat "$p/nginx.pid")" 2>/dev/null; then return; fi
+  if [ -f "$p/nginx.pid" ] && kill -0 "$(cat "$p/nginx.pid")" 2>/dev/null; then
+    # Already running (an earlier demo): take this config (e.g. the Lua module) without a restart.
+    nginx -p "$p" -c nginx.conf -e "$p/logs/error.log" -s reload
+    return
+  fi
   log "starting nginx on 127.0.0.1:$NGINX_PORT"
   nginx -p "$p" -c nginx.conf -e "$p/logs/error.log"
 }

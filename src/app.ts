@@ -23,6 +23,7 @@ import { createWebClient } from './integrations/slack/web-client.js';
 import { createDocker, pingDocker, Swarm } from './integrations/swarm.js';
 import { bullAlertJobs, startAlertWorker } from './jobs/alert-worker.js';
 import { startChecklistWorker } from './jobs/checklist-worker.js';
+import { RedisCommandProgress } from './jobs/command-progress.js';
 import { startCommandWorker } from './jobs/command-worker.js';
 import { createExecutor } from './jobs/execute-command.js';
 import { startOutboxWorker } from './jobs/outbox-worker.js';
@@ -57,7 +58,7 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
   const { config, secrets, role } = loaded;
   const prefix = config.redis.prefix;
   const metrics = createMetrics();
-  const redis = createRedis(secrets.redisUrl, 'command', `${role}-commands`);
+  const redis = createRedis(secrets.redisUrl, 'command', `${role}-commands`, secrets.redisPassword);
   const docker = createDocker(config.docker.socketPath);
   const audit = new AuditLog(redis, prefix);
   const client = createWebClient(secrets.slackBotToken, config.slack.apiUrl);
@@ -77,7 +78,15 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
     : runArgv;
   const nginx =
     config.nginx.driver === 'lua' && config.nginx.statusListen
-      ? new NginxLuaDriver({ ...config.nginx, statusListen: config.nginx.statusListen }, runNginx)
+      ? new NginxLuaDriver(
+          {
+            ...config.nginx,
+            statusListen: config.nginx.statusListen,
+            // Required at load except for a web replica, which never sets weights.
+            adminToken: secrets.nginxAdminToken ?? '',
+          },
+          runNginx,
+        )
       : new NginxDriver(config.nginx, runNginx);
   const traffic = new Traffic(config, states, nginx, redis, (env, svc, w) => {
     metrics.trafficWeight.set({ environment: env, service: svc, colour: 'blue' }, w.blue);
@@ -162,7 +171,7 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
   const workers: Worker[] = [];
   let workerRedis: ReturnType<typeof createRedis> | undefined;
   if (role === 'worker' || role === 'all') {
-    workerRedis = createRedis(secrets.redisUrl, 'blocking', 'worker');
+    workerRedis = createRedis(secrets.redisUrl, 'blocking', 'worker', secrets.redisPassword);
     const responder = new SlackResponder(client, onSlackCall);
     const alertJobs: AlertJobs = bullAlertJobs(queues.alerts, config);
     const executor = createExecutor(
@@ -185,6 +194,7 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
         executor,
         responder,
         audit,
+        progress: new RedisCommandProgress(redis, prefix),
         metrics,
         logger,
       }),
@@ -201,8 +211,8 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
         budget: new ChannelBudget(redis, prefix),
         checklists: {
           render: (id) => checklists.render(id),
-          addMessage: (id, channel, ts) => checklists.store.addMessage(id, channel, ts),
-          messages: (id) => checklists.store.messages(id),
+          store: checklists.store,
+          refresh: outbox.checklistRefresh,
         },
         home: async () =>
           renderHome({
@@ -254,7 +264,9 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
   const server = createHttpServer({
     registry: metrics.registry,
     readinessChecks,
-    slack: slack?.httpHandler,
+    slack: slack?.httpHandler
+      ? { handler: slack.httpHandler, signingSecret: secrets.slackSigningSecret as string }
+      : undefined,
     routes:
       role === 'worker'
         ? {}

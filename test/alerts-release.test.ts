@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderBlocks } from '../tools/slack-emulator/render.js';
-import { TestAlertmanager } from './helpers/alertmanager-server.js';
+import { startWithAlertmanager, TestAlertmanager } from './helpers/alertmanager-server.js';
 import { waitFor } from './helpers/ports.js';
 import { measureSplit, releaseIds, soakingAt, waitProgress, waitRelease } from './helpers/release.js';
 import { TestStack } from './helpers/stack.js';
-import { createColourServices, removeServicesAndWait } from './helpers/swarm.js';
+import { createStagingColourServices, removeServicesAndWait } from './helpers/swarm.js';
 
 const TOKEN = 'alertmanager-test-token-abcdefghijkl';
 const am = new TestAlertmanager();
@@ -12,23 +12,14 @@ const stack = new TestStack({ prefix: 'fdalrel', basePort: 28900 });
 const names: string[] = [];
 
 beforeAll(async () => {
-  await am.reservePort();
-  await stack.start({
-    env: { ALERTMANAGER_WEBHOOK_TOKEN: TOKEN },
-    configure: (cfg) => {
-      Object.assign(cfg, {
-        alertmanager: { url: am.url },
-        alerts: {
-          defaultChannel: 'C0ALERTS',
-          routes: [{ match: { severity: 'critical' }, channel: 'C0ONCALL' }],
-        },
-      });
+  await startWithAlertmanager(stack, am, {
+    token: TOKEN,
+    alerts: {
+      defaultChannel: 'C0ALERTS',
+      routes: [{ match: { severity: 'critical' }, channel: 'C0ONCALL' }],
     },
   });
-  await am.start(`${stack.apps[0]?.url}/alerts/alertmanager`, TOKEN);
-  const api = stack.config.environments.staging?.services.api;
-  if (!api) throw new Error('no api');
-  names.push(...(await createColourServices([api])));
+  names.push(...(await createStagingColourServices(stack, 'api')));
 }, 180_000);
 
 afterAll(async () => {

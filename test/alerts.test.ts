@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertStore } from '../src/alerts/alert-store.js';
 import { renderBlocks } from '../tools/slack-emulator/render.js';
-import { type AmAlert, TestAlertmanager } from './helpers/alertmanager-server.js';
+import { type AmAlert, startWithAlertmanager, TestAlertmanager } from './helpers/alertmanager-server.js';
 import { waitFor } from './helpers/ports.js';
 import { TestStack } from './helpers/stack.js';
 
@@ -12,23 +12,16 @@ const stack = new TestStack({ prefix: 'fdalert', basePort: 28800 });
 let alertQueue: Queue;
 
 beforeAll(async () => {
-  await am.reservePort();
-  await stack.start({
-    env: { ALERTMANAGER_WEBHOOK_TOKEN: TOKEN },
-    configure: (cfg) => {
-      Object.assign(cfg, {
-        alertmanager: { url: am.url },
-        alerts: {
-          defaultChannel: 'C0ALERTS',
-          routes: [{ match: { severity: 'critical' }, channel: 'C0ONCALL' }],
-          escalation: { after: '2s', repeat: '2s', maxTimes: 2, notify: ['U0ONCALL', 'S0ONCALLS'] },
-          summariseAbove: 20,
-          reconcileEvery: '2s',
-        },
-      });
+  await startWithAlertmanager(stack, am, {
+    token: TOKEN,
+    alerts: {
+      defaultChannel: 'C0ALERTS',
+      routes: [{ match: { severity: 'critical' }, channel: 'C0ONCALL' }],
+      escalation: { after: '2s', repeat: '2s', maxTimes: 2, notify: ['U0ONCALL', 'S0ONCALLS'] },
+      summariseAbove: 20,
+      reconcileEvery: '2s',
     },
   });
-  await am.start(`${stack.apps[0]?.url}/alerts/alertmanager`, TOKEN);
   alertQueue = new Queue('alerts', { connection: stack.redis.client(), prefix: stack.prefix });
 }, 120_000);
 

@@ -69,6 +69,48 @@ describe('configuration file', () => {
     );
   });
 
+  it('refuses two services whose nginx upstream names collide, naming both', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fd-upstream-names-'));
+    const service = (name: string, port: number) =>
+      [
+        `      ${name}:`,
+        '        image: registry.example.com/api',
+        '        port: 8080',
+        `        blue: { swarmService: ${name}-${port}-blue, address: "10.0.0.1:${port}" }`,
+        `        green: { swarmService: ${name}-${port}-green, address: "10.0.0.2:${port}" }`,
+      ].join('\n');
+    writeFileSync(
+      join(dir, 'flightdeck.yml'),
+      [
+        'nginx:',
+        '  upstreamFile: /etc/nginx/flightdeck/flightdeck-upstreams.conf',
+        '  probeUrl: http://127.0.0.1:8088/',
+        'channels: { releases: C0RELEASES }',
+        'environments:',
+        '  prod-eu:',
+        '    services:',
+        service('api', 8001),
+        '  prod:',
+        '    services:',
+        service('eu-api', 8002),
+      ].join('\n'),
+    );
+    let error: unknown;
+    try {
+      loadConfig({
+        FLIGHTDECK_CONFIG: join(dir, 'flightdeck.yml'),
+        SLACK_BOT_TOKEN: 'xoxb-test',
+        SLACK_SIGNING_SECRET: 's3cret',
+      });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual([
+      "environments.prod.services.eu-api: its nginx upstream name flightdeck_prod_eu_api is the same as environments.prod-eu.services.api's; rename one",
+    ]);
+  });
+
   it('reports YAML syntax errors instead of a stack trace', () => {
     const problems = problemsOf(fixture('malformed.yml'));
     expect(problems[0]).toMatch(/^YAML syntax: /);

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runToExit } from './helpers/flightdeck-process.js';
+import { NGINX_ADMIN_TOKEN, runToExit } from './helpers/flightdeck-process.js';
 import { LUA_MODULES } from './helpers/nginx-server.js';
 import { waitFor } from './helpers/ports.js';
 import { measureSplit } from './helpers/release.js';
@@ -38,6 +39,10 @@ afterAll(async () => {
 
 const url = () => `http://127.0.0.1:${stack.nginx.port}/staging/api/colour`;
 const admin = (path: string) => `http://${stack.nginx.statusListen}/flightdeck/${path}`;
+const AUTH = { authorization: `Bearer ${NGINX_ADMIN_TOKEN}` };
+/** The weights nginx holds, read with flightdeck's token. */
+const heldWeights = async () => (await fetch(admin('weights'), { headers: AUTH })).text();
+const errorLog = () => readFileSync(join(stack.nginx.prefix, 'logs', 'error.log'), 'utf8');
 const weightsFile = () => readFileSync(`${stack.nginx.upstreamFile}.weights`, 'utf8');
 
 async function traffic(text: string): Promise<string> {
@@ -61,7 +66,7 @@ describe('nginx.driver: lua', () => {
     expect(stack.nginx.reloads()).toBe(reloads);
 
     // What flightdeck wrote is what nginx holds: same text, same generation.
-    const held = await (await fetch(admin('weights'))).text();
+    const held = await heldWeights();
     expect(held).toBe(weightsFile());
     expect(held).toMatch(/^flightdeck_staging_api 127\.0\.0\.1:30701 70 127\.0\.0\.1:30702 30$/m);
     const generation = /^generation (\S+)$/m.exec(held)?.[1];
@@ -95,24 +100,102 @@ describe('nginx.driver: lua', () => {
 
   it('serves the last weights after nginx itself is restarted, before flightdeck does anything', async () => {
     await traffic('api 20 green');
-    const held = await (await fetch(admin('weights'))).text();
+    const held = await heldWeights();
     await stack.nginx.restart(); // a fresh master: the shared dict starts empty and is filled from the file
-    expect(await (await fetch(admin('weights'))).text()).toBe(held);
+    expect(await heldWeights()).toBe(held);
     expect(await measureSplit(url(), 100)).toEqual({ blue: 80, green: 20, other: 0 });
   });
 
   it('refuses malformed or unknown weights at its admin endpoint and keeps the old ones', async () => {
-    const held = await (await fetch(admin('weights'))).text();
+    const held = await heldWeights();
     for (const body of [
-      'flightdeck_staging_api 127.0.0.1:30702 50 127.0.0.1:30703 50\n', // no generation
-      'generation x\nflightdeck_staging_api 127.0.0.1:30702 150 127.0.0.1:30703 50\n', // weight > 100
-      'generation x\nflightdeck_staging_api api-blue:8001 50 127.0.0.1:30703 50\n', // not an IP
-      'generation x\nsomeone_else 127.0.0.1:30702 50 127.0.0.1:30703 50\n', // unknown upstream
+      'flightdeck_staging_api 127.0.0.1:30701 50 127.0.0.1:30702 50\n', // no generation
+      'generation x\nflightdeck_staging_api 127.0.0.1:30701 150 127.0.0.1:30702 50\n', // weight > 100
+      'generation x\nflightdeck_staging_api api-blue:8001 50 127.0.0.1:30702 50\n', // not an IP
+      'generation x\nsomeone_else 127.0.0.1:30701 50 127.0.0.1:30702 50\n', // unknown upstream
     ]) {
-      const res = await fetch(admin('weights'), { method: 'PUT', body });
+      const res = await fetch(admin('weights'), { method: 'PUT', body, headers: AUTH });
       expect(res.status).toBe(400);
     }
-    expect(await (await fetch(admin('weights'))).text()).toBe(held);
+    expect(await heldWeights()).toBe(held);
+  });
+
+  it("takes weights only with the admin token and only for the upstream's own addresses, logging each refusal", async () => {
+    await traffic('api 10 green');
+    const held = await heldWeights();
+    const before = await measureSplit(url(), 100);
+    expect(before).toEqual({ blue: 90, green: 10, other: 0 });
+    const allGreen = 'generation evil\nflightdeck_staging_api 127.0.0.1:30701 0 127.0.0.1:30702 100\n';
+    const put = (body: string, headers: Record<string, string> = {}) =>
+      fetch(admin('weights'), { method: 'PUT', body, headers });
+    const refusals: Array<[Response, number, string]> = [
+      [await put(allGreen), 401, 'no admin token (send Authorization: Bearer <token>)'],
+      [await put(allGreen, { authorization: 'Bearer not-the-admin-token-000000' }), 403, 'wrong admin token'],
+      [
+        await put(allGreen, { authorization: `Basic ${NGINX_ADMIN_TOKEN}` }),
+        401,
+        'the Authorization header is not Bearer <token>',
+      ],
+      [await fetch(admin('weights')), 401, 'no admin token (send Authorization: Bearer <token>)'], // reads too
+      // With the token, but sending staging api's traffic somewhere else: a stranger's port, or staging web's blue.
+      [
+        await put('generation evil\nflightdeck_staging_api 127.0.0.1:30701 0 127.0.0.1:39999 100\n', AUTH),
+        400,
+        'address 127.0.0.1:39999 is not configured for upstream flightdeck_staging_api',
+      ],
+      [
+        await put('generation evil\nflightdeck_staging_api 127.0.0.1:30711 100\n', AUTH),
+        400,
+        'address 127.0.0.1:30711 is not configured for upstream flightdeck_staging_api',
+      ],
+    ];
+    for (const [res, status, reason] of refusals) {
+      expect(res.status).toBe(status);
+      expect((await res.text()).trim()).toBe(reason);
+    }
+    // Nothing changed: the same weights, the same split; and nginx said why at warn.
+    expect(await heldWeights()).toBe(held);
+    expect(await measureSplit(url(), 100)).toEqual(before);
+    const log = errorLog();
+    for (const line of [
+      '[warn] ',
+      'flightdeck: refused PUT /flightdeck/weights from 127.0.0.1 (401): no admin token',
+      'flightdeck: refused PUT /flightdeck/weights from 127.0.0.1 (403): wrong admin token',
+      'flightdeck: refused GET /flightdeck/weights from 127.0.0.1 (401): no admin token',
+      'flightdeck: refused PUT /flightdeck/weights from 127.0.0.1 (400): address 127.0.0.1:39999 is not configured for upstream flightdeck_staging_api',
+    ])
+      expect(log).toContain(line);
+    expect(log).not.toContain(NGINX_ADMIN_TOKEN); // the token is neither logged nor in the rendered file
+    expect(readFileSync(stack.nginx.upstreamFile, 'utf8')).not.toContain(NGINX_ADMIN_TOKEN);
+
+    // flightdeck itself, with the token, still moves the split.
+    expect(await traffic('api 40 green')).toMatch(/\(nginx updated live in \d+ ms\)/);
+    expect(await measureSplit(url(), 100)).toEqual({ blue: 60, green: 40, other: 0 });
+  });
+
+  it('refuses to start the lua driver without an admin token, or with a short one', async () => {
+    const config = [
+      'nginx:',
+      '  upstreamFile: /tmp/fd-lua-upstreams.conf',
+      '  probeUrl: http://127.0.0.1:8088/',
+      '  statusListen: 127.0.0.1:18089',
+      '  driver: lua',
+      'channels: { releases: C0RELEASES }',
+      'environments:',
+      '  staging:',
+      '    services:',
+      '      api:',
+      '        image: registry.example.com/api',
+      '        port: 8080',
+      '        blue: { swarmService: api-blue, address: "10.0.0.1:8001" }',
+      '        green: { swarmService: api-green, address: "10.0.0.2:8001" }',
+    ].join('\n');
+    const missing = await runToExit(config);
+    expect(missing.code).toBe(78);
+    expect(missing.output).toMatch(/NGINX_ADMIN_TOKEN: is required with nginx\.driver: lua/);
+    const short = await runToExit(config, { NGINX_ADMIN_TOKEN: 'short' });
+    expect(short.code).toBe(78);
+    expect(short.output).toMatch(/NGINX_ADMIN_TOKEN: must be at least 16 characters/);
   });
 
   it('refuses to start with driver lua but no statusListen, or with host names as addresses', async () => {

@@ -39,6 +39,7 @@ describe('nginx as a Swarm service, reloaded through Docker exec', () => {
       reloadCommand: ['nginx', '-s', 'reload'],
       statusListen: STATUS_LISTEN,
       upstreamPrefix: 'fdpkr',
+      adminToken: 'fdpkr-admin-token-0123456789',
     },
     runner.run,
   );

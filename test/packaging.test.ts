@@ -1,4 +1,5 @@
 import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,7 +35,8 @@ const STACK = 'fdpkg';
 const IMAGE = 'flightdeck/flightdeck:fdpkg';
 const WEB_PORTS = [29811, 29812];
 const WORKER_PORTS = [29821, 29822];
-const SECRETS = ['slack_bot_token', 'slack_signing_secret', 'alertmanager_webhook_token'];
+const SECRETS = ['slack_bot_token', 'slack_signing_secret', 'alertmanager_webhook_token', 'redis_password'];
+const REDIS_PASSWORD = 'fdpkg-redis-password-0123456789abcdef';
 const NGINX = { port: 29880, statusListen: '127.0.0.1:29881' };
 const API = {
   blue: { swarmService: 'fdpkr-staging-api-blue', address: '127.0.0.1:29861' },
@@ -109,6 +111,7 @@ describe('flightdeck as a Swarm stack (image built here, two web and two worker 
     await createSecret(`${STACK}_slack_bot_token`, emulator.botToken);
     await createSecret(`${STACK}_slack_signing_secret`, SIGNING_SECRET);
     await createSecret(`${STACK}_alertmanager_webhook_token`, 'fdpkg-webhook-token');
+    await createSecret(`${STACK}_redis_password`, REDIS_PASSWORD);
     await deployStack(STACK, {
       FLIGHTDECK_IMAGE: IMAGE,
       FLIGHTDECK_CONFIG_FILE: configFile,
@@ -315,7 +318,7 @@ describe('flightdeck as a Swarm stack (image built here, two web and two worker 
   it('exports every metric the Grafana dashboard charts, from the running replicas', async () => {
     const dashboard = readFileSync(join(ROOT, 'docs/grafana/flightdeck-dashboard.json'), 'utf8');
     const charted = new Set(
-      [...dashboard.matchAll(/\b(flightdeck_[a-z_]+?)(?:_bucket|_sum|_count)?\b[{(\[]/g)].map(
+      [...dashboard.matchAll(/\b(flightdeck_[a-z_]+?)(?:_bucket|_sum|_count)?\b[{([]/g)].map(
         (m) => m[1] as string,
       ),
     );
@@ -333,6 +336,8 @@ describe('flightdeck as a Swarm stack (image built here, two web and two worker 
     expect(
       await sh('docker', [
         'exec',
+        '-e',
+        `REDISCLI_AUTH=${REDIS_PASSWORD}`,
         redis as string,
         'redis-cli',
         '-p',
@@ -342,6 +347,42 @@ describe('flightdeck as a Swarm stack (image built here, two web and two worker 
         'appendonly',
       ]),
     ).toMatch(/appendonly\s+yes/);
+  });
+
+  it('asks for the password of the redis_password secret: without it, no one reaches the queues', async () => {
+    // What any process that reaches Redis's port sends: plain RESP, no password.
+    const ask = (command: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(29890, '127.0.0.1');
+        let reply = '';
+        socket.on('data', (d) => {
+          reply += d.toString();
+          if (reply.endsWith('\r\n')) socket.end();
+        });
+        socket.on('end', () => resolve(reply));
+        socket.on('error', reject);
+        socket.write(`${command}\r\n`);
+      });
+    expect(await ask('PING')).toMatch(/^-NOAUTH/);
+    // The command queue a forged job would go into can be neither read nor written.
+    expect(await ask(`KEYS ${STACK}:commands:*`)).toMatch(/^-NOAUTH/);
+    expect(await ask(`XADD ${STACK}:commands:events * forged 1`)).toMatch(/^-NOAUTH/);
+  });
+
+  it('gives each role only the secrets it uses: workers have no signing secret and no webhook token', async () => {
+    const secretsOf = async (svc: string) => {
+      const info = await docker.getService(`${STACK}_${svc}`).inspect();
+      return ((info.Spec?.TaskTemplate?.ContainerSpec?.Secrets ?? []) as Array<{ SecretName: string }>)
+        .map((x) => x.SecretName.replace(`${STACK}_`, ''))
+        .sort();
+    };
+    expect(await secretsOf('worker')).toEqual(['redis_password', 'slack_bot_token']);
+    expect(await secretsOf('web')).toEqual([
+      'alertmanager_webhook_token',
+      'redis_password',
+      'slack_bot_token',
+      'slack_signing_secret',
+    ]);
   });
 });
 

@@ -1,16 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { measureSplit, releaseIds, soakingAt, waitProgress, waitRelease } from './helpers/release.js';
 import { TestStack } from './helpers/stack.js';
-import { createColourServices, removeServicesAndWait, serviceImage } from './helpers/swarm.js';
+import { createStagingColourServices, removeServicesAndWait, serviceImage } from './helpers/swarm.js';
 
 const stack = new TestStack({ prefix: 'fdrel', basePort: 28200 });
 const names: string[] = [];
 
 beforeAll(async () => {
   await stack.start();
-  names.push(
-    ...(await createColourServices(Object.values(stack.config.environments.staging?.services ?? {}))),
-  );
+  names.push(...(await createStagingColourServices(stack)));
 }, 180_000);
 
 afterAll(async () => {

@@ -10,16 +10,14 @@ import {
   waitRelease,
 } from './helpers/release.js';
 import { TestStack } from './helpers/stack.js';
-import { createColourServices, previousImage, removeServicesAndWait } from './helpers/swarm.js';
+import { createStagingColourServices, previousImage, removeServicesAndWait } from './helpers/swarm.js';
 
 const stack = new TestStack({ prefix: 'fdkill', basePort: 28600 });
 const names: string[] = [];
 
 beforeAll(async () => {
   await stack.start();
-  names.push(
-    ...(await createColourServices(Object.values(stack.config.environments.staging?.services ?? {}))),
-  );
+  names.push(...(await createStagingColourServices(stack)));
 }, 240_000);
 
 afterAll(async () => {
@@ -47,7 +45,7 @@ async function promoteToTheEnd(id: string, svc: string, from: number): Promise<R
 function expectEachStepOnce(r: Release): void {
   const done = r.events.filter((e) => e.text.startsWith('✓ '));
   expect(done).toHaveLength(r.steps.length);
-  r.steps.forEach((s, i) => expect(done[i]?.text.startsWith(`✓ ${s.label}: `)).toBe(true));
+  for (const [i, s] of r.steps.entries()) expect(done[i]?.text.startsWith(`✓ ${s.label}: `)).toBe(true);
 }
 
 describe('flightdeck killed (SIGKILL) in the middle of a release, then started again', () => {

@@ -196,7 +196,7 @@ describe('locks, pausing and /traffic during a release', () => {
     await waitProgress(stack, id as string, /⏸️ Paused/);
     await stack.driver.command('/traffic', 'api 30 green');
     const moved = await channelPost(/🔀 api in staging/);
-    expect(moved).toMatch(/blue `███████░░░  70%` · green `███░░░░░░░  30%`/);
+    expect(moved).toMatch(/blue `███████░░░ {2}70%` · green `███░░░░░░░ {2}30%`/);
     const split = await measureSplit(url('staging', 'api'), 100);
     expect(Math.abs(split.green - 30)).toBeLessThanOrEqual(8);
 
@@ -261,12 +261,12 @@ describe('production approval', () => {
 describe('traffic moved by hand', () => {
   it('a deploy never updates a colour that serves traffic', async () => {
     await stack.driver.command('/traffic', 'web 30 green');
-    await channelPost(/🔀 web in staging: blue `███████░░░  70%`/);
+    await channelPost(/🔀 web in staging: blue `███████░░░ {2}70%`/);
     const split = await deploy('web 1.2.0');
     expect(split).toMatch(/web in staging has traffic on both colours \(blue 70%, green 30%\)/);
 
     await stack.driver.command('/traffic', 'web 100 green');
-    await channelPost(/🔀 web in staging: blue `░░░░░░░░░░   0%`/);
+    await channelPost(/🔀 web in staging: blue `░░░░░░░░░░ {3}0%`/);
     const [id] = releaseIds(await deploy('web 1.2.0'));
     const r = await waitRelease(stack, id as string, soakingAt(10), 'soaking at 10%');
     expect([r.fromColour, r.toColour]).toEqual(['green', 'blue']);

@@ -15,6 +15,7 @@ import { freePort, waitFor } from './helpers/ports.js';
 import { TestRedis } from './helpers/redis-server.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
+// biome-ignore lint/suspicious/noControlCharactersInRegex: strips the terminal's colour codes (ESC).
 const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
 
 function startCli(args: string[], env: Record<string, string>): { proc: ChildProcess; out: () => string } {

@@ -5,6 +5,7 @@
  * Slack (named in a message or thread reply), against when it was posted.
  */
 
+import { startWithAlertmanager } from '../../test/helpers/alertmanager-server.js';
 import { waitFor } from '../../test/helpers/ports.js';
 import { TestStack } from '../../test/helpers/stack.js';
 import type { StoredMessage } from '../../tools/slack-emulator/emulator.js';
@@ -25,19 +26,23 @@ type Who = keyof typeof CHANNEL;
 const instance = (i: number) => `storm-${String(i).padStart(4, '0')}`;
 
 export async function alertStorm(): Promise<ScenarioResult> {
-  const am = await new StormAlertmanager().reservePort();
-  const stack = await new TestStack({ prefix: 'fdbenchst', basePort: 30900 }).start({
-    env: { ALERTMANAGER_WEBHOOK_TOKEN: TOKEN },
-    configure: (cfg) => {
-      Object.assign(cfg, { alertmanager: { url: am.url }, alerts: { defaultChannel: CHANNEL.flightdeck } });
-    },
-  });
+  const am = new StormAlertmanager();
+  const stack = new TestStack({ prefix: 'fdbenchst', basePort: 30900 });
   try {
-    await am.startStorm({
-      webhookUrl: `${stack.apps[0]?.url}/alerts/alertmanager`,
-      webhookToken: TOKEN,
-      slack: { apiUrl: stack.emulator.apiUrl, token: stack.emulator.botToken, channel: CHANNEL.alertmanager },
-      routing: ROUTING,
+    await startWithAlertmanager(stack, am, {
+      token: TOKEN,
+      alerts: { defaultChannel: CHANNEL.flightdeck },
+      start: (webhookUrl, webhookToken) =>
+        am.startStorm({
+          webhookUrl,
+          webhookToken,
+          slack: {
+            apiUrl: stack.emulator.apiUrl,
+            token: stack.emulator.botToken,
+            channel: CHANNEL.alertmanager,
+          },
+          routing: ROUTING,
+        }),
     });
     const posted = new Array<number>(N);
     const visible: Record<Who, Map<string, number>> = { flightdeck: new Map(), alertmanager: new Map() };

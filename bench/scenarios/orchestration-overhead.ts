@@ -171,14 +171,21 @@ export async function orchestrationOverhead(): Promise<ScenarioResult> {
 
 function stepBreakdown(releases: Release[]): Record<string, Record<string, number>> {
   const out: Record<string, Record<string, number[]>> = {};
+  const note = (env: string, key: string, ms: number) => {
+    out[env] = out[env] ?? {};
+    const byKey = out[env];
+    byKey[key] = [...(byKey[key] ?? []), ms];
+  };
   for (const r of releases) {
-    const env = (out[r.environment] ??= {});
     const first = r.steps[0]?.startedAt;
-    if (first !== undefined) (env['request → first step'] ??= []).push(first - r.createdAt);
+    if (first !== undefined) note(r.environment, 'request → first step', first - r.createdAt);
     for (const s of r.steps) {
       if (s.startedAt === undefined || s.finishedAt === undefined) continue;
-      const key = s.percent !== undefined ? `${s.kind} ${s.percent}%` : s.kind;
-      (env[key] ??= []).push(s.finishedAt - s.startedAt);
+      note(
+        r.environment,
+        s.percent !== undefined ? `${s.kind} ${s.percent}%` : s.kind,
+        s.finishedAt - s.startedAt,
+      );
     }
   }
   return Object.fromEntries(

@@ -7,7 +7,7 @@
 import { LUA_MODULES } from '../../test/helpers/nginx-server.js';
 import { releaseIds, soakingAt, waitRelease } from '../../test/helpers/release.js';
 import { TestStack } from '../../test/helpers/stack.js';
-import { createColourServices, removeServicesAndWait } from '../../test/helpers/swarm.js';
+import { createStagingColourServices, removeServicesAndWait } from '../../test/helpers/swarm.js';
 import type { Row, ScenarioResult } from '../lib/result.js';
 import { untilServing } from '../lib/serving.js';
 import { round, sleep } from '../lib/stats.js';
@@ -44,9 +44,7 @@ async function oneDriver(driver: 'reload' | 'lua', basePort: number) {
       cfg.release.healthCheck.timeout = '5s';
     },
   });
-  const api = stack.config.environments.staging?.services.api;
-  if (!api) throw new Error('no api');
-  const names = await createColourServices([api]);
+  const names = await createStagingColourServices(stack, 'api');
   const url = `http://127.0.0.1:${stack.nginx.port}/staging/api/colour`;
   try {
     const steady = await underLoad(url, () => sleep(STEADY_MS));

@@ -3,9 +3,11 @@ import { type ExecutionContext, type ExecutionResult, refused } from '../command
 import type { AlertActionCommand } from '../commands/schema.js';
 import type { AlertmanagerClient } from '../integrations/alertmanager.js';
 import type { Outbox } from '../integrations/slack/outbox.js';
+import { severityLabel } from '../observability/metrics.js';
 import type { ReleaseContext } from '../releases/release-context.js';
 import type { AlertStore } from './alert-store.js';
 import type { AlertJobs } from './handle-alerts.js';
+import { escapeMrkdwn } from './render-alert.js';
 import { alertTarget } from './route-alert.js';
 
 /** What alert buttons need besides the release engine. */
@@ -44,7 +46,9 @@ export async function alertAction(
   }
   const a = await actx.alerts.get(cmd.target);
   if (!a) return { text: 'That alert is no longer known.', outcome: 'refused' };
-  const name = a.labels.alertname ?? 'alert';
+  // For Slack (replies, the rollback reason in the release message); the silence comment takes the raw name.
+  const name = escapeMrkdwn(a.labels.alertname ?? 'alert');
+  const rawName = a.labels.alertname ?? 'alert';
   switch (cmd.action) {
     case 'ack': {
       let acked = false;
@@ -55,7 +59,10 @@ export async function alertAction(
       });
       if (!acked)
         return { text: `*${name}* was already acknowledged by <@${r?.ack?.by}>.`, outcome: 'refused' };
-      ctx.metrics.alertAck.observe({ severity: a.labels.severity ?? 'none' }, (now - a.firstSeen) / 1000);
+      ctx.metrics.alertAck.observe(
+        { severity: severityLabel(a.labels.severity) },
+        (now - a.firstSeen) / 1000,
+      );
       // Pending escalations are dropped; a running one finds the ack and stops.
       await actx.jobs.cancelEscalations(a.fingerprint, a.firstSeen);
       await actx.outbox.alert(a.fingerprint);
@@ -76,7 +83,7 @@ export async function alertAction(
         startsAt: new Date(now).toISOString(),
         endsAt: new Date(until).toISOString(),
         createdBy: `${ec.userName} (${ec.userId}) via flightdeck`,
-        comment: `Silenced from Slack by ${ec.userName} for ${cmd.duration ?? '1h'}: ${a.annotations.summary ?? name}`,
+        comment: `Silenced from Slack by ${ec.userName} for ${cmd.duration ?? '1h'}: ${a.annotations.summary ?? rawName}`,
       });
       await actx.alerts.mutate(a.fingerprint, (cur) =>
         cur ? { ...cur, silences: [...cur.silences, { id, by: ec.userId, until }] } : undefined,

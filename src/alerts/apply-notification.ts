@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { severityKey } from './route-alert.js';
 import type { AlertGroup, AlertmanagerAlert, AlertmanagerWebhook, AlertRecord } from './schema.js';
 
 /** One escalation of one firing episode of an alert. */
@@ -80,20 +81,33 @@ export function summarise(
   const known = new Set(g.fingerprints);
   for (const a of touched) {
     if (a.groupId !== id) continue;
-    if (!known.has(a.fingerprint)) g.fingerprints.push(a.fingerprint);
-    g.statuses[a.fingerprint] = { status: a.status, severity: a.labels.severity ?? 'none' };
+    if (!known.has(a.fingerprint)) {
+      known.add(a.fingerprint);
+      g.fingerprints.push(a.fingerprint);
+    }
+    g.statuses[a.fingerprint] = { status: a.status, severity: severityKey(a.labels.severity) };
   }
   g.firing = 0;
   g.resolved = 0;
-  g.bySeverity = {};
+  const bySeverity: Record<string, number> = {};
   for (const { status, severity } of Object.values(g.statuses)) {
     if (status === 'firing') {
       g.firing += 1;
-      g.bySeverity[severity] = (g.bySeverity[severity] ?? 0) + 1;
+      // Normalised again: statuses stored before severities were normalised keep the raw label.
+      const key = severityKey(severity);
+      bySeverity[key] = (Object.hasOwn(bySeverity, key) ? (bySeverity[key] as number) : 0) + 1;
     } else {
       g.resolved += 1;
     }
   }
+  g.bySeverity = bySeverity;
   g.updatedAt = now;
   return g;
+}
+
+/** How many of a storm's firing alerts are critical, whatever the case of their label (or the age of the group). */
+export function firingCritical(g: Pick<AlertGroup, 'bySeverity'>): number {
+  let n = 0;
+  for (const [k, v] of Object.entries(g.bySeverity)) if (severityKey(k) === 'critical') n += v;
+  return n;
 }

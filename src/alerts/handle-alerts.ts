@@ -3,12 +3,13 @@ import type { FlightdeckConfig } from '../config/schema.js';
 import type { AlertmanagerClient } from '../integrations/alertmanager.js';
 import type { Outbox } from '../integrations/slack/outbox.js';
 import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
+import { type Metrics, severityLabel } from '../observability/metrics.js';
 import { setPaused } from '../releases/pause-release.js';
 import type { ReleaseContext } from '../releases/release-context.js';
 import { TERMINAL } from '../releases/schema.js';
 import type { AlertStore } from './alert-store.js';
-import { applyNotification, type EscalateJob, summarise } from './apply-notification.js';
+import { applyNotification, type EscalateJob, firingCritical, summarise } from './apply-notification.js';
+import { escapeMrkdwn } from './render-alert.js';
 import { alertTarget, isCritical, mentions, routeAlert } from './route-alert.js';
 import type { AlertmanagerWebhook, AlertRecord } from './schema.js';
 
@@ -66,7 +67,7 @@ export function createAlertHandlers(deps: AlertHandlerDeps) {
       }
     }
     for (const a of payload.alerts) {
-      deps.metrics.alertsReceived.inc({ severity: a.labels.severity ?? 'none', status: a.status });
+      deps.metrics.alertsReceived.inc({ severity: severityLabel(a.labels.severity), status: a.status });
       let newEpisode = false;
       const record = await deps.alerts.mutate(a.fingerprint, (cur) => {
         // An alert already shown on its own keeps its message even if it later arrives in a storm.
@@ -125,13 +126,13 @@ export function createAlertHandlers(deps: AlertHandlerDeps) {
       return { ...cur, escalations: data.n };
     });
     if (!escalated || !record) return;
-    deps.metrics.alertEscalations.inc({ severity: record.labels.severity ?? 'none' });
+    deps.metrics.alertEscalations.inc({ severity: severityLabel(record.labels.severity) });
     const esc = deps.config.alerts.escalation;
     const who = esc.notify.length > 0 ? `${mentions(esc.notify)} ` : '';
     const minutes = Math.round((now() - record.firstSeen) / 60_000);
     await deps.outbox.alertThread(
       record.fingerprint,
-      `📣 Escalation ${data.n}/${esc.maxTimes}: ${who}*${record.labels.alertname ?? 'alert'}* has been firing for ${minutes} min and nobody has acknowledged it.`,
+      `📣 Escalation ${data.n}/${esc.maxTimes}: ${who}*${escapeMrkdwn(record.labels.alertname ?? 'alert')}* has been firing for ${minutes} min and nobody has acknowledged it.`,
       `${record.fingerprint}-${record.firstSeen}-${data.n}`,
     );
     if (!record.groupId) await deps.outbox.alert(record.fingerprint);
@@ -142,7 +143,7 @@ export function createAlertHandlers(deps: AlertHandlerDeps) {
     const gid = record.groupId as string;
     let escalated = false;
     const g = await deps.alerts.mutateGroup(gid, (cur) => {
-      if (!cur || cur.ack || (cur.bySeverity.critical ?? 0) === 0 || cur.escalations >= n) return undefined;
+      if (!cur || cur.ack || firingCritical(cur) === 0 || cur.escalations >= n) return undefined;
       escalated = true;
       return { ...cur, escalations: n };
     });
@@ -152,7 +153,7 @@ export function createAlertHandlers(deps: AlertHandlerDeps) {
       const who = esc.notify.length > 0 ? `${mentions(esc.notify)} ` : '';
       await deps.outbox.alertThread(
         record.fingerprint,
-        `📣 Escalation ${n}/${esc.maxTimes}: ${who}${g.bySeverity.critical} critical alerts in this storm are firing and nobody has acknowledged them.`,
+        `📣 Escalation ${n}/${esc.maxTimes}: ${who}${firingCritical(g)} critical alerts in this storm are firing and nobody has acknowledged them.`,
         `group-${gid}-${n}`,
       );
       await deps.outbox.alertGroup(gid);
@@ -171,7 +172,8 @@ export function createAlertHandlers(deps: AlertHandlerDeps) {
     if (!state.inFlight) return;
     const rel = await ctx.store.get(state.inFlight.releaseId);
     if (!rel || TERMINAL.has(rel.status)) return;
-    const name = record.labels.alertname ?? 'alert';
+    // Shown in the release message (its outcome) and the rollback's: escaped like the alert itself.
+    const name = escapeMrkdwn(record.labels.alertname ?? 'alert');
     let note: string;
     if (mode === 'rollback') {
       await ctx.jobs.rollback({
@@ -214,7 +216,7 @@ export function createAlertHandlers(deps: AlertHandlerDeps) {
       if (now() - open.lastSeen < every) continue;
       let resolved = false;
       const r = await deps.alerts.mutate(open.fingerprint, (cur) => {
-        if (!cur || cur.status !== 'firing') return undefined;
+        if (cur?.status !== 'firing') return undefined;
         if (active.has(cur.fingerprint))
           return cur.missingSince ? { ...cur, missingSince: undefined } : undefined;
         if (!cur.missingSince) return { ...cur, missingSince: now() };
@@ -228,7 +230,7 @@ export function createAlertHandlers(deps: AlertHandlerDeps) {
         };
       });
       if (resolved && r) {
-        deps.metrics.alertsReceived.inc({ severity: r.labels.severity ?? 'none', status: 'resolved' });
+        deps.metrics.alertsReceived.inc({ severity: severityLabel(r.labels.severity), status: 'resolved' });
         if (r.groupId) await deps.outbox.alertGroup(r.groupId);
         else await deps.outbox.alert(r.fingerprint);
       }

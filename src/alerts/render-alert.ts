@@ -15,14 +15,30 @@ const SEVERITY_ICON: Record<string, string> = { critical: '🔴', warning: '🟠
 const HIDDEN_LABELS = new Set(['alertname', 'severity']);
 const hhmm = (ms: number) => `${new Date(ms).toISOString().slice(11, 16)} UTC`;
 const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
-/** Slack mrkdwn needs &, < and > escaped in text that came from elsewhere. */
+/**
+ * Slack mrkdwn needs &, < and > escaped in text that came from elsewhere: every alert-derived string
+ * (labels, annotations, severity, URLs) goes through this before it reaches a message, a thread
+ * reply, a release message or App Home, so `<!channel>`, `<@U…>` and `<url|text>` stay inert.
+ */
 export const escapeMrkdwn = (s: string) =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
+/**
+ * `<url|source>` for an http(s) URL that cannot break out of the link: one with whitespace, `|`, `<`
+ * or `>` (or any control character) is not linked at all. `&` is escaped, as Slack expects in links.
+ */
+export function sourceLink(url: string, label: string): string | undefined {
+  if (!/^https?:\/\/[^\s|<>\p{Cc}]+$/u.test(url)) return undefined;
+  return `<${url.replace(/&/g, '&amp;')}|${escapeMrkdwn(label)}>`;
+}
+
+const severityIcon = (sev: string) => (Object.hasOwn(SEVERITY_ICON, sev) ? SEVERITY_ICON[sev] : '⚪');
+
 export function alertTitle(a: Pick<AlertRecord, 'labels' | 'status'>): string {
   const sev = (a.labels.severity ?? 'none').toLowerCase();
-  const icon = a.status === 'resolved' ? '✅' : (SEVERITY_ICON[sev] ?? '⚪');
-  return `${icon} ${sev.toUpperCase()} · ${escapeMrkdwn(a.labels.alertname ?? 'alert')}`;
+  const icon = a.status === 'resolved' ? '✅' : severityIcon(sev);
+  // Upper-cased before escaping, so the entities stay lower-case (`&lt;`, not `&LT;`).
+  return `${icon} ${escapeMrkdwn(sev.toUpperCase())} · ${escapeMrkdwn(a.labels.alertname ?? 'alert')}`;
 }
 
 /** One alert's message: what, where, since when, who acknowledged, silences, and the buttons. */
@@ -42,7 +58,8 @@ export function renderAlert(
     .slice(0, 10)
     .map(([k, v]) => `\`${escapeMrkdwn(k)}=${escapeMrkdwn(clip(v, 60))}\``)
     .join(' ');
-  const source = /^https?:\/\//.test(a.generatorURL) ? ` · <${a.generatorURL}|source>` : '';
+  const link = sourceLink(a.generatorURL, 'source');
+  const source = link ? ` · ${link}` : '';
   const blocks: KnownBlock[] = [
     {
       type: 'section',
@@ -88,7 +105,7 @@ export function renderAlert(
     blocks.push({ type: 'actions', block_id: `alert:${a.fingerprint}`, elements: buttons as never });
   }
   const plain = `${a.status === 'resolved' ? 'RESOLVED' : (a.labels.severity ?? '').toUpperCase()} ${a.labels.alertname ?? 'alert'}: ${summary}`;
-  return { text: clip(plain, 3000), blocks };
+  return { text: clip(escapeMrkdwn(plain), 3000), blocks };
 }
 
 /** A storm's summary: counts and one button; the alerts themselves are listed in the thread. */
@@ -97,7 +114,7 @@ export function renderGroup(g: AlertGroup, now: number): { text: string; blocks:
     .map(([k, v]) => `\`${escapeMrkdwn(k)}=${escapeMrkdwn(clip(v, 60))}\``)
     .join(' ');
   const sev = Object.entries(g.bySeverity)
-    .map(([k, v]) => `${SEVERITY_ICON[k] ?? '⚪'} ${v} ${k}`)
+    .map(([k, v]) => `${severityIcon(k)} ${v} ${escapeMrkdwn(k)}`)
     .join(' · ');
   const head = `*🌩️ Alert storm: ${g.fingerprints.length} alerts* ${labels} — ${g.firing} firing, ${g.resolved} resolved`;
   const blocks: KnownBlock[] = [
@@ -107,7 +124,8 @@ export function renderGroup(g: AlertGroup, now: number): { text: string; blocks:
       elements: [
         {
           type: 'mrkdwn',
-          text: `${sev || 'no severity'} · updated ${hhmm(now)} · every alert is listed in the thread`,
+          // Severities are whatever the alerts carry: as many as there are alerts, so clipped.
+          text: `${clip(sev, 2000) || 'no severity'} · updated ${hhmm(now)} · every alert is listed in the thread`,
         },
       ],
     },

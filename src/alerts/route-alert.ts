@@ -8,8 +8,20 @@ export function routeAlert(labels: Record<string, string>, config: FlightdeckCon
   return config.alerts.defaultChannel ?? config.channels.alerts ?? config.channels.releases;
 }
 
-export const isCritical = (labels: Record<string, string>) =>
-  (labels.severity ?? '').toLowerCase() === 'critical';
+/**
+ * An alert's severity as a key to count and show it by: trimmed and lower-cased, so `Critical` and
+ * `critical` are one; missing or empty is `none`; anything that is not a short plain word (or is a
+ * name Object.prototype has, such as `constructor` or `__proto__`) is `other`. Unlike the metric
+ * label (severityLabel), common custom severities such as `page` or `p1` are kept.
+ */
+export function severityKey(raw: string | undefined): string {
+  const s = (raw ?? '').trim().toLowerCase();
+  if (s === '') return 'none';
+  if (!/^[a-z0-9_-]{1,32}$/.test(s) || Object.hasOwn(Object.prototype, s)) return 'other';
+  return s;
+}
+
+export const isCritical = (labels: Record<string, string>) => severityKey(labels.severity) === 'critical';
 
 /** Slack mentions for escalation targets: users and user groups. */
 export function mentions(ids: string[]): string {

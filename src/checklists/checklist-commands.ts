@@ -1,7 +1,8 @@
-import type { ExecutionContext, ExecutionResult } from '../commands/execution.js';
+import { type ExecutionContext, type ExecutionResult, refused } from '../commands/execution.js';
 import type { ChecklistCommand } from '../commands/schema.js';
 import type { Outbox } from '../integrations/slack/outbox.js';
 import type { Checklists } from './checklist-service.js';
+import { mayTick } from './may-tick.js';
 
 /** What checklist commands need. */
 export interface ChecklistContext {
@@ -64,6 +65,21 @@ export async function checklistCommand(
       };
     }
     case 'tick': {
+      // Rights depend on the checklist and its items: checked here, before anything changes; one
+      // refused item refuses the whole click.
+      const cl = checklists.template.checklists[cmd.checklistId];
+      const items = new Map(cl?.sections.flatMap((s) => s.items.map((i) => [i.id, i] as const)) ?? []);
+      for (const c of cmd.changes) {
+        const item = items.get(c.itemId);
+        if (!cl || !item || item.check) continue; // nothing tick() would change
+        const decision = mayTick(
+          ec.userId,
+          { id: cmd.checklistId, title: cl.title },
+          item,
+          checklists.config,
+        );
+        if (!decision.allowed) return refused(decision.reason);
+      }
       const applied = await checklists.tick(cmd.checklistId, cmd.changes, {
         id: ec.userId,
         name: ec.userName,

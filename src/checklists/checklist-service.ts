@@ -23,7 +23,7 @@ export class Checklists {
   constructor(
     readonly template: Template,
     readonly store: ChecklistStore,
-    private readonly config: FlightdeckConfig,
+    readonly config: FlightdeckConfig,
     private readonly checks: CheckDeps,
     private readonly now: () => Date = () => new Date(),
   ) {}

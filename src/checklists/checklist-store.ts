@@ -6,6 +6,8 @@ import {
   Rollout as RolloutSchema,
 } from './schema.js';
 
+const SET_IF_UNCHANGED = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('set', KEYS[1], ARGV[2]) return 1 end return 0`;
+
 /** Rollout, item states and the Slack messages showing each checklist. */
 export class ChecklistStore {
   constructor(
@@ -29,19 +31,15 @@ export class ChecklistStore {
   }
 
   async override(key: string, by: string, reason: string): Promise<Rollout | undefined> {
-    // A small read-modify-write guarded by WATCH so two leads' overrides both land.
-    const key2 = this.k('rollout', this.set);
+    // Compare-and-set on the whole stored value, so two leads' overrides both land. (Not WATCH: it
+    // watches per connection, and this connection is shared with every other writer in the process.)
+    const rolloutKey = this.k('rollout', this.set);
     for (let i = 0; i < 20; i++) {
-      await this.redis.watch(key2);
-      const raw = await this.redis.get(key2);
-      if (!raw) {
-        await this.redis.unwatch();
-        return undefined;
-      }
+      const raw = await this.redis.get(rolloutKey);
+      if (!raw) return undefined;
       const r = RolloutSchema.parse(JSON.parse(raw));
       r.overrides[key] = { by, reason, at: Date.now() };
-      const ok = await this.redis.multi().set(key2, JSON.stringify(r)).exec();
-      if (ok) return r;
+      if ((await this.redis.eval(SET_IF_UNCHANGED, 1, rolloutKey, raw, JSON.stringify(r))) === 1) return r;
     }
     throw new Error('too many concurrent overrides');
   }
@@ -58,15 +56,130 @@ export class ChecklistStore {
     await this.redis.hset(this.k('checklist', this.set, checklistId), itemId, JSON.stringify(state));
   }
 
-  async addMessage(checklistId: string, channel: string, ts: string): Promise<void> {
-    await this.redis.sadd(this.k('checklist-messages', this.set, checklistId), `${channel}|${ts}`);
+  /**
+   * Records a message showing a checklist and keeps the newest MESSAGE_CAP: older ones move to the
+   * "moved" set (a refresh points them to the newest, then forgets them). Returns how many moved.
+   */
+  async addMessage(checklistId: string, channel: string, ts: string): Promise<number> {
+    return this.trim(checklistId, `${channel}|${ts}`);
   }
 
-  async messages(checklistId: string): Promise<Array<{ channel: string; ts: string }>> {
-    const raw = await this.redis.smembers(this.k('checklist-messages', this.set, checklistId));
-    return raw.map((m) => {
-      const [channel, ts] = m.split('|');
-      return { channel: channel as string, ts: ts as string };
-    });
+  /** Caps the messages of a checklist (sets from before the cap included); returns how many moved. */
+  async trim(checklistId: string, add = ''): Promise<number> {
+    const k = this.messageKeys(checklistId);
+    return Number(await this.redis.eval(TRIM, 3, k.shown, k.moved, k.rendered, add, MESSAGE_CAP));
+  }
+
+  /** The messages showing a checklist, newest first (at most MESSAGE_CAP). */
+  async messages(checklistId: string): Promise<ChecklistMessage[]> {
+    return byNewest(await this.redis.smembers(this.messageKeys(checklistId).shown));
+  }
+
+  /** Older messages that must be pointed to the newest, then forgotten. */
+  async moved(checklistId: string): Promise<ChecklistMessage[]> {
+    return byNewest(await this.redis.smembers(this.messageKeys(checklistId).moved));
+  }
+
+  /** A message Slack no longer has (deleted, channel gone): never refreshed again. */
+  async forget(checklistId: string, m: ChecklistMessage): Promise<void> {
+    const k = this.messageKeys(checklistId);
+    await this.redis
+      .multi()
+      .srem(k.shown, `${m.channel}|${m.ts}`)
+      .hdel(k.rendered, `${m.channel}|${m.ts}`)
+      .exec();
+  }
+
+  async forgetMoved(checklistId: string, m: ChecklistMessage): Promise<void> {
+    await this.redis.srem(this.messageKeys(checklistId).moved, `${m.channel}|${m.ts}`);
+  }
+
+  /** Which render (a hash of it) each message shows, and when it got it: a refresh resumes from this. */
+  async rendered(checklistId: string): Promise<Map<string, { version: string; at: number }>> {
+    const raw = await this.redis.hgetall(this.messageKeys(checklistId).rendered);
+    return new Map(
+      Object.entries(raw).map(([m, v]) => {
+        const [version = '', at = '0'] = v.split('|');
+        return [m, { version, at: Number(at) }];
+      }),
+    );
+  }
+
+  async setRendered(checklistId: string, m: ChecklistMessage, version: string): Promise<void> {
+    const k = this.messageKeys(checklistId);
+    // Only for a message still shown: one moved meanwhile must not come back.
+    await this.redis.eval(
+      SET_RENDERED,
+      2,
+      k.shown,
+      k.rendered,
+      `${m.channel}|${m.ts}`,
+      `${version}|${Date.now()}`,
+    );
+  }
+
+  private messageKeys(checklistId: string) {
+    return {
+      shown: this.k('checklist-messages', this.set, checklistId),
+      moved: this.k('checklist-messages-moved', this.set, checklistId),
+      rendered: this.k('checklist-messages-rendered', this.set, checklistId),
+    };
   }
 }
+
+/** How many messages keep showing a checklist and are refreshed on every tick; older ones point to the newest. */
+export const MESSAGE_CAP = 10;
+
+export interface ChecklistMessage {
+  channel: string;
+  ts: string;
+}
+
+/** Slack's ts is "<seconds>.<6 digits>", in posting order. */
+const tsOrder = (ts: string): [number, number] => {
+  const [sec = '0', frac = '0'] = ts.split('.');
+  return [Number(sec), Number(frac)];
+};
+
+function byNewest(members: string[]): ChecklistMessage[] {
+  return members
+    .map((m) => {
+      const i = m.lastIndexOf('|');
+      return { channel: m.slice(0, i), ts: m.slice(i + 1) };
+    })
+    .sort((a, b) => {
+      const [as, af] = tsOrder(a.ts);
+      const [bs, bf] = tsOrder(b.ts);
+      return bs - as || bf - af || (a.channel < b.channel ? 1 : -1);
+    });
+}
+
+// KEYS: shown, moved, rendered; ARGV: the member to add ('' for none), the cap. Atomic, so two
+// posts at once never both keep (or both move) the same message.
+const TRIM = `
+if ARGV[1] ~= '' then redis.call('sadd', KEYS[1], ARGV[1]) end
+local cap = tonumber(ARGV[2])
+local all = redis.call('smembers', KEYS[1])
+if #all <= cap then return 0 end
+local function order(m)
+  local sec, frac = string.match(m, '|(%d+)%.(%d+)$')
+  return tonumber(sec or '0'), tonumber(frac or '0')
+end
+table.sort(all, function(a, b)
+  local as, af = order(a)
+  local bs, bf = order(b)
+  if as ~= bs then return as < bs end
+  if af ~= bf then return af < bf end
+  return a < b
+end)
+local n = #all - cap
+for i = 1, n do
+  redis.call('srem', KEYS[1], all[i])
+  redis.call('sadd', KEYS[2], all[i])
+  redis.call('hdel', KEYS[3], all[i])
+end
+return n`;
+
+// KEYS: shown, rendered; ARGV: member, "version|at".
+const SET_RENDERED = `
+if redis.call('sismember', KEYS[1], ARGV[1]) == 1 then redis.call('hset', KEYS[2], ARGV[1], ARGV[2]) end`;

@@ -97,3 +97,18 @@ export function renderChecklist(
   }
   return { text: `${cl.title}: ${p.done}/${p.total}`, blocks };
 }
+
+/**
+ * What an older message of a checklist becomes once newer ones show it (the refreshed set is capped):
+ * a short pointer to the newest, linked when the workspace's address is known.
+ */
+export function renderMoved(
+  newest: { channel: string; ts: string },
+  workspaceUrl?: string,
+): { text: string; blocks: KnownBlock[] } {
+  const link = workspaceUrl
+    ? `<${workspaceUrl.replace(/\/?$/, '/')}archives/${newest.channel}/p${newest.ts.replace('.', '')}|its newest message>`
+    : 'its newest message';
+  const text = `📋 This checklist moved: ${link} in <#${newest.channel}> is kept up to date.`;
+  return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
+}

@@ -22,6 +22,7 @@ export function tokenize(text: string): string[] {
   if (text.length > MAX_TEXT)
     throw new UsageError(`That is ${text.length} characters; commands are at most ${MAX_TEXT}.`);
   // Control characters never belong in a command and would garble logs and messages.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point: they are refused.
   if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text))
     throw new UsageError('The command contains control characters.');
   return text

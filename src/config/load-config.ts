@@ -41,7 +41,15 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
       throw new ConfigError('environment', ['PORT: must be a port number']);
     config.server.port = port;
   }
-  return { config, secrets: loadSecrets(env), role: loadRole(env), configPath };
+  const role = loadRole(env);
+  const secrets = loadSecrets(env, role);
+  // Workers set the weights; a web replica never talks to nginx's admin endpoint.
+  if (config.nginx.driver === 'lua' && role !== 'web' && !secrets.nginxAdminToken) {
+    throw new ConfigError('environment', [
+      `${SECRET_ENV.nginxAdminToken}: is required with nginx.driver: lua (nginx's weights endpoint refuses requests without it; ${SECRET_ENV.nginxAdminToken}_FILE for a Docker secret)`,
+    ]);
+  }
+  return { config, secrets, role, configPath };
 }
 
 export function parseConfigText(text: string, source = 'flightdeck.yml'): FlightdeckConfig {
@@ -113,16 +121,24 @@ const SECRET_ENV = {
   slackBotToken: 'SLACK_BOT_TOKEN',
   slackAppToken: 'SLACK_APP_TOKEN',
   redisUrl: 'REDIS_URL',
+  redisPassword: 'REDIS_PASSWORD',
   alertmanagerWebhookToken: 'ALERTMANAGER_WEBHOOK_TOKEN',
+  nginxAdminToken: 'NGINX_ADMIN_TOKEN',
 } as const;
 
-export function loadSecrets(env: Env): Secrets {
+/**
+ * The secrets of the environment. Each role is given, and needs, only its own: a worker never sees
+ * Slack's requests (no signing secret) nor Alertmanager's webhook (no webhook token).
+ */
+export function loadSecrets(env: Env, role: Role = 'all'): Secrets {
   const raw = {
     slackSigningSecret: readSecret(env, SECRET_ENV.slackSigningSecret),
     slackBotToken: readSecret(env, SECRET_ENV.slackBotToken),
     slackAppToken: readSecret(env, SECRET_ENV.slackAppToken),
     redisUrl: readSecret(env, SECRET_ENV.redisUrl) ?? 'redis://127.0.0.1:6379',
+    redisPassword: readSecret(env, SECRET_ENV.redisPassword),
     alertmanagerWebhookToken: readSecret(env, SECRET_ENV.alertmanagerWebhookToken),
+    nginxAdminToken: readSecret(env, SECRET_ENV.nginxAdminToken),
   };
   const parsed = Secrets.safeParse(raw);
   const problems = parsed.success
@@ -132,7 +148,7 @@ export function loadSecrets(env: Env): Secrets {
         return `${name}: ${raw[i.path[0] as keyof typeof raw] === undefined ? 'is required' : i.message}`;
       });
   // HTTP mode verifies every request with the signing secret; Socket Mode does not need it.
-  if (parsed.success && !raw.slackAppToken && !raw.slackSigningSecret) {
+  if (parsed.success && role !== 'worker' && !raw.slackAppToken && !raw.slackSigningSecret) {
     problems.push('SLACK_SIGNING_SECRET: is required unless SLACK_APP_TOKEN selects Socket Mode');
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError('environment', problems);

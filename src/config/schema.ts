@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { upstreamName } from '../integrations/nginx.js';
 
 /** Slack user IDs (U…/W…); `*` in a deployer list means "anyone in the workspace". */
 export const SlackUserId = z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'must be a Slack user ID like U012ABCDEF');
@@ -283,14 +284,33 @@ export const FlightdeckConfig = z
         message: 'is required with driver: lua (flightdeck sets the weights through it)',
       });
     }
+    // An upstream name joins environment and service with `_` and turns dashes into `_` as well, so
+    // prod-eu/api and prod/eu-api would share one (and `nginx -t` would fail on every change).
+    const upstreamOwners = new Map<string, string>();
+    // Each environment's policy is validated merged, so a mistake in the top-level `release` shows
+    // up once per environment that inherits it: report each (path, problem) once.
+    const reported = new Set<string>();
+    const reportPolicy = (issue: z.core.$ZodSuperRefineIssue) => {
+      const key = JSON.stringify([issue.path, issue.code, issue.message, issue.keys]);
+      if (reported.has(key)) return;
+      reported.add(key);
+      ctx.addIssue(issue);
+    };
     for (const [envName, env] of Object.entries(cfg.environments)) {
       const merged = mergePolicy(cfg.release, env.release);
       const parsed = ReleasePolicy.safeParse(merged);
+      // Where the user wrote a policy value: the environment's block, or the top-level `release`.
+      const at = (path: PropertyKey[]) =>
+        env.release && writtenInEnvironment(env.release, path)
+          ? ['environments', envName, 'release']
+          : ['release'];
       if (parsed.success) {
         if (parsed.data.soak.length !== parsed.data.steps.length) {
-          ctx.addIssue({
+          const own =
+            env.release && (Object.hasOwn(env.release, 'steps') || Object.hasOwn(env.release, 'soak'));
+          reportPolicy({
             code: 'custom',
-            path: ['environments', envName, 'release', 'soak'],
+            path: [...(own ? ['environments', envName, 'release'] : ['release']), 'soak'],
             message: `needs one soak per traffic step (${parsed.data.steps.length} steps, ${parsed.data.soak.length} soaks)`,
           });
         }
@@ -303,19 +323,35 @@ export const FlightdeckConfig = z
         }
       } else {
         for (const issue of parsed.error.issues) {
-          // Report the issue at the level where the user wrote the value.
-          const atEnv = env.release && writtenInEnvironment(env.release, issue.path);
-          ctx.addIssue({
-            code: 'custom',
-            path: [
-              ...(atEnv ? ['environments', envName, 'release'] : ['release']),
-              ...issue.path.map(String),
-            ],
-            message: issue.message,
-          });
+          // Report the issue at the level where the user wrote the value, keeping its code so that
+          // formatIssues words it like any other (an unknown key, a wrong value and what it got).
+          if (issue.code === 'unrecognized_keys') {
+            // healthCheck is merged key by key: each unknown key is the environment's or the top level's.
+            const { message: _all, ...rest } = issue;
+            for (const own of [true, false]) {
+              const keys = issue.keys.filter((k) => (at([...issue.path, k])[0] === 'environments') === own);
+              if (keys.length === 0) continue;
+              const where = own ? ['environments', envName, 'release'] : ['release'];
+              // No message: zod words it again for just these keys.
+              reportPolicy({ ...rest, keys, path: [...where, ...issue.path] });
+            }
+          } else {
+            reportPolicy({ ...issue, path: [...at(issue.path), ...issue.path] });
+          }
         }
       }
       for (const [svcName, svc] of Object.entries(env.services)) {
+        const upstream = upstreamName(cfg.nginx.upstreamPrefix, envName, svcName);
+        const owner = upstreamOwners.get(upstream);
+        if (owner) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['environments', envName, 'services', svcName],
+            message: `its nginx upstream name ${upstream} is the same as ${owner}'s; rename one`,
+          });
+        } else {
+          upstreamOwners.set(upstream, `environments.${envName}.services.${svcName}`);
+        }
         if (svc.blue.swarmService === svc.green.swarmService) {
           ctx.addIssue({
             code: 'custom',
@@ -394,7 +430,7 @@ export function writtenInEnvironment(envRelease: unknown, path: PropertyKey[]): 
 function hasPath(obj: unknown, path: PropertyKey[]): boolean {
   let cur: unknown = obj;
   for (const k of path) {
-    if (cur === null || typeof cur !== 'object' || !(k in (cur as object))) return false;
+    if (cur === null || typeof cur !== 'object' || !Object.hasOwn(cur, k)) return false;
     cur = (cur as Record<PropertyKey, unknown>)[k];
   }
   return true;
@@ -418,6 +454,13 @@ export const Secrets = z.object({
   slackBotToken: z.string().min(1),
   slackAppToken: z.string().startsWith('xapp-', 'must be an app-level token starting with xapp-').optional(),
   redisUrl: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }),
+  /** Redis's `requirepass` (or an ACL user's password), kept out of the URL: REDIS_PASSWORD(_FILE). */
+  redisPassword: z.string().min(1).optional(),
   alertmanagerWebhookToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** nginx.driver: lua: the bearer token nginx's weights endpoint asks of every request. */
+  nginxAdminToken: z
+    .string()
+    .regex(/^[\x21-\x7e]{16,}$/, 'must be at least 16 characters, printable ASCII without spaces')
+    .optional(),
 });
 export type Secrets = z.infer<typeof Secrets>;

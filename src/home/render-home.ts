@@ -1,5 +1,5 @@
 import type { KnownBlock } from '@slack/types';
-import { alertTitle } from '../alerts/render-alert.js';
+import { alertTitle, escapeMrkdwn } from '../alerts/render-alert.js';
 import type { AlertRecord } from '../alerts/schema.js';
 import { releaseLine } from '../releases/render-release.js';
 import type { Release } from '../releases/schema.js';
@@ -36,7 +36,7 @@ export function renderHome(input: {
               .slice(0, 15)
               .map(
                 (a) =>
-                  `${alertTitle(a)} ${a.annotations.summary ?? ''}${a.ack ? ` · 👀 <@${a.ack.by}>` : ''}`,
+                  `${alertTitle(a)} ${escapeMrkdwn(a.annotations.summary ?? '')}${a.ack ? ` · 👀 <@${a.ack.by}>` : ''}`,
               )
               .join('\n') || 'none'
           }`,

@@ -10,8 +10,8 @@ export type Handler = (req: IncomingMessage, res: ServerResponse) => void | Prom
 export interface HttpServerOptions {
   registry: Registry;
   readinessChecks: Record<string, Check>;
-  /** Bolt's request listener for POST /slack/events (web role, HTTP mode). */
-  slack?: Handler;
+  /** Bolt's request listener for POST /slack/events (web role, HTTP mode), and the signing secret. */
+  slack?: { handler: Handler; signingSecret: string };
   /** Extra routes, e.g. the Alertmanager webhook: "POST /alerts/alertmanager". */
   routes?: Record<string, Handler>;
   beforeScrape?: () => Promise<void>;
@@ -41,8 +41,8 @@ export function createHttpServer(opts: HttpServerOptions): Server & { draining: 
       if (route) return await route(req, res);
       if (path === '/slack/events' && opts.slack) {
         if (server.draining) return send(res, 503, { error: 'shutting down' });
-        if (!(await admitSlackBody(req, res))) return;
-        return await opts.slack(req, res);
+        if (!(await admitSlackBody(req, res, opts.slack.signingSecret))) return;
+        return await opts.slack.handler(req, res);
       }
       send(res, 404, { error: 'not found' });
     } catch (err) {

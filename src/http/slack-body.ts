@@ -1,20 +1,53 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse } from 'node:querystring';
 import { send } from './send.js';
 
-/** Bolt's own limit for a Slack request body. */
-const MAX_BODY = 4 * 1024 * 1024;
+/**
+ * The largest body Slack sends us: an interaction carries its message (at most 50 blocks) or its
+ * view (at most 250 KB), form-encoded, which can about triple it. Bolt itself would take 4 MB.
+ */
+export const MAX_SLACK_BODY = 1024 * 1024;
+/** Slack's replay window for a signed request. */
+const MAX_AGE_SEC = 5 * 60;
 
 /**
- * Reads a /slack/events body before Bolt does and turns away what Bolt cannot survive: a body that
- * parses to something other than an object (e.g. `payload=null`) makes Bolt's receiver throw outside
- * any handler, which kills the process. Bolt reuses the buffered body (`req.rawBody`), so its
- * signature check still sees the exact bytes. Returns false when it has answered the request itself.
+ * Reads a /slack/events body before Bolt does. Nothing of an unsigned request is parsed: headers
+ * without a fresh timestamp and signature are refused before the body is read, the body is capped at
+ * what Slack sends, and its v0 signature is checked before anything parses it. Then it turns away what
+ * Bolt cannot survive: a body that parses to something other than an object (e.g. `payload=null`)
+ * makes Bolt's receiver throw outside any handler, which kills the process. Bolt reuses the buffered
+ * body (`req.rawBody`) and checks the signature again. Returns false when it has answered itself.
  */
-export async function admitSlackBody(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-  const raw = await readLimited(req, MAX_BODY);
+export async function admitSlackBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  signingSecret: string,
+  now: () => number = Date.now,
+): Promise<boolean> {
+  const timestamp = Number(req.headers['x-slack-request-timestamp']);
+  const signature = req.headers['x-slack-signature'];
+  if (
+    typeof signature !== 'string' ||
+    !Number.isInteger(timestamp) ||
+    Math.abs(now() / 1000 - timestamp) > MAX_AGE_SEC
+  ) {
+    req.resume();
+    send(res, 401, { error: 'unsigned or stale request' });
+    return false;
+  }
+  if (Number(req.headers['content-length'] ?? 0) > MAX_SLACK_BODY) {
+    req.resume();
+    send(res, 413, { error: `body larger than ${MAX_SLACK_BODY} bytes` });
+    return false;
+  }
+  const raw = await readLimited(req, MAX_SLACK_BODY);
   if (!raw) {
-    send(res, 413, { error: `body larger than ${MAX_BODY} bytes` });
+    send(res, 413, { error: `body larger than ${MAX_SLACK_BODY} bytes` });
+    return false;
+  }
+  if (!signedBy(signingSecret, timestamp, raw, signature)) {
+    send(res, 401, { error: 'bad signature' });
     return false;
   }
   (req as IncomingMessage & { rawBody?: Buffer }).rawBody = raw;
@@ -23,6 +56,15 @@ export async function admitSlackBody(req: IncomingMessage, res: ServerResponse):
     return false;
   }
   return true;
+}
+
+/** Slack's v0 signature, compared in constant time. */
+function signedBy(secret: string, timestamp: number, body: Buffer, signature: string): boolean {
+  const expected = Buffer.from(
+    `v0=${createHmac('sha256', secret).update(`v0:${timestamp}:`).update(body).digest('hex')}`,
+  );
+  const given = Buffer.from(signature);
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 /** The body, or undefined once it passes `limit` (the rest is drained so the answer still goes out). */

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { Upstream } from './nginx.js';
 
 /**
@@ -17,11 +17,13 @@ export function renderWeights(upstreams: Upstream[], generation: string): string
 
 // Lua shared by the balancers and the admin server. The choice is deterministic rather than
 // random: a counter in the shared dict (so all workers count together) and a low-discrepancy rule,
-// so 90/10 is exactly 9 in 10 requests, spread evenly.
+// so 90/10 is exactly 9 in 10 requests, spread evenly. The admin endpoint asks for a bearer token
+// (compared as HMAC digests, in constant time) and takes only the addresses KNOWN for each upstream.
 const LUA_LIBRARY = `
     local lib = {}
     local dict = ngx.shared[DICT]
     local cache = {}
+    local bit = require("bit")
     local function parse_line(line)
       local name, rest = line:match("^(%S+)%s+(.+)$")
       if not name then return nil, "malformed line: " .. line end
@@ -32,7 +34,7 @@ const LUA_LIBRARY = `
         if not host or not weight or weight < 0 or weight > 100 or weight % 1 ~= 0 then
           return nil, "bad server in line: " .. line
         end
-        peers[#peers + 1] = { host = host, port = tonumber(port), weight = weight }
+        peers[#peers + 1] = { addr = addr, host = host, port = tonumber(port), weight = weight }
         total = total + weight
       end
       if #peers == 0 then return nil, "no servers in line: " .. line end
@@ -46,9 +48,15 @@ const LUA_LIBRARY = `
         if g then
           generation = g
         else
-          local name, err = parse_line(line)
-          if not name then return nil, err end
-          if not KNOWN[name] then return nil, "unknown upstream " .. name end
+          local name, parsed = parse_line(line)
+          if not name then return nil, parsed end
+          local addresses = KNOWN[name]
+          if not addresses then return nil, "unknown upstream " .. name end
+          for _, p in ipairs(parsed.peers) do
+            if not addresses[p.addr] then
+              return nil, "address " .. p.addr .. " is not configured for upstream " .. name
+            end
+          end
           lines[name] = line
         end
       end
@@ -112,21 +120,42 @@ const LUA_LIBRARY = `
         return ngx.exit(502)
       end
     end
+    local function hex(s)
+      return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+    end
+    local function same(a, b)
+      if #a ~= #b then return false end
+      local diff = 0
+      for i = 1, #a do diff = bit.bor(diff, bit.bxor(a:byte(i), b:byte(i))) end
+      return diff == 0
+    end
+    -- Returns nil, or the status and reason of a refusal.
+    local function unauthorised()
+      local header = ngx.var.http_authorization
+      if not header then return 401, "no admin token (send Authorization: Bearer <token>)" end
+      local token = header:match("^Bearer%s+(%S+)%s*$")
+      if not token then return 401, "the Authorization header is not Bearer <token>" end
+      if not same(hex(ngx.hmac_sha1(TOKEN_KEY, token)), TOKEN_DIGEST) then return 403, "wrong admin token" end
+      return nil
+    end
+    local function refuse(status, reason)
+      ngx.log(ngx.WARN, "flightdeck: refused ", ngx.req.get_method(), " /flightdeck/weights from ",
+        ngx.var.remote_addr, " (", status, "): ", reason)
+      if status == 401 then ngx.header["WWW-Authenticate"] = 'Bearer realm="flightdeck"' end
+      ngx.status = status
+      return ngx.say(reason)
+    end
     function lib.admin()
+      local status, reason = unauthorised()
+      if status then return refuse(status, reason) end
       local method = ngx.req.get_method()
       if method == "GET" then return ngx.print(lib.read()) end
       if method ~= "PUT" then return ngx.exit(405) end
       ngx.req.read_body()
       local body = ngx.req.get_body_data()
-      if not body then
-        ngx.status = 400
-        return ngx.say("empty body")
-      end
+      if not body then return refuse(400, "empty body") end
       local generation, err = lib.store(body, false)
-      if not generation then
-        ngx.status = 400
-        return ngx.say(err)
-      end
+      if not generation then return refuse(400, err) end
       ngx.say(generation)
     end`;
 
@@ -135,7 +164,12 @@ export interface LuaRenderOptions {
   prefix: string;
   statusListen: string;
   weightsFile: string;
+  /** The bearer token the admin endpoint asks for; only its HMAC digest is rendered. */
+  adminToken: string;
 }
+
+/** Key of the HMAC that the rendered file holds in place of the admin token. */
+const TOKEN_KEY = 'flightdeck nginx admin token';
 
 /**
  * The Lua driver's upstream file: no weights in it, so a weight change never touches it. Returns
@@ -143,17 +177,25 @@ export interface LuaRenderOptions {
  */
 export function renderLuaUpstreams(
   upstreams: Upstream[],
-  { prefix, statusListen, weightsFile }: LuaRenderOptions,
+  { prefix, statusListen, weightsFile, adminToken }: LuaRenderOptions,
 ): { content: string; version: string } {
   const dict = `${prefix}_weights`;
   const lib = `${prefix}_lua`;
-  const names = upstreams.map((u) => u.name);
-  const known = names.map((n) => `[${luaString(n)}] = true`).join(', ');
+  // Each upstream and the addresses of its colours: the only ones a weights write may name.
+  const known = upstreams
+    .map(
+      (u) =>
+        `[${luaString(u.name)}] = { ${u.servers.map((s) => `[${luaString(s.address)}] = true`).join(', ')} }`,
+    )
+    .join(', ');
+  const digest = createHmac('sha1', TOKEN_KEY).update(adminToken).digest('hex');
   const body = [
     `lua_shared_dict ${dict} 1m;`,
     'init_by_lua_block {',
     `    local DICT = ${luaString(dict)}`,
     `    local KNOWN = { ${known} }`,
+    `    local TOKEN_KEY = ${luaString(TOKEN_KEY)}`,
+    `    local TOKEN_DIGEST = ${luaString(digest)}`,
     LUA_LIBRARY,
     `    ${lib} = lib`,
     // A fresh nginx (the dict is empty) starts from the last weights flightdeck wrote; a reload keeps the dict.

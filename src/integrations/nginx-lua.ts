@@ -18,6 +18,8 @@ export interface NginxLuaOptions extends NginxOptions {
   /** The loopback admin server rendered into the upstream file (required for this driver). */
   statusListen: string;
   upstreamPrefix: string;
+  /** Sent as a bearer token on every weights request; nginx gets only its digest (NGINX_ADMIN_TOKEN). */
+  adminToken: string;
 }
 
 /**
@@ -42,6 +44,11 @@ export class NginxLuaDriver {
     return `http://${this.opts.statusListen}/flightdeck`;
   }
 
+  /** Headers of a request to the weights endpoint: a fresh connection and the admin token. */
+  private get adminHeaders(): Record<string, string> {
+    return { ...FRESH, authorization: `Bearer ${this.opts.adminToken}` };
+  }
+
   async apply(upstreams: Upstream[], { keepOnReloadFailure = false } = {}): Promise<ApplyResult> {
     const started = performance.now();
     const generation = generationOf(JSON.stringify(upstreams));
@@ -50,6 +57,7 @@ export class NginxLuaDriver {
       prefix: this.opts.upstreamPrefix,
       statusListen: this.opts.statusListen,
       weightsFile: this.weightsFile,
+      adminToken: this.opts.adminToken,
     });
     const [prevStatic, prevWeights] = await Promise.all([
       readFile(this.opts.upstreamFile, 'utf8').catch(() => undefined),
@@ -109,7 +117,7 @@ export class NginxLuaDriver {
       res = await fetch(`${this.admin}/weights`, {
         method: 'PUT',
         body: weights,
-        headers: FRESH,
+        headers: this.adminHeaders,
         signal: AbortSignal.timeout(2_000),
       });
     } catch (err) {
@@ -133,7 +141,7 @@ export class NginxLuaDriver {
   async readBack(): Promise<string | undefined> {
     try {
       const res = await fetch(`${this.admin}/weights`, {
-        headers: FRESH,
+        headers: this.adminHeaders,
         signal: AbortSignal.timeout(1_000),
       });
       return res.ok ? await res.text() : undefined;

@@ -25,6 +25,15 @@ export interface Upstream {
   servers: UpstreamServer[];
 }
 
+/**
+ * The nginx upstream of one service: `<prefix>_<environment>_<service>`, dashes → underscores.
+ * Two services can map to the same name (`prod-eu`/`api` and `prod`/`eu-api`); the config schema
+ * refuses that, using this same function.
+ */
+export function upstreamName(prefix: string, environment: string, service: string): string {
+  return `${prefix}_${environment}_${service}`.replace(/-/g, '_');
+}
+
 /** nginx refused or did not take a change; the old config stays unless said otherwise. */
 export class NginxError extends FlightdeckError {
   constructor(message: string) {

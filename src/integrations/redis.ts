@@ -5,8 +5,15 @@ import { Redis, type RedisOptions } from 'ioredis';
  * - `command`: fails fast when Redis is down so a slash command gets a clear "try again";
  * - `blocking`: for workers, retries forever (maxRetriesPerRequest null) and resumes after a restart.
  */
-export function createRedis(url: string, kind: 'command' | 'blocking', name: string): Redis {
+export function createRedis(
+  url: string,
+  kind: 'command' | 'blocking',
+  name: string,
+  password?: string,
+): Redis {
   const common: RedisOptions = {
+    // From REDIS_PASSWORD(_FILE); a password in the URL is used when this is not set.
+    ...(password ? { password } : {}),
     connectionName: `flightdeck-${name}`,
     connectTimeout: 2_000,
     retryStrategy: (times) => Math.min(100 * times, 2_000),

@@ -34,6 +34,8 @@ export interface ServiceInfo {
   image: string;
   previousImage?: string;
   replicas: number;
+  /** The replicas to come back to: the spec's, or while it is scaled to 0 the count it had (at least 1). */
+  restoreReplicas: number;
   updateState?: string;
   updateMessage?: string;
 }
@@ -46,7 +48,89 @@ export type Convergence =
 /** Image references compare without a pinned digest (the CLI pins one, the API does not). */
 export const stripDigest = (image: string) => image.replace(/@sha256:[a-f0-9]+$/, '');
 
+// biome-ignore lint/suspicious/noExplicitAny: Docker's service and task JSON (dockerode's types lag the API); each field read is checked where it is used.
 type Spec = Record<string, any>;
+
+/** The service label where a colour scaled to 0 keeps the replica count it had, to come back to it. */
+export const REPLICAS_LABEL = 'flightdeck.replicas';
+
+/** Sets the replica count, remembering the current one in REPLICAS_LABEL when it goes to 0. */
+function withReplicas(spec: Spec, replicas: number): Spec {
+  const next = structuredClone(spec);
+  const current = spec.Mode?.Replicated?.Replicas ?? 1;
+  const labels: Record<string, string> = { ...(next.Labels ?? {}) };
+  if (replicas === 0 && current > 0) labels[REPLICAS_LABEL] = String(current);
+  if (replicas > 0) delete labels[REPLICAS_LABEL];
+  next.Labels = labels;
+  next.Mode = { Replicated: { Replicas: replicas } };
+  return next;
+}
+
+const FAILED_TASK_STATES = ['failed', 'rejected', 'complete'];
+
+/**
+ * What the newest failed task of `image` says, from the task list: Swarm's task error and the
+ * container's exit code, e.g. "the new task exited with code 3 (task: non-zero exit (3))".
+ */
+export function describeFailedTasks(tasks: Spec[], image: string): string | undefined {
+  const failed = tasks
+    .filter(
+      (t) =>
+        stripDigest(t.Spec?.ContainerSpec?.Image ?? '') === image &&
+        FAILED_TASK_STATES.includes(t.Status?.State),
+    )
+    .sort((a, b) => String(b.Status?.Timestamp).localeCompare(String(a.Status?.Timestamp)));
+  const last = failed[0];
+  if (!last) return undefined;
+  const err = last.Status?.Err || last.Status?.Message || 'no error given';
+  const code = last.Status?.ContainerStatus?.ExitCode;
+  const what =
+    typeof code === 'number' && last.Status?.State !== 'rejected'
+      ? `exited with code ${code} (${err})`
+      : `was ${last.Status?.State} (${err})`;
+  return failed.length === 1 ? `the new task ${what}` : `${failed.length} new tasks failed; the last ${what}`;
+}
+
+/**
+ * Where a Swarm service stands against the image a release gave it, from its inspect and its task
+ * list: converged (every desired task runs the image and the update completed), still converging,
+ * or failed, saying why (tasks that exited, Swarm pausing or rolling the update back, a change made
+ * outside the release).
+ */
+export function judgeConvergence(svc: ServiceInfo, image: string, tasks: Spec[]): Convergence {
+  const exited = describeFailedTasks(tasks, image);
+  // Swarm's own words, after what the tasks said (a rollback by hand has no failed task to cite).
+  const swarmDid = (what: string) =>
+    [exited, `Swarm ${what} (${svc.updateState}: ${svc.updateMessage ?? 'no message'})`]
+      .filter(Boolean)
+      .join(', and ');
+  if (svc.updateState?.startsWith('rollback_')) {
+    const to = svc.image !== image ? ` to ${svc.image}` : '';
+    return { state: 'failed', detail: swarmDid(`rolled the update back${to}`) };
+  }
+  if (svc.image !== image)
+    return {
+      state: 'failed',
+      detail: `${svc.name} now specifies ${svc.image}, not ${image} (changed outside this release)`,
+    };
+  if (svc.updateState === 'paused') {
+    return { state: 'failed', detail: swarmDid('paused the update') };
+  }
+  if (svc.replicas === 0)
+    return { state: 'failed', detail: `${svc.name} is scaled to 0 replicas: no task can run ${image}` };
+  const ofImage = tasks.filter((t) => stripDigest(t.Spec?.ContainerSpec?.Image ?? '') === image);
+  const running = ofImage.filter((t) => t.DesiredState === 'running' && t.Status?.State === 'running').length;
+  const failures = ofImage.filter((t) => FAILED_TASK_STATES.includes(t.Status?.State)).length;
+  if (failures >= 3) return { state: 'failed', detail: exited ?? `${failures} tasks failed` };
+  const updateDone = !svc.updateState || svc.updateState === 'completed';
+  if (running >= svc.replicas && updateDone) return { state: 'converged', running, desired: svc.replicas };
+  return {
+    state: 'converging',
+    running,
+    desired: svc.replicas,
+    detail: `${running}/${svc.replicas} tasks running ${image}${svc.updateState ? `, update ${svc.updateState}` : ''}${failures ? `, ${failures} failed` : ''}`,
+  };
+}
 
 /** The narrow slice of the Docker Engine API a release needs, through dockerode (never the CLI). */
 export class Swarm {
@@ -55,6 +139,8 @@ export class Swarm {
   async inspect(name: string): Promise<ServiceInfo & { spec: Spec }> {
     const raw = await this.call(() => this.docker.getService(name).inspect(), name);
     const spec = raw.Spec as Spec;
+    const replicas = spec.Mode?.Replicated?.Replicas ?? 1;
+    const remembered = Number(spec.Labels?.[REPLICAS_LABEL]);
     return {
       id: raw.ID,
       name,
@@ -63,7 +149,9 @@ export class Swarm {
       previousImage: raw.PreviousSpec
         ? stripDigest(raw.PreviousSpec.TaskTemplate?.ContainerSpec?.Image ?? '')
         : undefined,
-      replicas: spec.Mode?.Replicated?.Replicas ?? 1,
+      replicas,
+      restoreReplicas:
+        replicas > 0 ? replicas : Number.isInteger(remembered) && remembered > 0 ? remembered : 1,
       updateState: raw.UpdateStatus?.State,
       updateMessage: raw.UpdateStatus?.Message,
       spec,
@@ -80,18 +168,26 @@ export class Swarm {
     }
   }
 
-  /** Sets the image; a no-op when the spec already has it (so a resumed step has no second effect). */
-  async updateImage(name: string, image: string): Promise<{ changed: boolean; previous: string }> {
+  /**
+   * Sets the image, and a colour scaled to 0 (`afterRelease: scale-down`) back to its replicas in the
+   * same update; a no-op when the spec already has both (so a resumed step has no second effect).
+   */
+  async updateImage(
+    name: string,
+    image: string,
+  ): Promise<{ changed: boolean; previous: string; scaledTo?: number }> {
     const svc = await this.inspect(name);
-    if (svc.image === image) return { changed: false, previous: svc.previousImage ?? svc.image };
-    const spec = structuredClone(svc.spec);
+    const scaledTo = svc.replicas === 0 ? svc.restoreReplicas : undefined;
+    if (svc.image === image && scaledTo === undefined)
+      return { changed: false, previous: svc.previousImage ?? svc.image };
+    const spec = scaledTo === undefined ? structuredClone(svc.spec) : withReplicas(svc.spec, scaledTo);
     spec.TaskTemplate.ContainerSpec.Image = image;
     // dockerode puts top-level keys in the query string: keep version there and the spec in the body.
     await this.call(
       () => this.docker.getService(name).update({ _query: { version: svc.version }, _body: spec } as never),
       name,
     );
-    return { changed: true, previous: svc.image };
+    return { changed: true, previous: svc.image, scaledTo };
   }
 
   /** Server-side rollback to PreviousSpec (`rollback=previous`). */
@@ -108,11 +204,11 @@ export class Swarm {
     return { changed: true, image: svc.previousImage };
   }
 
+  /** Sets the replica count; scaling to 0 remembers the count it had (see `restoreReplicas`). */
   async scale(name: string, replicas: number): Promise<void> {
     const svc = await this.inspect(name);
     if (svc.replicas === replicas) return;
-    const spec = structuredClone(svc.spec);
-    spec.Mode = { Replicated: { Replicas: replicas } };
+    const spec = withReplicas(svc.spec, replicas);
     await this.call(
       () => this.docker.getService(name).update({ _query: { version: svc.version }, _body: spec } as never),
       name,
@@ -122,46 +218,11 @@ export class Swarm {
   /** All desired tasks running the image and the update completed; failed if Swarm gave up or tasks keep failing. */
   async convergence(name: string, image: string): Promise<Convergence> {
     const svc = await this.inspect(name);
-    if (svc.image !== image)
-      return {
-        state: 'failed',
-        detail: `${name} now specifies ${svc.image}, not ${image} (changed outside this release)`,
-      };
-    if (
-      svc.updateState &&
-      ['paused', 'rollback_started', 'rollback_paused', 'rollback_completed'].includes(svc.updateState)
-    ) {
-      return {
-        state: 'failed',
-        detail: `Swarm update ${svc.updateState}: ${svc.updateMessage ?? 'no message'}`,
-      };
-    }
     const tasks = (await this.call(
       () => this.docker.listTasks({ filters: { service: [name] } }),
       name,
     )) as Spec[];
-    const ofImage = tasks.filter((t) => stripDigest(t.Spec?.ContainerSpec?.Image ?? '') === image);
-    const running = ofImage.filter(
-      (t) => t.DesiredState === 'running' && t.Status?.State === 'running',
-    ).length;
-    const failures = ofImage.filter((t) => ['failed', 'rejected'].includes(t.Status?.State));
-    if (failures.length >= 3) {
-      const last = failures.sort((a, b) =>
-        String(b.Status?.Timestamp).localeCompare(String(a.Status?.Timestamp)),
-      )[0];
-      return {
-        state: 'failed',
-        detail: `${failures.length} tasks failed: ${last?.Status?.Err || last?.Status?.Message || 'unknown error'}`,
-      };
-    }
-    const updateDone = !svc.updateState || svc.updateState === 'completed';
-    if (running >= svc.replicas && updateDone) return { state: 'converged', running, desired: svc.replicas };
-    return {
-      state: 'converging',
-      running,
-      desired: svc.replicas,
-      detail: `${running}/${svc.replicas} tasks running ${image}${svc.updateState ? `, update ${svc.updateState}` : ''}${failures.length ? `, ${failures.length} failed` : ''}`,
-    };
+    return judgeConvergence(svc, image, tasks);
   }
 
   private async call<T>(fn: () => Promise<T>, service: string): Promise<T> {

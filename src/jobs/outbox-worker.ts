@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { KnownBlock } from '@slack/types';
 import type { WebClient } from '@slack/web-api';
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
@@ -5,10 +6,13 @@ import type { Redis } from 'ioredis';
 import type { AlertStore } from '../alerts/alert-store.js';
 import { alertLine, renderAlert, renderGroup } from '../alerts/render-alert.js';
 import { rollbackOffer } from '../alerts/rollback-offer.js';
+import type { ChecklistStore } from '../checklists/checklist-store.js';
+import { renderMoved } from '../checklists/render-checklist.js';
 import type { FlightdeckConfig } from '../config/schema.js';
+import { isPermanent } from '../errors.js';
 import { type ChannelBudget, HOME_LIMIT } from '../integrations/slack/channel-budget.js';
 import { OutboxJob, THREAD_TTL_SEC, threadKeys } from '../integrations/slack/outbox.js';
-import { SlackSender, Wait } from '../integrations/slack/post-once.js';
+import { SlackPermanentError, SlackSender, Wait } from '../integrations/slack/post-once.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ReleaseStore } from '../releases/release-store.js';
@@ -25,11 +29,15 @@ export interface OutboxDeps {
   alerts: AlertStore;
   states: ServiceStateStore;
   budget: ChannelBudget;
-  /** Renders a checklist and records where it is shown. */
+  /** Renders a checklist; where it is shown (capped) and which render each message shows. */
   checklists?: {
     render(id: string): Promise<{ text: string; blocks: KnownBlock[] }>;
-    addMessage(id: string, channel: string, ts: string): Promise<void>;
-    messages(id: string): Promise<Array<{ channel: string; ts: string }>>;
+    store: Pick<
+      ChecklistStore,
+      'addMessage' | 'trim' | 'messages' | 'moved' | 'forgetMoved' | 'forget' | 'rendered' | 'setRendered'
+    >;
+    /** Queues a refresh of every message showing a checklist. */
+    refresh(id: string): Promise<void>;
   };
   /** The App Home of one user. */
   home?: (userId: string) => Promise<{ type: 'home'; blocks: KnownBlock[] }>;
@@ -49,6 +57,8 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
     budget: deps.budget,
     metrics: deps.metrics,
   });
+  /** The workspace's address (auth.test), for links to messages; asked once. */
+  let workspaceUrl: Promise<string | undefined> | undefined;
 
   const deliver = async (data: OutboxJob, job: Job): Promise<void> => {
     switch (data.kind) {
@@ -107,19 +117,63 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
       }
       case 'checklist-post': {
         if (!deps.checklists) return;
+        const { store } = deps.checklists;
         const view = await deps.checklists.render(data.checklistId);
         const m = await sender.post(job, data.channel, view, `checklist:${job.id}`);
-        await deps.checklists.addMessage(data.checklistId, m.channel, m.ts);
+        const moved = await store.addMessage(data.checklistId, m.channel, m.ts);
+        await store.setRendered(data.checklistId, m, renderVersion(view));
+        // Older messages now point here, and a tick since the render above must show here too.
+        const current = await deps.checklists.render(data.checklistId);
+        if (moved > 0 || renderVersion(current) !== renderVersion(view))
+          await deps.checklists.refresh(data.checklistId);
         return;
       }
       case 'checklist-refresh': {
         if (!deps.checklists) return;
-        const view = await deps.checklists.render(data.checklistId);
-        for (const m of await deps.checklists.messages(data.checklistId)) {
-          await sender.update(job, m, view).catch((err: Error) => {
-            if (err instanceof Wait) throw err;
-            deps.logger.warn({ err: err.message, ts: m.ts }, 'Could not refresh a checklist message');
-          });
+        const { store } = deps.checklists;
+        const id = data.checklistId;
+        // Progress lives in Redis, so a run delayed by the chat.update budget resumes where it was.
+        const skip = (what: string, m: { ts: string }) => (err: Error) => {
+          if (err instanceof Wait) throw err;
+          deps.logger.warn({ err: err.message, ts: m.ts }, what);
+        };
+        await store.trim(id);
+        const shown = await store.messages(id);
+        const newest = shown[0];
+        for (const m of await store.moved(id)) {
+          if (newest) {
+            workspaceUrl ??= deps.client.auth.test().then(
+              (r) => r.url,
+              () => {
+                workspaceUrl = undefined; // no link this time; ask again next time
+                return undefined;
+              },
+            );
+            await sender
+              .update(job, m, renderMoved(newest, await workspaceUrl))
+              .catch(skip('Could not point an old checklist message to the newest', m));
+          }
+          await store.forgetMoved(id, m);
+        }
+        const view = await deps.checklists.render(id);
+        const version = renderVersion(view);
+        const rendered = await store.rendered(id);
+        const at = (m: { channel: string; ts: string }) => rendered.get(`${m.channel}|${m.ts}`);
+        // Each message once per render, the longest-waiting first: ticks that keep coming starve none.
+        const stale = shown
+          .filter((m) => at(m)?.version !== version)
+          .sort((a, b) => (at(a)?.at ?? 0) - (at(b)?.at ?? 0));
+        for (const m of stale) {
+          const gone = await sender.update(job, m, view).then(
+            () => false,
+            (err: Error) => {
+              skip('Could not refresh a checklist message', m)(err);
+              return err instanceof SlackPermanentError;
+            },
+          );
+          // Deleted in Slack (or its channel is): it frees its place among the capped messages.
+          if (gone) await store.forget(id, m);
+          else await store.setRendered(id, m, version);
         }
         return;
       }
@@ -174,6 +228,10 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
           await job.moveToDelayed(err.until, token);
           throw new DelayedError();
         }
+        if (isPermanent(err)) {
+          // Logged by the 'failed' handler with the job; the metric counts it under `permanent`.
+          throw new UnrecoverableError((err as Error).message);
+        }
         throw err;
       }
     },
@@ -186,3 +244,7 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
   worker.on('error', (err) => deps.logger.warn({ err: err.message }, 'Slack outbox worker error'));
   return worker;
 }
+
+/** Which render a message shows: equal renders, equal versions. */
+const renderVersion = (view: { text: string; blocks: KnownBlock[] }) =>
+  createHash('sha256').update(JSON.stringify(view)).digest('base64url').slice(0, 16);

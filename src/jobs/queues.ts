@@ -37,8 +37,11 @@ const JOB_OPTIONS: Record<QueueName, DefaultJobOptions> = {
     removeOnComplete: { age: 7 * 86_400, count: 1_000 },
     removeOnFail: { age: 30 * 86_400 },
   },
+  // 15 attempts, 1 s doubling: the last retry comes about 4.5 h after the first try (2^14 s in all),
+  // so a send is given up within the day; Slack's permanent errors fail at once. Waits for a rate
+  // limit (the channel budget, Retry-After) are delays, not attempts.
   'slack-outbox': {
-    attempts: 25,
+    attempts: 15,
     backoff: { type: 'exponential', delay: 1_000 },
     removeOnComplete: true,
     removeOnFail: { count: 5_000 },

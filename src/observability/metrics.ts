@@ -1,5 +1,19 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
+/** The values the `severity` metric label may take; any other alert severity counts as `other`. */
+export const SEVERITY_LABELS = ['critical', 'warning', 'info', 'none', 'other'] as const;
+export type SeverityLabel = (typeof SEVERITY_LABELS)[number];
+
+/**
+ * An alert's `severity` label as a metric label: one of SEVERITY_LABELS, so hostile or misspelt
+ * severities cannot grow the series without bound (each label value is a series kept forever).
+ */
+export function severityLabel(raw: string | undefined): SeverityLabel {
+  const s = (raw ?? '').trim().toLowerCase();
+  if (s === '') return 'none';
+  return (SEVERITY_LABELS as readonly string[]).includes(s) ? (s as SeverityLabel) : 'other';
+}
+
 /** flightdeck's own metrics, in a registry per process (tests build several apps in one process). */
 export function createMetrics() {
   const registry = new Registry();

@@ -30,12 +30,23 @@ export async function runAfterRelease(ctx: ReleaseContext, r: Release): Promise<
   }
 }
 
-/** Sequential `all` releases: the next one starts when this one completes (a second call changes nothing). */
-async function startNextInBatch(ctx: ReleaseContext, nextId: string): Promise<void> {
-  const next = await ctx.store.update(nextId, (rel) =>
-    rel.status === 'queued' ? { ...rel, status: 'running' } : undefined,
-  );
-  // Running already (a crash came after the status change): the job id makes the add once-only.
-  if (next.status === 'running') await ctx.jobs.start(nextId);
+/**
+ * Sequential `all` releases: the next one starts when this one completes (a second call changes
+ * nothing). One still awaiting approval is left to its approval (its job waits for the deadline).
+ */
+export async function startNextInBatch(ctx: ReleaseContext, nextId: string): Promise<void> {
+  const next = await ctx.store.update(nextId, (rel) => {
+    if (rel.status !== 'queued') return undefined;
+    rel.status = 'running';
+    const first = rel.steps[rel.stepIndex];
+    if (first?.status === 'pending') first.status = 'running';
+    return rel;
+  });
+  // Running already (a crash came after the status change): the job id makes the add once-only. An
+  // approved release has its job already, delayed to its approval deadline: wake it.
+  if (next.status === 'running') {
+    await ctx.jobs.start(nextId);
+    await ctx.jobs.wake(nextId);
+  }
   await ctx.publish(nextId);
 }

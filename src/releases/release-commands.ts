@@ -1,8 +1,10 @@
 import { isDeployer, isLead } from '../commands/authorise.js';
 import { type ExecutionContext, type ExecutionResult, refused } from '../commands/execution.js';
 import type { DeployCommand, ReleaseActionCommand, RollbackCommand } from '../commands/schema.js';
+import { startNextInBatch } from './after-release.js';
 import { setPaused } from './pause-release.js';
 import type { ReleaseContext } from './release-context.js';
+import { cancelRestOfBatch } from './release-machine.js';
 import { releaseLine } from './render-release.js';
 import { requestRelease } from './request-release.js';
 import { type Release, TERMINAL } from './schema.js';
@@ -196,6 +198,9 @@ export async function releaseAction(
     if (!isLead(ec.userId, ctx.config)) return refused(`only a lead can ${cmd.action} \`${r.id}\`.`);
     if (ec.userId === r.requestedBy.id)
       return refused(`you requested \`${r.id}\`; a lead other than you must ${cmd.action} it.`);
+    // In a sequential batch an approved release waits (queued) until the one before it completed.
+    const earlier = r.batch?.after ? await ctx.store.get(r.batch.after) : undefined;
+    const waits = earlier !== undefined && earlier.status !== 'completed';
     const updated = await ctx.store.update(r.id, (rel) => {
       if (rel.status !== 'awaiting_approval') return undefined;
       if (cmd.action === 'reject') {
@@ -203,10 +208,10 @@ export async function releaseAction(
         rel.finishedAt = ctx.now();
         rel.outcome = `Rejected by <@${ec.userId}>; nothing was changed.`;
       } else {
-        rel.status = 'running';
+        rel.status = waits ? 'queued' : 'running';
         rel.approvedBy = { id: ec.userId, name: ec.userName };
         const first = rel.steps[0];
-        if (first) first.status = 'running';
+        if (first && !waits) first.status = 'running';
       }
       rel.events.push({
         at: ctx.now(),
@@ -223,14 +228,21 @@ export async function releaseAction(
         outcome: 'refused',
       };
     }
+    let after = '';
     if (cmd.action === 'reject') {
       await ctx.states.unlock(r.environment, r.service, r.id);
       ctx.metrics.releases.inc({ environment: r.environment, outcome: 'rejected' });
+      await cancelRestOfBatch(ctx, updated, `${r.service} rejected`);
+    } else if (updated.status === 'queued' && earlier) {
+      // The earlier release may have completed meanwhile, while this one still awaited approval
+      // (so it did not start it): looked at again after this write, one of the two starts it.
+      if ((await ctx.store.get(earlier.id))?.status === 'completed') await startNextInBatch(ctx, r.id);
+      else after = ` It starts once \`${earlier.id}\` (${earlier.service}) has completed.`;
     } else {
       await ctx.jobs.wake(r.id);
     }
     await ctx.publish(r.id);
-    return { text: `${cmd.action === 'approve' ? '✅ Approved' : '🚫 Rejected'} \`${r.id}\`.` };
+    return { text: `${cmd.action === 'approve' ? '✅ Approved' : '🚫 Rejected'} \`${r.id}\`.${after}` };
   }
   if (!isDeployer(ec.userId, r.environment, ctx.config))
     return refused(`you are not a deployer for *${r.environment}*.`);

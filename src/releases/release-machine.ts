@@ -2,7 +2,7 @@ import { releasePolicy } from '../config/schema.js';
 import { isPermanent } from '../errors.js';
 import { withRedisLock } from '../integrations/redis-lock.js';
 import { failpoint } from '../observability/failpoints.js';
-import { runAfterRelease } from './after-release.js';
+import { runAfterRelease, startNextInBatch } from './after-release.js';
 import { type ReleaseContext, type StepHandler, type StepOutcome, serviceDef } from './release-context.js';
 import { type Release, type StepKind, TERMINAL } from './schema.js';
 import { checkHealth } from './steps/check-health.js';
@@ -55,7 +55,8 @@ async function runOneStep(ctx: ReleaseContext, id: string): Promise<{ waitUntil?
   // Stopped before a crash let it cancel the rest of its batch (a no-op once they are cancelled).
   else if (r?.batch?.next && TERMINAL.has(r.status))
     await cancelRestOfBatch(ctx, r, `${r.service} ${r.status.replace('_', ' ')}`);
-  if (!r || TERMINAL.has(r.status) || r.status === 'rolling_back' || r.status === 'queued') return {};
+  if (!r || TERMINAL.has(r.status) || r.status === 'rolling_back') return {};
+  if (r.status === 'queued') return waitForEarlierInBatch(ctx, r);
   if (r.status === 'awaiting_approval') {
     if (ctx.now() < (r.approvalDeadline ?? 0)) return { waitUntil: r.approvalDeadline };
     await expire(ctx, r);
@@ -336,25 +337,64 @@ export async function finishInterruptedRollback(
 }
 
 async function expire(ctx: ReleaseContext, r: Release): Promise<void> {
-  await ctx.store.update(r.id, (rel) => {
+  const expired = await ctx.store.update(r.id, (rel) => {
     if (rel.status !== 'awaiting_approval') return undefined;
     rel.status = 'expired';
     rel.finishedAt = ctx.now();
     rel.outcome = 'No lead approved it in time; nothing was changed.';
     return rel;
   });
+  if (expired.status !== 'expired') return;
   await ctx.states.unlock(r.environment, r.service, r.id);
   ctx.metrics.releases.inc({ environment: r.environment, outcome: 'expired' });
   await ctx.publish(r.id);
+  await cancelRestOfBatch(ctx, expired, `${r.service} expired`);
 }
 
-/** The rest of a sequential batch never starts once one release stops (each cancels its successor). */
-async function cancelRestOfBatch(ctx: ReleaseContext, r: Release, reason: string): Promise<void> {
+/**
+ * An approved release of a sequential batch whose job runs before the release it starts after has
+ * completed (its approval deadline passed): it starts if that one has completed by now, is cancelled
+ * if that one stopped, and otherwise waits (that release's completion wakes it; the hour is a
+ * safety net only).
+ */
+async function waitForEarlierInBatch(
+  ctx: ReleaseContext,
+  r: Release,
+): Promise<{ waitUntil?: number } | 'continue'> {
+  const earlier = r.batch?.after ? await ctx.store.get(r.batch.after) : undefined;
+  if (!earlier) return {};
+  if (earlier.status === 'completed') {
+    await startNextInBatch(ctx, r.id);
+    return 'continue';
+  }
+  if (TERMINAL.has(earlier.status)) {
+    await rollBackRelease(
+      ctx,
+      r.id,
+      `batch stopped: ${earlier.service} ${earlier.status.replace('_', ' ')}`,
+      'flightdeck',
+      {
+        trigger: 'batch',
+        holdsStepLock: true,
+      },
+    );
+    return {};
+  }
+  return { waitUntil: ctx.now() + 3_600_000 };
+}
+
+/**
+ * The rest of a sequential batch never starts once one release stops (each cancels its successor,
+ * queued or still awaiting approval, and with it the releases after that one).
+ */
+export async function cancelRestOfBatch(ctx: ReleaseContext, r: Release, reason: string): Promise<void> {
   const nextId = r.batch?.next;
   if (!nextId) return;
   const next = await ctx.store.get(nextId);
-  if (next?.status === 'queued') {
-    await rollBackRelease(ctx, nextId, `batch stopped: ${reason}`, 'flightdeck', {
+  if (next && !TERMINAL.has(next.status)) {
+    // Down the chain the first reason stays: "batch stopped: api rolled back", not "batch stopped: batch stopped: …".
+    const why = reason.startsWith('batch stopped: ') ? reason : `batch stopped: ${reason}`;
+    await rollBackRelease(ctx, nextId, why, 'flightdeck', {
       trigger: 'batch',
       holdsStepLock: false,
     });

@@ -2,7 +2,13 @@ import type { Redis } from 'ioredis';
 import { FlightdeckError } from '../errors.js';
 import { type Release, Release as ReleaseSchema, TERMINAL } from './schema.js';
 
-// Compare-and-set on the `rev` field: a write succeeds only if nobody wrote in between.
+/**
+ * Compare-and-set on the `rev` field (a write succeeds only if nobody wrote in between), and the
+ * indexes in the same script, so a crash never leaves a record without its index or a finished
+ * release in the in-flight set. KEYS: record, active set, history list, recent list.
+ * ARGV: expected rev ('-1' = create), new JSON, 'terminal' or '', TTL seconds of a finished record, id,
+ * the records' key prefix.
+ */
 const CAS = `
 local cur = redis.call('get', KEYS[1])
 if cur then
@@ -12,7 +18,30 @@ elseif ARGV[1] ~= '-1' then
   return 0
 end
 redis.call('set', KEYS[1], ARGV[2])
+local id = ARGV[5]
+if ARGV[1] == '-1' then
+  redis.call('lpush', KEYS[3], id)
+  -- Older than the service's last 50: the record goes too (unless still in flight), so memory is
+  -- bounded by services x 50 whatever the release rate.
+  for _, old in ipairs(redis.call('lrange', KEYS[3], 50, -1)) do
+    if redis.call('sismember', KEYS[2], old) == 0 then
+      redis.call('del', ARGV[6] .. old, ARGV[6] .. old .. ':after')
+    end
+  end
+  redis.call('ltrim', KEYS[3], 0, 49)
+  redis.call('lpush', KEYS[4], id)
+  redis.call('ltrim', KEYS[4], 0, 199)
+end
+if ARGV[3] == 'terminal' then
+  redis.call('srem', KEYS[2], id)
+  redis.call('expire', KEYS[1], ARGV[4])
+else
+  redis.call('sadd', KEYS[2], id)
+end
 return 1`;
+
+/** A finished release's record is kept this long, and only while among its service's last 50. */
+export const FINISHED_RELEASE_TTL_SEC = 90 * 86_400;
 
 export class ReleaseNotFound extends FlightdeckError {
   constructor(id: string) {
@@ -42,18 +71,26 @@ export class ReleaseStore {
     return r;
   }
 
+  private write(r: Release, expectedRev: string): Promise<unknown> {
+    return this.redis.eval(
+      CAS,
+      4,
+      this.key(r.id),
+      `${this.prefix}:data:releases:active`,
+      `${this.prefix}:data:releases:history:${r.environment}:${r.service}`,
+      `${this.prefix}:data:releases:recent`,
+      expectedRev,
+      JSON.stringify(r),
+      TERMINAL.has(r.status) ? 'terminal' : '',
+      FINISHED_RELEASE_TTL_SEC,
+      r.id,
+      this.key(''),
+    );
+  }
+
   async create(release: Omit<Release, 'rev'>): Promise<Release> {
     const full = { ...release, rev: 0 } as Release;
-    const ok = await this.redis.eval(CAS, 1, this.key(full.id), '-1', JSON.stringify(full));
-    if (ok !== 1) throw new Error(`release ${full.id} already exists`);
-    await this.redis
-      .multi()
-      .sadd(`${this.prefix}:data:releases:active`, full.id)
-      .lpush(`${this.prefix}:data:releases:history:${full.environment}:${full.service}`, full.id)
-      .ltrim(`${this.prefix}:data:releases:history:${full.environment}:${full.service}`, 0, 49)
-      .lpush(`${this.prefix}:data:releases:recent`, full.id)
-      .ltrim(`${this.prefix}:data:releases:recent`, 0, 199)
-      .exec();
+    if ((await this.write(full, '-1')) !== 1) throw new Error(`release ${full.id} already exists`);
     return full;
   }
 
@@ -64,11 +101,7 @@ export class ReleaseStore {
       const next = fn(structuredClone(cur));
       if (!next) return cur;
       const written = { ...next, rev: cur.rev + 1, updatedAt: Date.now() };
-      const ok = await this.redis.eval(CAS, 1, this.key(id), String(cur.rev), JSON.stringify(written));
-      if (ok === 1) {
-        if (TERMINAL.has(written.status)) await this.redis.srem(`${this.prefix}:data:releases:active`, id);
-        return written;
-      }
+      if ((await this.write(written, String(cur.rev))) === 1) return written;
     }
     throw new Error(`release ${id}: too many concurrent writers`);
   }

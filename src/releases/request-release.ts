@@ -26,6 +26,7 @@ export const newReleaseId = (env: string, svc: string) =>
 /**
  * Takes the release lock of each (environment, service), records the release and queues its job.
  * Production may wait for a lead's approval first (the job is delayed until the approval deadline).
+ * In a sequential batch (`parallel: false`) each release starts when the one before it completes.
  */
 export async function requestRelease(
   ctx: ReleaseContext,
@@ -123,6 +124,7 @@ export async function requestRelease(
     }
     failpoint('after:lock');
     const toColour = other(lock.from);
+    const prev = result.started.at(-1);
     // The first release of a service learns the stable image from Swarm, for rollback messages.
     const fromImage =
       lock.fromImage ??
@@ -151,18 +153,22 @@ export async function requestRelease(
       swarmUpdated: false,
       gateResults: [],
       events: [{ at: now, text: `Requested by <@${req.requestedBy.id}>` }],
-      batch: batchId ? { id: batchId } : undefined,
+      batch: batchId ? { id: batchId, after: sequential ? prev?.id : undefined } : undefined,
       requestId: req.requestId,
     };
     if (release.status === 'running' && release.steps[0]) release.steps[0].status = 'running';
     const created = await ctx.store.create(release);
     // Chain a sequential batch: each release starts the next when it completes.
-    const prev = result.started.at(-1);
     if (sequential && prev) {
-      await ctx.store.update(prev.id, (p) => ({ ...p, batch: { id: batchId as string, next: id } }));
+      await ctx.store.update(prev.id, (p) => ({
+        ...p,
+        batch: { ...p.batch, id: batchId as string, next: id },
+      }));
     }
     failpoint('after:record');
-    if (!queued) {
+    // Every release awaiting approval has its job, delayed to its deadline, which expires it: in a
+    // sequential batch too, where an approved one then waits for the release before it.
+    if (!queued || waitForApproval) {
       await ctx.jobs.start(id, waitForApproval ? policy.approvalTimeout : 0);
     }
     await ctx.publish(id);

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { releasePolicy } from '../config/schema.js';
-import { DockerUnavailable, SwarmServiceMissing } from '../integrations/swarm.js';
+import { type Colour, releasePolicy } from '../config/schema.js';
+import { DockerUnavailable, type ServiceInfo, SwarmServiceMissing } from '../integrations/swarm.js';
 import { failpoint } from '../observability/failpoints.js';
 import { finishSwarmRollback, pendingSwarmRollback, recordSwarmRollback } from './pending-swarm-rollback.js';
 import type { ReleaseContext } from './release-context.js';
@@ -42,6 +42,54 @@ async function swarmSettled(
       'Rollback waits for Swarm to settle before moving traffic',
     );
     await sleep(Math.min(policy.pollInterval, 1_000));
+  }
+}
+
+/**
+ * A colour `afterRelease: scale-down` left at 0 replicas gets its replicas back (the count it had)
+ * and is waited for, like swarmSettled, until its tasks run and it answers its health check
+ * `healthCheck.attempts` times in a row. Returns what was done, or why it is not serving.
+ */
+async function scaleBackUp(
+  ctx: ReleaseContext,
+  env: string,
+  svc: string,
+  colour: Colour,
+  swarmService: string,
+): Promise<{ done?: string; error?: string }> {
+  let info: ServiceInfo;
+  try {
+    info = await ctx.swarm.inspect(swarmService);
+  } catch (err) {
+    if (err instanceof DockerUnavailable || err instanceof SwarmServiceMissing) return {};
+    throw err;
+  }
+  if (info.replicas > 0) return {};
+  const replicas = info.restoreReplicas;
+  await ctx.swarm.scale(swarmService, replicas);
+  const done = `${colour} scaled back from 0 to ${replicas} replica${replicas === 1 ? '' : 's'} first`;
+  const policy = releasePolicy(ctx.config, env);
+  const deadline = ctx.now() + Math.min(policy.convergeTimeout, 120_000);
+  for (;;) {
+    const c = await ctx.swarm.convergence(swarmService, info.image);
+    if (c.state === 'converged') break;
+    if (c.state === 'failed' || ctx.now() >= deadline)
+      return { error: `${colour} was scaled back from 0 to ${replicas} but did not start: ${c.detail}` };
+    await sleep(Math.min(policy.pollInterval, 1_000));
+  }
+  const { attempts, interval, timeout } = policy.healthCheck;
+  let streak = 0;
+  let failures = 0;
+  for (;;) {
+    const health = await ctx.traffic.checkColour(env, svc, colour, timeout);
+    streak = health.ok ? streak + 1 : 0;
+    failures += health.ok ? 0 : 1;
+    if (streak >= attempts) return { done };
+    if (failures >= attempts * 3)
+      return {
+        error: `${colour} was scaled back from 0 to ${replicas} but is not healthy (${health.detail})`,
+      };
+    await sleep(interval);
   }
 }
 
@@ -132,6 +180,14 @@ export async function rollBackService(
       text: `⚠️ Not rolling back ${svc} in ${env}: Swarm is still changing ${target} (${moving}), so traffic stays where it is. Run /rollback again once it settles.`,
     };
   }
+  // A colour scaled to 0 after the last release (afterRelease: scale-down) runs and is healthy first.
+  const scaled = await scaleBackUp(ctx, env, svc, target, def[target].swarmService);
+  if (scaled.error) {
+    return {
+      ok: false,
+      text: `⚠️ Not rolling back ${svc} in ${env}: ${scaled.error}, so traffic stays where it is. Deploy a known good version instead.`,
+    };
+  }
   const health = await ctx.traffic.checkColour(env, svc, target);
   if (!health.ok) {
     return {
@@ -176,6 +232,6 @@ export async function rollBackService(
   return {
     ok: true,
     trafficSwitchMs,
-    text: `↩️ ${svc} in ${env}: traffic 100% on ${target}${previous?.image ? ` (${previous.image})` : ''} in ${(trafficSwitchMs / 1000).toFixed(2)} s${swarmDetail}.`,
+    text: `↩️ ${svc} in ${env}: ${scaled.done ? `${scaled.done}; ` : ''}traffic 100% on ${target}${previous?.image ? ` (${previous.image})` : ''} in ${(trafficSwitchMs / 1000).toFixed(2)} s${swarmDetail}.`,
   };
 }

@@ -124,7 +124,8 @@ export const Release = z.object({
     })
     .optional(),
   message: z.object({ channel: z.string(), ts: z.string() }).optional(),
-  batch: z.object({ id: z.string(), next: z.string().optional() }).optional(),
+  /** Its `/deploy all`: in a sequential one, the release it starts after and the one after it. */
+  batch: z.object({ id: z.string(), next: z.string().optional(), after: z.string().optional() }).optional(),
   /** The slash command that started it: a command re-run after a crash continues this release. */
   requestId: z.string().optional(),
   /** Times a worker took the release over after the process running it died (BullMQ stalls seen). */

@@ -7,6 +7,7 @@ import {
   type NginxDriver,
   NginxReloadFailed,
   type Upstream,
+  upstreamName,
 } from '../integrations/nginx.js';
 import { withRedisLock } from '../integrations/redis-lock.js';
 import type { ServiceState, Weights } from './schema.js';
@@ -31,7 +32,7 @@ export class Traffic {
   ) {}
 
   upstreamName(env: string, svc: string): string {
-    return `${this.config.nginx.upstreamPrefix}_${env}_${svc}`.replace(/-/g, '_');
+    return upstreamName(this.config.nginx.upstreamPrefix, env, svc);
   }
 
   private get mutexKey(): string {
@@ -69,7 +70,7 @@ export class Traffic {
       };
     });
     const result = await this.nginx.apply(upstreams, opts);
-    pairs.forEach(([env, svc], i) => this.onApplied(env, svc, weights[i] as Weights));
+    for (const [i, [env, svc]] of pairs.entries()) this.onApplied(env, svc, weights[i] as Weights);
     return result;
   }
 

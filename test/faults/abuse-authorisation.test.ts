@@ -3,6 +3,7 @@ import { format } from 'date-fns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChecklistStore } from '../../src/checklists/checklist-store.js';
 import type { Release } from '../../src/releases/schema.js';
+import { renderBlocks } from '../../tools/slack-emulator/render.js';
 import { SIGNING_SECRET } from '../helpers/flightdeck-process.js';
 import { waitFor } from '../helpers/ports.js';
 import { releases } from '../helpers/release.js';
@@ -108,6 +109,128 @@ describe('a user without rights, however they phrase it', () => {
     expect(gated).toMatch(/production deploys wait: the pre-deployment checklist is not complete/);
     expect(await releases(stack).recent(10)).toEqual([]);
   });
+
+  it('cannot tick or untick the gate or a phase checklist, by text or by doctored checkboxes', async () => {
+    // There is no text form of a tick: every phrasing is bad input, answered in the ack, queued nowhere.
+    for (const text of [
+      'tick pre env-vars',
+      'pre tick all',
+      'pre env-vars done',
+      'untick pre rollback-tested',
+      'phase 1 tick containers-healthy',
+      'tick phase 1 all --as U0LEAD',
+    ]) {
+      await slashDenied(USERS.guest, '/checklist', text);
+    }
+    // Reading is open: the guest shows the gate's checklist and phase 1's in the channel.
+    const shown = async (which: string, title: string) => {
+      await stack.driver.command('/checklist', which, { user: USERS.guest, channel: 'C0RELEASES' });
+      return waitFor(
+        () =>
+          [...stack.emulator.channelMessages('C0RELEASES')]
+            .reverse()
+            .find((m) => renderBlocks(m.blocks, m.text).includes(`## 📋 ${title}`)),
+        { timeoutMs: 20_000, what: `the ${title} message` },
+      );
+    };
+    const pre = await shown('pre', 'Pre-deployment checklist');
+    const phase1 = await shown('phase 1', 'Staging validation');
+    type Group = {
+      block_id: string;
+      elements: Array<{ options?: Array<{ value: string }>; initial_options?: Array<{ value: string }> }>;
+    };
+    const groups = (m: { blocks?: unknown[] }, id: string) =>
+      ((m.blocks ?? []) as Group[]).filter((b) => b.block_id?.startsWith(`cl|${id}|`));
+    const checkbox = (g: Group, selected: Array<{ value: string }>) => ({
+      type: 'checkboxes',
+      action_id: 'checklist_tick',
+      block_id: g.block_id,
+      selected_options: selected,
+    });
+    // A lead ticks one item (allowed), so that there is something to untick.
+    const envVars = groups(pre, 'pre').find((g) =>
+      g.elements[0]?.options?.some((o) => o.value === 'env-vars'),
+    ) as Group;
+    await stack.driver.click(pre, checkbox(envVars, [{ value: 'env-vars' }]), { user: USERS.lead });
+    const store = new ChecklistStore(stack.client, stack.prefix, 'bizosaas');
+    await waitFor(async () => (await store.items('pre'))['env-vars']?.ticked, { what: "the lead's tick" });
+
+    const on = (m: typeof pre) => ({ channel: m.channel, ts: m.ts, blocks: m.blocks as unknown[] });
+    const asLead = {
+      user: { id: USERS.guest, username: 'lena', name: 'lena', real_name: 'Lena Lead' },
+      user_id: USERS.lead,
+    };
+    for (const [id, m] of [
+      ['pre', pre],
+      ['staging', phase1],
+    ] as const) {
+      for (const g of groups(m, id)) {
+        const all = (g.elements[0]?.options ?? []).map((o) => ({ value: o.value }));
+        await clickDenied(`ticks every box of ${g.block_id}`, {
+          user: USERS.guest,
+          message: on(m),
+          actions: [checkbox(g, all)],
+        });
+        await clickDenied(`ticks every box of ${g.block_id} as "lena"`, {
+          user: USERS.guest,
+          message: on(m),
+          actions: [checkbox(g, all)],
+          extra: asLead,
+        });
+      }
+    }
+    // Doctored messages: the click claims the box was shown ticked, so clearing it is an untick.
+    const shownTicked = (g: Group, items: string[]) => ({
+      ...on(pre),
+      blocks: [
+        {
+          type: 'actions',
+          block_id: g.block_id,
+          elements: [
+            {
+              type: 'checkboxes',
+              action_id: 'checklist_tick',
+              options: items.map((value) => ({ value })),
+              initial_options: items.map((value) => ({ value })),
+            },
+          ],
+        },
+      ],
+    });
+    await clickDenied("unticks the lead's tick", {
+      user: USERS.guest,
+      message: shownTicked(envVars, ['env-vars']),
+      actions: [checkbox(envVars, [])],
+    });
+    await clickDenied('unticks and ticks in one click', {
+      user: USERS.oncall,
+      message: shownTicked(envVars, ['env-vars', 'firewall-rules']),
+      actions: [checkbox(envVars, [{ value: 'firewall-rules' }]), checkbox(envVars, [])],
+    });
+    await clickDenied('ticks the gate from a group it made up', {
+      user: USERS.stranger,
+      message: {
+        ...on(pre),
+        blocks: shownTicked(envVars, []).blocks.map((b) => ({ ...b, block_id: 'cl|pre|3|0' })),
+      },
+      actions: [{ ...checkbox(envVars, [{ value: 'env-vars' }]), block_id: 'cl|pre|3|0' }],
+    });
+
+    // Nothing changed: only the lead's tick is recorded, and the gate still refuses the deploy.
+    const states = { ...(await store.items('pre')), ...(await store.items('staging')) };
+    expect(Object.entries(states).filter(([, s]) => s.by !== 'flightdeck' && s.by !== USERS.lead)).toEqual(
+      [],
+    );
+    expect(states['env-vars']).toMatchObject({ ticked: true, by: USERS.lead });
+    const gated = await answer(USERS.dev, '/deploy', 'api 1.2.3 to production', 'C0AUTHZ6');
+    expect(gated).toMatch(/production deploys wait: the pre-deployment checklist is not complete \(1\/\d+\)/);
+    expect(await releases(stack).recent(10)).toEqual([]);
+    // And the guest was told why, privately.
+    const told = stack.emulator
+      .ephemeralsFor(USERS.guest, 'C0RELEASES')
+      .filter((e) => e.via !== 'ack' && /Not done: only leads and deployers of \*production\*/.test(e.text));
+    expect(told.length).toBeGreaterThan(0);
+  }, 120_000);
 
   it('cannot deploy to, roll back or shift traffic in production', async () => {
     for (const user of [USERS.guest, USERS.oncall, USERS.stranger]) {

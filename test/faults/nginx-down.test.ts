@@ -14,7 +14,7 @@ import {
   waitRelease,
 } from '../helpers/release.js';
 import { TestStack } from '../helpers/stack.js';
-import { createColourServices, removeServicesAndWait } from '../helpers/swarm.js';
+import { createStagingColourServices, removeServicesAndWait } from '../helpers/swarm.js';
 
 // The suite's nginx stopped in the middle of a release (and started again).
 const stack = new TestStack({ prefix: 'fdinfn', basePort: 29650 });
@@ -27,8 +27,7 @@ beforeAll(async () => {
       Object.assign(cfg.release, { maxStepRetries: 2 });
     },
   });
-  const api = stack.config.environments.staging?.services.api;
-  names.push(...(await createColourServices(api ? [api] : [])));
+  names.push(...(await createStagingColourServices(stack, 'api')));
 }, 240_000);
 
 afterAll(async () => {

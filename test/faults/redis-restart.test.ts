@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Release } from '../../src/releases/schema.js';
 import { ServiceStateStore } from '../../src/releases/service-state-store.js';
 import { renderBlocks } from '../../tools/slack-emulator/render.js';
-import { type AmAlert, TestAlertmanager } from '../helpers/alertmanager-server.js';
+import { type AmAlert, startWithAlertmanager, TestAlertmanager } from '../helpers/alertmanager-server.js';
 import { waitFor } from '../helpers/ports.js';
 import {
   deployRelease,
@@ -13,7 +13,7 @@ import {
   waitRelease,
 } from '../helpers/release.js';
 import { TestStack } from '../helpers/stack.js';
-import { createColourServices, removeServicesAndWait } from '../helpers/swarm.js';
+import { createStagingColourServices, removeServicesAndWait } from '../helpers/swarm.js';
 
 // Redis (AOF on) stopped and started again under a release and under an alert storm.
 const TOKEN = 'alertmanager-fault-token-0123456789';
@@ -22,21 +22,13 @@ const stack = new TestStack({ prefix: 'fdinfr', basePort: 29600 });
 const names: string[] = [];
 
 beforeAll(async () => {
-  await am.reservePort();
-  await stack.start({
-    env: { ALERTMANAGER_WEBHOOK_TOKEN: TOKEN },
-    configure: (cfg) => {
-      Object.assign(cfg, {
-        alertmanager: { url: am.url },
-        alerts: { defaultChannel: 'C0ALERTS', summariseAbove: 20, duringRelease: 'none' },
-      });
-    },
+  await startWithAlertmanager(stack, am, {
+    token: TOKEN,
+    alerts: { defaultChannel: 'C0ALERTS', summariseAbove: 20, duringRelease: 'none' },
   });
-  await am.start(`${stack.apps[0]?.url}/alerts/alertmanager`, TOKEN);
   // The suite's own queue handles see Redis go away too; that is expected here.
   for (const q of [stack.queue, stack.releaseQueue]) q.on('error', () => {});
-  const api = stack.config.environments.staging?.services.api;
-  names.push(...(await createColourServices(api ? [api] : [])));
+  names.push(...(await createStagingColourServices(stack, 'api')));
 }, 240_000);
 
 afterAll(async () => {
@@ -114,7 +106,7 @@ describe('Redis restarted (AOF on) in the middle of a release', () => {
     // Every step once, in order: nothing repeated with effect, nothing skipped.
     const ticks = done.events.filter((e) => e.text.startsWith('✓ '));
     expect(ticks).toHaveLength(done.steps.length);
-    done.steps.forEach((s, i) => expect(ticks[i]?.text.startsWith(`✓ ${s.label}: `)).toBe(true));
+    for (const [i, s] of done.steps.entries()) expect(ticks[i]?.text.startsWith(`✓ ${s.label}: `)).toBe(true);
     const state = await new ServiceStateStore(stack.client, stack.prefix).get('staging', 'api');
     expect(state.inFlight).toBeUndefined();
     expect(state.weights).toEqual({ blue: 0, green: 100 });

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderBlocks } from '../../tools/slack-emulator/render.js';
-import { type AmAlert, TestAlertmanager } from '../helpers/alertmanager-server.js';
+import { type AmAlert, startWithAlertmanager, TestAlertmanager } from '../helpers/alertmanager-server.js';
 import { waitFor } from '../helpers/ports.js';
 import { TestStack } from '../helpers/stack.js';
 
@@ -13,23 +13,16 @@ const stack = new TestStack({ prefix: 'fdinfs' });
 let outbox: Queue;
 
 beforeAll(async () => {
-  await am.reservePort();
-  await stack.start({
-    env: { ALERTMANAGER_WEBHOOK_TOKEN: TOKEN },
-    configure: (cfg) => {
-      Object.assign(cfg, {
-        alertmanager: { url: am.url },
-        alerts: {
-          defaultChannel: 'C0ALERTS',
-          routes: [{ match: { severity: 'critical' }, channel: 'C0ONCALL' }],
-          escalation: { after: '1s', repeat: '1s', maxTimes: 3, notify: ['U0ONCALL'] },
-          summariseAbove: 20,
-          duringRelease: 'none',
-        },
-      });
+  await startWithAlertmanager(stack, am, {
+    token: TOKEN,
+    alerts: {
+      defaultChannel: 'C0ALERTS',
+      routes: [{ match: { severity: 'critical' }, channel: 'C0ONCALL' }],
+      escalation: { after: '1s', repeat: '1s', maxTimes: 3, notify: ['U0ONCALL'] },
+      summariseAbove: 20,
+      duringRelease: 'none',
     },
   });
-  await am.start(`${stack.apps[0]?.url}/alerts/alertmanager`, TOKEN);
   outbox = new Queue('slack-outbox', { connection: stack.redis.client(), prefix: stack.prefix });
 }, 120_000);
 

@@ -7,7 +7,7 @@ import { waitFor } from '../helpers/ports.js';
 import { progressText, releaseIds, releases, waitRelease } from '../helpers/release.js';
 import { TestStack } from '../helpers/stack.js';
 import {
-  createColourServices,
+  createStagingColourServices,
   previousImage,
   removeServicesAndWait,
   serviceImage,
@@ -34,9 +34,7 @@ beforeAll(async () => {
       cfg.jobs.lockDuration = '3s';
     },
   });
-  names.push(
-    ...(await createColourServices(Object.values(stack.config.environments.staging?.services ?? {}))),
-  );
+  names.push(...(await createStagingColourServices(stack)));
 }, 240_000);
 
 afterAll(async () => {

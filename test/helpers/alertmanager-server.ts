@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoopbackServer } from './loopback-server.js';
 import { freePort } from './ports.js';
+import type { TestStack } from './stack.js';
 
 export interface AmAlert {
   labels: Record<string, string>;
@@ -93,4 +94,29 @@ export class TestAlertmanager extends LoopbackServer {
   > {
     return (await (await fetch(`${this.url}/api/v2/silences`)).json()) as never;
   }
+}
+
+/**
+ * Starts `stack` wired to `am`: flightdeck gets `token` as its webhook token and `alertmanager.url`
+ * plus `alerts` in its config; then Alertmanager starts with its webhook receiver at the first
+ * replica (by `am.start`, or by `start` for an Alertmanager configured otherwise).
+ */
+export async function startWithAlertmanager(
+  stack: TestStack,
+  am: TestAlertmanager,
+  opts: {
+    token: string;
+    alerts: Record<string, unknown>;
+    start?: (webhookUrl: string, token: string) => Promise<unknown>;
+  },
+): Promise<void> {
+  await am.reservePort();
+  await stack.start({
+    env: { ALERTMANAGER_WEBHOOK_TOKEN: opts.token },
+    configure: (cfg) => {
+      Object.assign(cfg, { alertmanager: { url: am.url }, alerts: opts.alerts });
+    },
+  });
+  const webhookUrl = `${stack.apps[0]?.url}/alerts/alertmanager`;
+  await (opts.start ?? ((url, token) => am.start(url, token)))(webhookUrl, opts.token);
 }

@@ -8,6 +8,8 @@ import { freePort, waitFor } from './ports.js';
 const ROOT = resolve(import.meta.dirname, '../..');
 
 export const SIGNING_SECRET = 'test-signing-secret-0123456789abcdef';
+/** NGINX_ADMIN_TOKEN of every flightdeck a suite starts (used with nginx.driver: lua). */
+export const NGINX_ADMIN_TOKEN = 'test-nginx-admin-token-0123456789';
 
 export interface ProcessOptions {
   config: Record<string, unknown>;
@@ -73,6 +75,7 @@ export class FlightdeckProcess {
         SLACK_BOT_TOKEN: this.opts.botToken,
         SLACK_API_URL: this.opts.slackApiUrl,
         REDIS_URL: this.opts.redisUrl,
+        NGINX_ADMIN_TOKEN,
         LOG_LEVEL: 'info',
         ...this.opts.env,
       },

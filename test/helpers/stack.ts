@@ -121,7 +121,8 @@ export class TestStack {
 
   async stop(): Promise<void> {
     // Keep each app's log for a failed run (vitest shows only assertions).
-    this.apps.forEach((a, i) => writeFileSync(`/tmp/flightdeck-test-${this.prefix}-${i}.log`, a.output));
+    for (const [i, a] of this.apps.entries())
+      writeFileSync(`/tmp/flightdeck-test-${this.prefix}-${i}.log`, a.output);
     await this.queue?.close().catch(() => {});
     await this.releaseQueue?.close().catch(() => {});
     this.client?.disconnect();

@@ -2,6 +2,7 @@ import Docker from 'dockerode';
 import { testappServiceSpec } from '../../scripts/testapp-service.js';
 import { stripDigest } from '../../src/integrations/swarm.js';
 import { waitFor } from './ports.js';
+import type { TestStack } from './stack.js';
 
 export const docker = new Docker({ socketPath: '/var/run/docker.sock', version: 'v1.41' });
 
@@ -97,4 +98,24 @@ export async function createColourServices(
   await Promise.all(specs.map(createService));
   await Promise.all(specs.map((s) => waitServing(s.port)));
   return specs.map((s) => s.name);
+}
+
+/**
+ * The stack's staging services (all, or only those named) as real colour services, by
+ * createColourServices; throws if a named one is not in the config.
+ */
+export async function createStagingColourServices(
+  stack: Pick<TestStack, 'config'>,
+  ...only: string[]
+): Promise<string[]> {
+  const services = stack.config.environments.staging?.services ?? {};
+  return createColourServices(
+    only.length === 0
+      ? Object.values(services)
+      : only.map((name) => {
+          const s = services[name];
+          if (!s) throw new Error(`no staging service ${name}`);
+          return s;
+        }),
+  );
 }

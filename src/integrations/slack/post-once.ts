@@ -1,6 +1,7 @@
 import type { KnownBlock } from '@slack/types';
 import { ErrorCode, type WebAPIRateLimitedError, type WebClient } from '@slack/web-api';
 import type { Redis } from 'ioredis';
+import { FlightdeckError } from '../../errors.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { type ChannelBudget, HISTORY_LIMIT, type Limit, POST_LIMIT, UPDATE_LIMIT } from './channel-budget.js';
 
@@ -13,6 +14,49 @@ export class Wait extends Error {
   constructor(readonly until: number) {
     super('channel budget');
   }
+}
+
+/**
+ * Slack's answers that no retry changes: the channel or message is gone, the app is not in the
+ * channel, the content is refused. A send that meets one fails at once (no backoff for days).
+ */
+export const PERMANENT_ERRORS = new Set([
+  'channel_not_found',
+  'message_not_found',
+  'not_in_channel',
+  'is_archived',
+  'invalid_blocks',
+  'invalid_blocks_format',
+  'msg_too_long',
+  'no_text',
+  'too_many_attachments',
+  'cant_update_message',
+  'edit_window_closed',
+  'user_not_found',
+  'user_not_visible',
+  'invalid_auth',
+  'not_authed',
+  'account_inactive',
+  'token_revoked',
+  'missing_scope',
+  'restricted_action',
+]);
+
+/** Slack refused a send for good (see PERMANENT_ERRORS). */
+export class SlackPermanentError extends FlightdeckError {
+  constructor(
+    readonly method: string,
+    readonly slackError: string,
+  ) {
+    super('slack_permanent', `Slack refused ${method}: ${slackError} (not retried)`, false);
+  }
+}
+
+/** The Slack error code of a platform error (HTTP 200, ok:false) that no retry fixes. */
+function permanentError(err: unknown): string | undefined {
+  const e = err as { code?: string; data?: { error?: unknown } };
+  if (e.code !== ErrorCode.PlatformError || typeof e.data?.error !== 'string') return undefined;
+  return PERMANENT_ERRORS.has(e.data.error) ? e.data.error : undefined;
 }
 
 /** The job a send belongs to: a reserved slot is kept in its data, so it survives the job's delay. */
@@ -68,6 +112,11 @@ export class SlackSender {
       if ((err as { code?: string }).code === ErrorCode.RateLimitedError) {
         this.deps.metrics.slackCalls.inc({ method, result: 'ratelimited' });
         throw new Wait(await this.deps.budget.block(scope, (err as WebAPIRateLimitedError).retryAfter));
+      }
+      const slackError = permanentError(err);
+      if (slackError) {
+        this.deps.metrics.slackCalls.inc({ method, result: 'permanent' });
+        throw new SlackPermanentError(method, slackError);
       }
       this.deps.metrics.slackCalls.inc({ method, result: 'error' });
       throw err;

@@ -8,7 +8,7 @@ import { type ActionLike, parseButton, parseChecklistTick } from '../../commands
 import { type CommandJob, CommandJob as CommandJobSchema } from '../../commands/schema.js';
 import type { FlightdeckConfig } from '../../config/schema.js';
 import { type Logger, logFailure } from '../../observability/logger.js';
-import { enqueueOnce } from '../enqueue-command.js';
+import { EnqueueUnconfirmed, enqueueOnce } from '../enqueue-command.js';
 
 export interface BlockActionDeps {
   config: FlightdeckConfig;
@@ -106,7 +106,10 @@ export function blockActionListener(deps: BlockActionDeps) {
       await respond({
         response_type: 'ephemeral',
         replace_original: false,
-        text: ':warning: That click could not be queued (Redis is not answering); please try again.',
+        text:
+          err instanceof EnqueueUnconfirmed
+            ? ':warning: The job store (Redis) is slow: I could not confirm that click was queued. It may still take effect; check the message before clicking again.'
+            : ':warning: That click could not be queued (Redis is not answering); please try again.',
       }).catch(logFailure(deps.logger, 'Could not answer a click', { requestId }));
     }
   };

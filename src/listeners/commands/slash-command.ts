@@ -10,7 +10,7 @@ import { usage } from '../../commands/usage.js';
 import type { FlightdeckConfig } from '../../config/schema.js';
 import { type Logger, logFailure } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
-import { enqueueOnce } from '../enqueue-command.js';
+import { EnqueueUnconfirmed, enqueueOnce } from '../enqueue-command.js';
 
 export interface SlashCommandDeps {
   config: FlightdeckConfig;
@@ -124,16 +124,22 @@ export function slashCommandListener(name: CommandName, deps: SlashCommandDeps) 
     } catch (err) {
       done('error');
       deps.logger.error({ err: (err as Error).message, requestId }, 'Could not enqueue command');
+      const unconfirmed = err instanceof EnqueueUnconfirmed;
       await respond({
         response_type: 'ephemeral',
-        text: tryAgain(name, text),
+        text: unconfirmed ? notConfirmed(name, text) : tryAgain(name, text),
       }).catch(logFailure(deps.logger, 'Could not answer a command', { requestId }));
-      await audit('error', `enqueue failed: ${(err as Error).message}`);
+      await audit('error', `enqueue ${unconfirmed ? 'not confirmed' : 'failed'}: ${(err as Error).message}`);
     }
   };
 }
 
-const DISCONNECTED = new Set(['reconnecting', 'close', 'end']);
+// 'connecting' too: ioredis passes through it between reconnect attempts, so a dropped Redis is never
+// 'ready' again until it answers; a command in that window gets "try again" in the ack.
+const DISCONNECTED = new Set(['connecting', 'reconnecting', 'close', 'end']);
+
+const notConfirmed = (name: CommandName, text: string) =>
+  `:warning: The job store (Redis) is slow: I could not confirm that \`/${name} ${text.trim()}\` was queued. It may still run — check \`/deploy status\` (or this channel) before trying again.`;
 
 const tryAgain = (name: CommandName, text: string) =>
   `:warning: I could not queue \`/${name} ${text.trim()}\`: the job store (Redis) is not answering. Nothing was started — please try again in a minute.`;

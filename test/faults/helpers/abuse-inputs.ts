@@ -65,6 +65,7 @@ export function injections(canary: string): string[] {
     `1.0.0;touch ${canary}`,
     `api$(touch ${canary})`,
     '{{1337*7331}}',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal template-injection attempt.
     '${1337*7331}',
     '#{1337*7331}',
     '<%= 1337*7331 %>',
@@ -126,6 +127,7 @@ const BAD_VERSIONS = [
   'v1.2$(id)',
   '1.2;rm',
   '1.2|id',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal shell-variable injection attempt.
   '${VERSION}',
   '{{version}}',
   '<@U0LEAD>',

@@ -13,7 +13,7 @@ import {
   waitRelease,
 } from '../../helpers/release.js';
 import { TestStack } from '../../helpers/stack.js';
-import { createColourServices, removeServicesAndWait, waitServing } from '../../helpers/swarm.js';
+import { createStagingColourServices, removeServicesAndWait, waitServing } from '../../helpers/swarm.js';
 
 // The Docker engine restarted in the middle of a release. Serial phase only: restarting dockerd
 // kills every Swarm task on the machine (vitest.serial.config.ts).
@@ -28,8 +28,7 @@ beforeAll(async () => {
       Object.assign(cfg.release, { maxStepRetries: 2 });
     },
   });
-  const api = stack.config.environments.staging?.services.api;
-  names.push(...(await createColourServices(api ? [api] : [])));
+  names.push(...(await createStagingColourServices(stack, 'api')));
 }, 300_000);
 
 afterAll(async () => {

@@ -1,9 +1,9 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadTemplate } from '../src/checklists/load-template.js';
-import { effectivePhase, gateRefusal } from '../src/checklists/progress.js';
-import { phaseDates, rolloutDay } from '../src/checklists/rollout-calendar.js';
+import { loadTemplate } from '../../src/checklists/load-template.js';
+import { effectivePhase, gateRefusal } from '../../src/checklists/progress.js';
+import { phaseDates, rolloutDay } from '../../src/checklists/rollout-calendar.js';
 
 const at = (iso: string) => new Date(iso);
 
@@ -50,7 +50,7 @@ describe('day N of 28 and the phase, in the team’s time zone', () => {
 
 describe('templates', () => {
   it('ships both seed template sets, valid', () => {
-    const files = readdirSync(join(import.meta.dirname, '../templates'));
+    const files = readdirSync(join(import.meta.dirname, '../../templates'));
     expect(files.sort()).toEqual(['bizosaas.yml', 'teamflow.yml']);
     const biz = loadTemplate('bizosaas');
     expect(biz.phases.map((p) => p.title)).toEqual([

@@ -2,9 +2,9 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { CommandName } from '../src/commands/schema.js';
+import { CommandName } from '../../src/commands/schema.js';
 
-const ROOT = join(import.meta.dirname, '..');
+const ROOT = join(import.meta.dirname, '../..');
 const manifest = parse(readFileSync(join(ROOT, 'manifest.yml'), 'utf8')) as {
   features: {
     slash_commands: Array<{ command: string; url: string; usage_hint: string; description: string }>;

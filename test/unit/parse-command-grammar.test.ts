@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { authorise } from '../src/commands/authorise.js';
-import { parseCommand, UsageError } from '../src/commands/parse-command.js';
-import { parseConfigText } from '../src/config/load-config.js';
+import { authorise } from '../../src/commands/authorise.js';
+import { parseCommand, UsageError } from '../../src/commands/parse-command.js';
+import { parseConfigText } from '../../src/config/load-config.js';
 
-const config = parseConfigText(readFileSync(join(import.meta.dirname, '../examples/flightdeck.yml'), 'utf8'));
+const config = parseConfigText(
+  readFileSync(join(import.meta.dirname, '../../examples/flightdeck.yml'), 'utf8'),
+);
 
 describe('command grammar', () => {
   it.each([

@@ -1,0 +1,68 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/ports.js';
+import { TestStack } from '../helpers/stack.js';
+
+// Redis is a trust boundary too: a job written straight into the command queue (by anything that
+// got to Redis) skips the listener's checks. The worker checks the user's rights again.
+const stack = new TestStack({ prefix: 'fdforge' });
+
+beforeAll(async () => {
+  await stack.start();
+}, 120_000);
+
+afterAll(async () => {
+  await stack.stop();
+});
+
+describe('a command job forged in Redis', () => {
+  it("a guest's production deploy and a lead-only override are refused by the worker, audited, nothing done", async () => {
+    const forge = async (requestId: string, text: string, parsed: unknown) => {
+      const responseUrl = stack.emulator.issueResponseUrl('C0RELEASES', 'U0GUEST');
+      await stack.queue.add(
+        'deploy',
+        {
+          requestId,
+          receivedAt: new Date().toISOString(),
+          teamId: stack.emulator.teamId,
+          user: { id: 'U0GUEST', name: 'guest' },
+          channelId: 'C0RELEASES',
+          responseUrl,
+          text,
+          parsed,
+        },
+        { jobId: requestId },
+      );
+    };
+    const seen = stack.emulator.ephemeralsFor('U0GUEST').length;
+    await forge('forged-1', 'api 1.1.0 to production', {
+      command: 'deploy',
+      action: 'release',
+      environment: 'production',
+      target: 'api',
+      version: '1.1.0',
+    });
+    await forge('forged-2', 'override pre because', {
+      command: 'checklist',
+      action: 'override',
+      gate: 'pre',
+      reason: 'because',
+    });
+    const answers = await waitFor(
+      () => {
+        const mine = stack.emulator.ephemeralsFor('U0GUEST').slice(seen);
+        return mine.length >= 2 ? mine : undefined;
+      },
+      { timeoutMs: 30_000, what: 'answers to both forged jobs' },
+    );
+    expect(answers.map((a) => a.text)).toEqual([
+      expect.stringMatching(/Not done: you are not a deployer for \*production\*/),
+      expect.stringMatching(/Not done: only leads can override a checklist gate/),
+    ]);
+    expect(await stack.client.keys(`${stack.prefix}:data:release:*`)).toEqual([]);
+    const audit = await stack.audit.recent(50);
+    expect(audit.filter((e) => e.requestId.startsWith('forged-')).map((e) => e.outcome)).toEqual([
+      'refused',
+      'refused',
+    ]);
+  }, 60_000);
+});
