@@ -193,7 +193,8 @@ describe('hostile alert labels and annotations from a real Alertmanager', () => 
     const summary = await waitMessage('C0ALERTS', 'HostileStorm', /Alert storm: 1000 alerts/);
     const summaryText = surface(summary).join('\n');
     expect(summaryText).toContain(`\`alertname=HostileStorm &lt;!channel&gt;`);
-    expect(summaryText).toMatch(/⚪ 1 &lt;!channel&gt;\d+ · ⚪ 1 &lt;!channel&gt;\d+/);
+    // Counted under one key: a severity that is not a short plain word is `other` in the summary.
+    expect(summaryText).toContain('⚪ 1000 other');
     expect(foreignEntities(surface(summary))).toEqual([]);
     for (const s of strings(summary.blocks)) expect(s.length).toBeLessThanOrEqual(3_000);
 

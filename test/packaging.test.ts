@@ -157,6 +157,9 @@ describe('flightdeck as a Swarm stack (image built here, two web and two worker 
     expect(await exec('sh', '-c', 'ls /tmp/extra-ca.pem /app/node_modules/vitest 2>&1 || true')).toMatch(
       /No such file[\s\S]*No such file/,
     );
+    // The Slack emulator is a test double: none of its code is in the image.
+    expect(await exec('sh', '-c', 'grep -rl "SlackEmulator\\|_emulator/" /app/dist || echo none')).toBe('none');
+    expect(await exec('sh', '-c', 'ls /app/dist')).not.toMatch(/slack-emulator|tools/);
   });
 
   it('answers /readyz 200 on every web and worker replica', async () => {

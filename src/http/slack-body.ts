@@ -10,6 +10,14 @@ import { send } from './send.js';
 export const MAX_SLACK_BODY = 1024 * 1024;
 /** Slack's replay window for a signed request. */
 const MAX_AGE_SEC = 5 * 60;
+/** The most read of an unsigned body (Slack's SSL check: `ssl_check=1&token=…`). */
+const SSL_CHECK_MAX = 4 * 1024;
+
+/** An answer with no body, as Bolt gives a request it refuses (nothing to learn from it). */
+function refuse(res: ServerResponse, status: number): void {
+  res.writeHead(status);
+  res.end();
+}
 
 /**
  * Reads a /slack/events body before Bolt does. Nothing of an unsigned request is parsed: headers
@@ -25,20 +33,24 @@ export async function admitSlackBody(
   signingSecret: string,
   now: () => number = Date.now,
 ): Promise<boolean> {
-  const timestamp = Number(req.headers['x-slack-request-timestamp']);
-  const signature = req.headers['x-slack-signature'];
-  if (
-    typeof signature !== 'string' ||
-    !Number.isInteger(timestamp) ||
-    Math.abs(now() / 1000 - timestamp) > MAX_AGE_SEC
-  ) {
-    req.resume();
-    send(res, 401, { error: 'unsigned or stale request' });
-    return false;
-  }
   if (Number(req.headers['content-length'] ?? 0) > MAX_SLACK_BODY) {
     req.resume();
     send(res, 413, { error: `body larger than ${MAX_SLACK_BODY} bytes` });
+    return false;
+  }
+  const timestamp = Number(req.headers['x-slack-request-timestamp']);
+  const signature = req.headers['x-slack-signature'];
+  if (typeof signature !== 'string' || !req.headers['x-slack-request-timestamp']) {
+    // Slack's SSL check is the one unsigned request: answered empty, anything in it dropped (as Bolt
+    // does). It is tiny, so no more than SSL_CHECK_MAX is read of any unsigned body.
+    const small = await readLimited(req, SSL_CHECK_MAX);
+    const sslCheck = small !== undefined && parse(small.toString()).ssl_check === '1';
+    refuse(res, sslCheck ? 200 : 401);
+    return false;
+  }
+  if (!Number.isInteger(timestamp) || Math.abs(now() / 1000 - timestamp) > MAX_AGE_SEC) {
+    req.resume();
+    refuse(res, 401);
     return false;
   }
   const raw = await readLimited(req, MAX_SLACK_BODY);
@@ -47,7 +59,7 @@ export async function admitSlackBody(
     return false;
   }
   if (!signedBy(signingSecret, timestamp, raw, signature)) {
-    send(res, 401, { error: 'bad signature' });
+    refuse(res, 401);
     return false;
   }
   (req as IncomingMessage & { rawBody?: Buffer }).rawBody = raw;
