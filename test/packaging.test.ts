@@ -158,7 +158,9 @@ describe('flightdeck as a Swarm stack (image built here, two web and two worker 
       /No such file[\s\S]*No such file/,
     );
     // The Slack emulator is a test double: none of its code is in the image.
-    expect(await exec('sh', '-c', 'grep -rl "SlackEmulator\\|_emulator/" /app/dist || echo none')).toBe('none');
+    expect(await exec('sh', '-c', 'grep -rl "SlackEmulator\\|_emulator/" /app/dist || echo none')).toBe(
+      'none',
+    );
     expect(await exec('sh', '-c', 'ls /app/dist')).not.toMatch(/slack-emulator|tools/);
   });
 
