@@ -35,7 +35,13 @@ const STACK = 'fdpkg';
 const IMAGE = 'flightdeck/flightdeck:fdpkg';
 const WEB_PORTS = [29811, 29812];
 const WORKER_PORTS = [29821, 29822];
-const SECRETS = ['slack_bot_token', 'slack_signing_secret', 'alertmanager_webhook_token', 'redis_password'];
+const SECRETS = [
+  'slack_bot_token',
+  'slack_signing_secret',
+  'alertmanager_webhook_token',
+  'redis_password',
+  'nginx_admin_token',
+];
 const REDIS_PASSWORD = 'fdpkg-redis-password-0123456789abcdef';
 const NGINX = { port: 29880, statusListen: '127.0.0.1:29881' };
 const API = {
@@ -112,6 +118,7 @@ describe('flightdeck as a Swarm stack (image built here, two web and two worker 
     await createSecret(`${STACK}_slack_signing_secret`, SIGNING_SECRET);
     await createSecret(`${STACK}_alertmanager_webhook_token`, 'fdpkg-webhook-token');
     await createSecret(`${STACK}_redis_password`, REDIS_PASSWORD);
+    await createSecret(`${STACK}_nginx_admin_token`, 'fdpkg-nginx-admin-token-0123456789');
     await deployStack(STACK, {
       FLIGHTDECK_IMAGE: IMAGE,
       FLIGHTDECK_CONFIG_FILE: configFile,
@@ -381,7 +388,8 @@ describe('flightdeck as a Swarm stack (image built here, two web and two worker 
         .map((x) => x.SecretName.replace(`${STACK}_`, ''))
         .sort();
     };
-    expect(await secretsOf('worker')).toEqual(['redis_password', 'slack_bot_token']);
+    // The one-node override adds nginx's admin token (its config's nginx.driver is lua).
+    expect(await secretsOf('worker')).toEqual(['nginx_admin_token', 'redis_password', 'slack_bot_token']);
     expect(await secretsOf('web')).toEqual([
       'alertmanager_webhook_token',
       'redis_password',
