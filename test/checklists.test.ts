@@ -398,7 +398,7 @@ describe('a checklist shown in more messages than the cap', () => {
         return text.startsWith('📋 This checklist moved:') && to ? 'points' : 'stale';
       });
     await waitFor(() => state().every((s) => s !== 'stale'), {
-      timeoutMs: 90_000,
+      timeoutMs: 180_000,
       what: 'every message ticked (the newest) or pointing to a newer one (the older)',
     }).catch((err) => {
       throw new Error(`${(err as Error).message}: ${state().join(' ')}`);
@@ -414,5 +414,5 @@ describe('a checklist shown in more messages than the cap', () => {
     expect(await store().moved('small')).toEqual([]);
     // Within Slack's budget all along.
     expect(stack.emulator.callCount('chat.update', 429)).toBe(0);
-  }, 180_000);
+  }, 300_000);
 });

@@ -20,6 +20,8 @@ import { renderRelease } from '../releases/render-release.js';
 import type { ServiceStateStore } from '../releases/service-state-store.js';
 import { QUEUE, workerOptions } from './queues.js';
 
+type ChecklistMessageRef = { channel: string; ts: string };
+
 export interface OutboxDeps {
   connection: Redis;
   prefix: string;
@@ -132,26 +134,43 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
         if (!deps.checklists) return;
         const { store } = deps.checklists;
         const id = data.checklistId;
-        // Progress lives in Redis, so a run delayed by the chat.update budget resumes where it was.
-        const skip = (what: string, m: { ts: string }) => (err: Error) => {
-          if (err instanceof Wait) throw err;
-          deps.logger.warn({ err: err.message, ts: m.ts }, what);
+        // Progress lives in Redis, so a run delayed by the chat.update budget, or retried after a
+        // failed call, resumes where it was. A message Slack no longer has is forgotten; one whose
+        // update failed otherwise (a timeout, a 500) is left for the retry, after the others are done.
+        let failed = 0;
+        const attempt = async (m: ChecklistMessageRef, view: { text: string; blocks?: KnownBlock[] }) => {
+          try {
+            await sender.update(job, m, view);
+            return 'updated';
+          } catch (err) {
+            if (err instanceof Wait) throw err;
+            if (err instanceof SlackPermanentError) {
+              deps.logger.warn(
+                { err: err.message, checklistId: id, ts: m.ts },
+                'A checklist message is gone from Slack',
+              );
+              return 'gone';
+            }
+            failed += 1;
+            deps.logger.warn(
+              { err: (err as Error).message, checklistId: id, ts: m.ts },
+              'Could not update a checklist message',
+            );
+            return 'failed';
+          }
         };
         await store.trim(id);
         const shown = await store.messages(id);
         const newest = shown[0];
         for (const m of await store.moved(id)) {
           if (newest) {
-            workspaceUrl ??= deps.client.auth.test().then(
-              (r) => r.url,
-              () => {
-                workspaceUrl = undefined; // no link this time; ask again next time
-                return undefined;
-              },
-            );
-            await sender
-              .update(job, m, renderMoved(newest, await workspaceUrl))
-              .catch(skip('Could not point an old checklist message to the newest', m));
+            workspaceUrl ??= deps.client.auth.test().then((r) => r.url);
+            // Not known yet (auth.test failed): asked again on the retry, so every pointer is a link.
+            const url = await workspaceUrl.catch((err: unknown) => {
+              workspaceUrl = undefined;
+              throw err;
+            });
+            if ((await attempt(m, renderMoved(newest, url))) === 'failed') continue;
           }
           await store.forgetMoved(id, m);
         }
@@ -164,17 +183,13 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
           .filter((m) => at(m)?.version !== version)
           .sort((a, b) => (at(a)?.at ?? 0) - (at(b)?.at ?? 0));
         for (const m of stale) {
-          const gone = await sender.update(job, m, view).then(
-            () => false,
-            (err: Error) => {
-              skip('Could not refresh a checklist message', m)(err);
-              return err instanceof SlackPermanentError;
-            },
-          );
+          const outcome = await attempt(m, view);
           // Deleted in Slack (or its channel is): it frees its place among the capped messages.
-          if (gone) await store.forget(id, m);
-          else await store.setRendered(id, m, version);
+          if (outcome === 'gone') await store.forget(id, m);
+          else if (outcome === 'updated') await store.setRendered(id, m, version);
         }
+        if (failed > 0)
+          throw new Error(`${failed} checklist message(s) of ${id} not updated; the retry does them`);
         return;
       }
       case 'text':
