@@ -78,6 +78,17 @@ describe('nginx as a Swarm service, reloaded through Docker exec', () => {
       intervalMs: 250,
       what: `${NGINX_SERVICE} answering on ${HEALTH_PORT}`,
     });
+    // The runner execs into a task Swarm lists as running with its container: wait for that too
+    // (on a loaded machine the port answers before the task list says so).
+    await waitFor(
+      async () => {
+        const tasks = (await docker.listTasks({
+          filters: { service: [NGINX_SERVICE], 'desired-state': ['running'] },
+        })) as Array<{ Status?: { State?: string; ContainerStatus?: { ContainerID?: string } } }>;
+        return tasks.some((t) => t.Status?.State === 'running' && t.Status.ContainerStatus?.ContainerID);
+      },
+      { timeoutMs: 90_000, intervalMs: 250, what: `a running task of ${NGINX_SERVICE}` },
+    );
   }, 240_000);
 
   afterAll(async () => {
