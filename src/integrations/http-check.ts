@@ -32,3 +32,63 @@ export async function httpCheck(
     return { ok: false, status: 0, ms: performance.now() - started, detail: `${url}: ${why}` };
   }
 }
+
+/**
+ * Health of a backend address: `host:port` where host may be a name with several addresses (a
+ * dnsrr Swarm service, `tasks.<service>`): every address it resolves to is checked, because nginx
+ * edges send traffic to each of them. `require: 'any'` passes when at least one answers healthy
+ * (a move towards safety needs only somewhere healthy to go), `'all'` only when every one does.
+ */
+export async function checkBackend(
+  address: string,
+  path: string,
+  opts: { timeoutMs: number; require?: 'all' | 'any'; resolve?: (host: string) => Promise<string[]> },
+): Promise<HttpCheckResult> {
+  const m = /^(.*):(\d+)$/.exec(address);
+  const host = m?.[1] ?? address;
+  const port = m?.[2] ?? '80';
+  if (isIPv4(host) || host === 'localhost') return httpCheck(`http://${address}${path}`, opts);
+  const started = performance.now();
+  let ips: string[];
+  try {
+    ips = await (opts.resolve ?? resolveAll)(host);
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? (err as Error).message;
+    return {
+      ok: false,
+      status: 0,
+      ms: performance.now() - started,
+      detail: `${host} does not resolve (${code})`,
+    };
+  }
+  if (ips.length === 0) {
+    return {
+      ok: false,
+      status: 0,
+      ms: performance.now() - started,
+      detail: `${host} resolves to no address`,
+    };
+  }
+  if (ips.length === 1) return httpCheck(`http://${ips[0]}:${port}${path}`, opts);
+  const results = await Promise.all(ips.map((ip) => httpCheck(`http://${ip}:${port}${path}`, opts)));
+  const healthy = results.filter((r) => r.ok).length;
+  const ok = opts.require === 'any' ? healthy > 0 : healthy === results.length;
+  const failures = results.filter((r) => !r.ok).map((r) => r.detail);
+  return {
+    ok,
+    status: results.find((r) => !r.ok)?.status ?? results[0]?.status ?? 0,
+    ms: performance.now() - started,
+    detail: `${host}: ${healthy} of ${results.length} tasks healthy${failures.length ? ` (${failures.join('; ')})` : ''}`,
+  };
+}
+
+async function resolveAll(host: string): Promise<string[]> {
+  const { lookup } = await import('node:dns/promises');
+  // getaddrinfo, as fetch uses: /etc/hosts first, then the container's DNS (Docker's answers every task).
+  const found = await lookup(host, { all: true, family: 4 });
+  return [...new Set(found.map((a) => a.address))].sort();
+}
+
+function isIPv4(host: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host);
+}

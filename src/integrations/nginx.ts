@@ -92,14 +92,22 @@ export interface ApplyResult {
   changed: boolean;
   generation: string;
   ms: number;
-  /** True when nginx took the change without a reload (nginx.driver: lua). */
+  /** True when nginx took the change without a reload (nginx.driver: lua and edge). */
   live?: boolean;
+  /** nginx.driver: edge: the replicas that confirmed, and those seen before that no longer report. */
+  edges?: { live: string[]; missing: string[] };
 }
 
 /** How a change reached nginx, for people: "reloaded in 84 ms", "updated live in 3 ms", "already there". */
 export function describeApply(apply: ApplyResult): string {
   if (!apply.changed) return 'already there';
-  return `${apply.live ? 'updated live' : 'reloaded'} in ${Math.round(apply.ms)} ms`;
+  const ms = Math.round(apply.ms);
+  if (apply.edges) {
+    const n = apply.edges.live.length;
+    const missing = apply.edges.missing.length ? `; not reporting: ${apply.edges.missing.join(', ')}` : '';
+    return `taken by ${n} edge${n === 1 ? '' : 's'} (${apply.edges.live.join(', ')}) in ${ms} ms${missing}`;
+  }
+  return `${apply.live ? 'updated live' : 'reloaded'} in ${ms} ms`;
 }
 
 /**
