@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeApply, type Upstream, upstreamName } from '../src/integrations/nginx.js';
 import { EdgeDriver } from '../src/integrations/nginx-edge.js';
-import { edgeKeys, renderEdgeConfig } from '../src/integrations/nginx-edge-render.js';
+import { edgeAclRule, edgeKeys, renderEdgeConfig } from '../src/integrations/nginx-edge-render.js';
 import { LUA_MODULES, TestNginx } from './helpers/nginx-server.js';
 import { freePort, waitFor } from './helpers/ports.js';
 import { TestRedis } from './helpers/redis-server.js';
@@ -95,22 +95,9 @@ beforeAll(async () => {
   await redis.start();
   client = redis.client();
   // The edge's Redis user: read the published weights, write its own report and its name; nothing else.
-  await client.call(
-    'ACL',
-    'SETUSER',
-    'edge',
-    'on',
-    `>${EDGE_PASSWORD}`,
-    'resetkeys',
-    `%R~${keys.desired}`,
-    `%W~${keys.replicaPrefix}*`,
-    `%W~${keys.members}`,
-    '-@all',
-    '+get',
-    '+set',
-    '+sadd',
-    '+ping',
-  );
+  // The rule `flightdeck edge-config --acl` prints, with the password appended as an operator would.
+  const rule = edgeAclRule('fdtest', PREFIX, 'edge').split(' ').slice(1);
+  await client.call('ACL', 'SETUSER', ...rule, `>${EDGE_PASSWORD}`);
   const ports = { blue: await freePort(), green: await freePort() };
   for (const [colour, port] of Object.entries(ports)) {
     const server = createServer((req, res) => {

@@ -421,3 +421,17 @@ function seconds(ms: number): string {
 function lua(s: string): string {
   return JSON.stringify(s); // names, paths and hosts are validated; JSON escaping is valid Lua here
 }
+
+/**
+ * The Redis ACL rule of an edge group's user, without its password (append `>password` or
+ * `#<sha256 hex>`): read the published weights, write its own report and its name, nothing else.
+ * With it, an edge (the internet-facing part) cannot queue a command or publish weights.
+ */
+export function edgeAclRule(redisPrefix: string, group: string, user: string): string {
+  const k = edgeKeys(redisPrefix, group);
+  return [
+    `user ${user} on resetkeys`,
+    `%R~${k.desired} %W~${k.replicaPrefix}* %W~${k.members}`,
+    'resetchannels -@all +get +set +sadd +ping',
+  ].join(' ');
+}

@@ -11,8 +11,15 @@ export class TestRedis {
   readonly dir = mkdtempSync(join(tmpdir(), 'fd-redis-'));
   port = 0;
 
+  /** `host`: where to listen (default loopback); `password`: requirepass. */
+  constructor(private readonly opts: { host?: string; password?: string } = {}) {}
+
+  get host(): string {
+    return this.opts.host ?? '127.0.0.1';
+  }
+
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `redis://${this.host}:${this.port}`;
   }
 
   async start(port?: number): Promise<this> {
@@ -22,7 +29,8 @@ export class TestRedis {
       'redis-server',
       [
         '--bind',
-        '127.0.0.1',
+        this.host,
+        ...(this.opts.password ? ['--requirepass', this.opts.password] : []),
         '--port',
         String(this.port),
         '--dir',
@@ -39,6 +47,7 @@ export class TestRedis {
     await waitFor(
       async () => {
         const r = new Redis(this.url, {
+          password: this.opts.password,
           lazyConnect: true,
           maxRetriesPerRequest: 0,
           retryStrategy: () => null,
@@ -71,7 +80,7 @@ export class TestRedis {
   }
 
   client(): Redis {
-    const r = new Redis(this.url, { maxRetriesPerRequest: 1 });
+    const r = new Redis(this.url, { maxRetriesPerRequest: 1, password: this.opts.password });
     r.on('error', () => {});
     return r;
   }

@@ -61,6 +61,8 @@ export interface EmulatorOptions {
   postMessagePerSecond?: number;
   postMessageBurst?: number;
   now?: () => number;
+  /** Address to listen on (default 127.0.0.1); the multi-node suite uses its test bridge's host side. */
+  host?: string;
 }
 
 export interface Fault {
@@ -171,7 +173,7 @@ export class SlackEmulator extends EventEmitter {
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `http://${this.opts.host ?? '127.0.0.1'}:${this.port}`;
   }
   get apiUrl(): string {
     return `${this.url}/api/`;
@@ -192,7 +194,7 @@ export class SlackEmulator extends EventEmitter {
       }
       this.wss?.handleUpgrade(req, socket, head, (ws) => this.onSocket(ws));
     });
-    await new Promise<void>((resolve) => this.server?.listen(port, '127.0.0.1', () => resolve()));
+    await new Promise<void>((resolve) => this.server?.listen(port, this.opts.host ?? '127.0.0.1', () => resolve()));
     const addr = this.server.address();
     this.port = typeof addr === 'object' && addr ? addr.port : port;
     return this;
@@ -401,7 +403,7 @@ export class SlackEmulator extends EventEmitter {
       record(200);
       return json(res, 200, {
         ok: true,
-        url: `ws://127.0.0.1:${this.port}/socket?ticket=${randomBytes(8).toString('hex')}`,
+        url: `ws://${this.opts.host ?? '127.0.0.1'}:${this.port}/socket?ticket=${randomBytes(8).toString('hex')}`,
       });
     }
     if (token !== this.botToken) {
