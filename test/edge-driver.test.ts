@@ -1,13 +1,14 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeApply, type Upstream, upstreamName } from '../src/integrations/nginx.js';
-import { EdgeDriver } from '../src/integrations/nginx-edge.js';
-import { edgeAclRule, edgeKeys, renderEdgeConfig } from '../src/integrations/nginx-edge-render.js';
-import { LUA_MODULES, TestNginx } from './helpers/nginx-server.js';
+import type { EdgeDriver } from '../src/integrations/nginx-edge.js';
+import { edgeKeys } from '../src/integrations/nginx-edge-render.js';
+import { createEdgeUser, EDGE_PASSWORD, edgeDriver, startEdge as startTestEdge } from './helpers/edge.js';
+import type { TestNginx } from './helpers/nginx-server.js';
 import { freePort, waitFor } from './helpers/ports.js';
 import { TestRedis } from './helpers/redis-server.js';
 import { measureSplit } from './helpers/release.js';
@@ -24,7 +25,6 @@ let client: Redis;
 let addresses: { blue: string; green: string };
 const UPSTREAM = upstreamName(PREFIX, 'staging', 'api');
 const WEB = upstreamName(PREFIX, 'staging', 'web');
-const EDGE_PASSWORD = 'edge-password-for-tests';
 const keys = edgeKeys('fdtest', PREFIX);
 
 function upstreams(blue: number, green: number): Upstream[] {
@@ -40,51 +40,25 @@ function upstreams(blue: number, green: number): Upstream[] {
 }
 
 function driver(opts: { minReplicas?: number; confirmTimeoutMs?: number } = {}): EdgeDriver {
-  return new EdgeDriver(client, {
-    redisPrefix: 'fdtest',
-    group: PREFIX,
-    confirmTimeoutMs: opts.confirmTimeoutMs ?? 10_000,
-    minReplicas: opts.minReplicas ?? 1,
-  });
+  return edgeDriver(client, { redisPrefix: 'fdtest', group: PREFIX, ...opts });
 }
 
-/** An edge named `name` whose static file knows `names` (default: the one upstream). */
+/** An edge named `name` whose static file knows `names` (default: both upstreams). */
 async function startEdge(name: string, known = [UPSTREAM, WEB]): Promise<TestNginx> {
-  const nameFile = join(dir, `${name}.name`);
-  writeFileSync(nameFile, `${name}\n`);
-  const passwordFile = join(dir, 'edge-password');
-  writeFileSync(passwordFile, `${EDGE_PASSWORD}\n`);
-  const statusListen = `127.0.0.1:${await freePort()}`;
-  const { content } = renderEdgeConfig(
-    known.map((n) => ({
+  const nginx = await startTestEdge({
+    name,
+    dir,
+    group: PREFIX,
+    redisPrefix: 'fdtest',
+    redisPort: redis.port,
+    upstreams: known.map((n) => ({
       name: n,
       addresses: [addresses.blue, addresses.green],
       keepalive: 16,
       maxFails: 3,
       failTimeoutMs: 10_000,
     })),
-    {
-      prefix: PREFIX,
-      redisPrefix: 'fdtest',
-      redis: { host: '127.0.0.1', port: redis.port, user: 'edge', passwordFile },
-      resolvers: ['127.0.0.1'],
-      syncIntervalMs: 200,
-      resolveIntervalMs: 1_000,
-      staleAfterMs: 2_000,
-      holdMs: 5_000,
-      nameFile,
-      statusListen,
-    },
-  );
-  const nginx = new TestNginx();
-  nginx.modules = LUA_MODULES;
-  const proxy = known
-    .map(
-      (n) =>
-        `    location /${n}/ { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://${n}/; }`,
-    )
-    .join('\n');
-  await nginx.start(proxy, content);
+  });
   edges[name] = nginx;
   return nginx;
 }
@@ -95,9 +69,7 @@ beforeAll(async () => {
   await redis.start();
   client = redis.client();
   // The edge's Redis user: read the published weights, write its own report and its name; nothing else.
-  // The rule `flightdeck edge-config --acl` prints, with the password appended as an operator would.
-  const rule = edgeAclRule('fdtest', PREFIX, 'edge').split(' ').slice(1);
-  await client.call('ACL', 'SETUSER', ...rule, `>${EDGE_PASSWORD}`);
+  await createEdgeUser(client, 'fdtest', PREFIX);
   const ports = { blue: await freePort(), green: await freePort() };
   for (const [colour, port] of Object.entries(ports)) {
     const server = createServer((req, res) => {

@@ -29,7 +29,7 @@ export interface EdgeRenderOptions {
   /** Redis key prefix of flightdeck (redis.prefix). */
   redisPrefix: string;
   redis: { host: string; port: number; user?: string; passwordFile?: string };
-  /** DNS servers for backend names and Redis's host (Docker's embedded DNS is 127.0.0.11). */
+  /** DNS servers (ip or ip:port) for backend names and Redis's host (Docker's embedded DNS is 127.0.0.11). */
   resolvers: string[];
   syncIntervalMs: number;
   resolveIntervalMs: number;
@@ -362,7 +362,7 @@ export function renderEdgeConfig(
     `    local DICT = ${lua(dict)}`,
     `    local UPSTREAMS = {\n      ${table}\n    }`,
     `    local REDIS = { host = ${lua(opts.redis.host)}, port = ${opts.redis.port}${opts.redis.user ? `, user = ${lua(opts.redis.user)}` : ''} }`,
-    `    local RESOLVERS = { ${opts.resolvers.map(lua).join(', ')} }`,
+    `    local RESOLVERS = { ${opts.resolvers.map(luaNameserver).join(', ')} }`,
     `    local SYNC_INTERVAL = ${seconds(opts.syncIntervalMs)}`,
     `    local RESOLVE_INTERVAL = ${seconds(opts.resolveIntervalMs)}`,
     `    local STALE_MS = ${opts.staleAfterMs}`,
@@ -412,6 +412,12 @@ export function renderEdgeConfig(
     body.replace('@VERSION@', version),
   ].join('\n');
   return { content, version };
+}
+
+/** "10.0.0.2" or "10.0.0.2:5353" as lua-resty-dns takes a nameserver. */
+function luaNameserver(server: string): string {
+  const m = /^(.+):(\d+)$/.exec(server);
+  return m ? `{ ${lua(m[1] as string)}, ${m[2]} }` : lua(server);
 }
 
 function seconds(ms: number): string {
