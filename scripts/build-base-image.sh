@@ -11,8 +11,12 @@
 #   redis  flightdeck/redis-local:7   redis-server and its libraries, user `redis` (uid 999) owning
 #                                     /data, for the stack's Redis on a host with no registry.
 #   nginx  flightdeck/nginx-local:1   nginx (as installed here) with its dynamic modules (Lua and
-#                                     NDK when present, plus lua-resty-core), their libraries,
-#                                     mime.types, busybox, and a minimal nginx.conf that includes
+#                                     NDK when present, plus the Lua libraries Debian puts in
+#                                     /usr/share/lua/5.1: lua-resty-core, and when installed
+#                                     lua-nginx-redis and lua-nginx-dns, at the same paths, so
+#                                     require("nginx.redis") and require("nginx.dns.resolver")
+#                                     work), their libraries, mime.types, busybox, and a minimal
+#                                     nginx.conf that includes
 #                                     /etc/nginx/flightdeck/*.conf (flightdeck's upstream file and
 #                                     your server blocks, from a shared mount) and
 #                                     /etc/nginx/conf.d/*.conf. For the stack's nginx service.
@@ -195,9 +199,17 @@ build_nginx() {
   put_libs "$nginx" "$root"
   for m in "${mods[@]}"; do put "$m" "$root"; put_libs "$m" "$root"; done
   # lua-resty-core: the Lua module needs it at start, and flightdeck's balancer uses ngx.balancer.
+  # lua-nginx-redis and lua-nginx-dns (nginx/redis.lua, nginx/dns/resolver.lua): the Lua edge's
+  # Redis client and its resolver for Swarm's tasks.<service> names. All on LuaJIT's default path.
   if [ "${#mods[@]}" -gt 0 ] && [ -d /usr/share/lua/5.1 ]; then
     mkdir -p "$root/usr/share/lua"
     cp -a /usr/share/lua/5.1 "$root/usr/share/lua/5.1"
+    local lib missing=()
+    for lib in resty/core.lua nginx/redis.lua nginx/dns/resolver.lua; do
+      [ -f "/usr/share/lua/5.1/$lib" ] || missing+=("$lib")
+    done
+    [ "${#missing[@]}" -eq 0 ] ||
+      log "without ${missing[*]} (apt-get install lua-resty-core lua-nginx-redis lua-nginx-dns)"
   fi
   put /etc/nginx/mime.types "$root"
   nginx_conf "${mods[@]}" >"$root/etc/nginx/nginx.conf"

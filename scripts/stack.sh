@@ -12,6 +12,10 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STATE=${FLIGHTDECK_STACK_DIR:-$ROOT/.stack}
+# The engine this script starts and the tests use (test/helpers/swarm.ts): a DOCKER_HOST left pointing
+# at the multi-node bed (unix:///run/fdmn1.sock, scripts/multinode.sh) must not redirect it.
+export DOCKER_HOST=unix:///var/run/docker.sock
+unset DOCKER_CONTEXT
 mkdir -p "$STATE"
 
 # Demo ports (tests use free ports of their own).
@@ -39,6 +43,9 @@ packages() {
   have wrk || missing+=(wrk)
   # nginx.driver: lua (and the traffic benchmark) need nginx's Lua module.
   [ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || missing+=(libnginx-mod-http-lua)
+  # The Lua edge's Redis client and DNS resolver (nginx-local:1 carries them; see build-base-image.sh).
+  [ -f /usr/share/lua/5.1/nginx/redis.lua ] || missing+=(lua-nginx-redis)
+  [ -f /usr/share/lua/5.1/nginx/dns/resolver.lua ] || missing+=(lua-nginx-dns)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing: ${missing[*]}"
     as_root apt-get update -qq
@@ -68,66 +75,16 @@ docker_up() {
   fi
 }
 
-busybox_bin() { if [ -x /bin/busybox ]; then echo /bin/busybox; else echo /usr/bin/busybox; fi; }
-
-# Test images: busybox httpd serving /health, /version, /colour, an app endpoint and Prometheus
-# metrics (CGI), one image per tag. Built with `docker import` because no registry is reachable.
-#   1.0.0 1.1.0 1.2.0 2.0.0  healthy
-#   broken                   exits at once (never converges)
-#   unhealthy                runs, but /health answers 404
-#   errors                   healthy, but /cgi-bin/app answers 500 (for metric gates)
-TESTAPP_RECIPE=4
+# Test images (the recipe is shared with the multi-node bed, scripts/multinode.sh): one image per tag,
+# built with `docker import` because no registry is reachable from this engine.
+# shellcheck source=lib/testapp.sh
+source "$ROOT/scripts/lib/testapp.sh"
 images() {
-  local tags=(1.0.0 1.1.0 1.2.0 2.0.0 broken unhealthy errors)
   local tag
-  for tag in "${tags[@]}"; do
-    if [ "$(docker image inspect -f '{{index .Config.Labels "flightdeck.testapp.recipe"}}' "flightdeck/testapp:$tag" 2>/dev/null)" = "$TESTAPP_RECIPE" ]; then
-      continue
-    fi
+  for tag in "${TESTAPP_TAGS[@]}"; do
+    testapp_current "flightdeck/testapp:$tag" docker && continue
     log "building flightdeck/testapp:$tag"
-    local dir
-    dir=$(mktemp -d)
-    mkdir -p "$dir/bin" "$dir/www/cgi-bin" "$dir/tmp" "$dir/var"
-    cp "$(busybox_bin)" "$dir/bin/busybox"
-    for applet in sh cat mkdir rmdir; do ln -s busybox "$dir/bin/$applet"; done
-    printf '%s\n' "$tag" >"$dir/www/version"
-    [ "$tag" = unhealthy ] || printf 'ok %s\n' "$tag" >"$dir/www/health"
-    printf 'testapp %s\n' "$tag" >"$dir/www/index.html"
-    local code=200
-    [ "$tag" = errors ] && code=500
-    # /cgi-bin/app: the "application"; counts requests by status code for /cgi-bin/metrics.
-    cat >"$dir/www/cgi-bin/app" <<APP
-#!/bin/sh
-f=/var/requests_$code
-# mkdir is atomic: a tiny lock so concurrent requests do not lose counts.
-until mkdir /var/lk 2>/dev/null; do :; done
-n=\$(cat \$f 2>/dev/null || echo 0); echo \$((n+1)) > \$f
-rmdir /var/lk
-echo "Status: $code"
-echo "Content-Type: text/plain"
-echo ""
-echo "testapp $tag \$(cat /www/colour)"
-APP
-    cat >"$dir/www/cgi-bin/metrics" <<'MET'
-#!/bin/sh
-echo "Content-Type: text/plain; version=0.0.4"
-echo ""
-echo "# TYPE testapp_requests_total counter"
-for code in 200 500; do
-  echo "testapp_requests_total{code=\"$code\"} $(cat /var/requests_$code 2>/dev/null || echo 0)"
-done
-MET
-    chmod +x "$dir/www/cgi-bin/app" "$dir/www/cgi-bin/metrics"
-    if [ "$tag" = broken ]; then
-      printf '#!/bin/sh\necho "testapp broken: refusing to start" >&2\nexit 1\n' >"$dir/bin/start"
-    else
-      # PORT from the service env; the colour (if given) is served at /colour.
-      printf '#!/bin/sh\necho "${COLOUR:-none}" > /www/colour\nexec /bin/busybox httpd -f -p "${PORT:-8080}" -h /www\n' >"$dir/bin/start"
-    fi
-    chmod +x "$dir/bin/start"
-    tar -C "$dir" -c . | docker import --change 'CMD ["/bin/start"]' \
-      --change "LABEL flightdeck.testapp.recipe=$TESTAPP_RECIPE" - "flightdeck/testapp:$tag" >/dev/null
-    rm -rf "$dir"
+    testapp_import "$tag" "flightdeck/testapp:$tag" docker
   done
 }
 

@@ -1,19 +1,29 @@
 import type { Server } from 'node:http';
 import type { Worker } from 'bullmq';
+import type Docker from 'dockerode';
 import { AlertStore } from './alerts/alert-store.js';
 import { type AlertJobs, createAlertHandlers } from './alerts/handle-alerts.js';
 import { AuditLog } from './audit/audit-log.js';
 import { Checklists } from './checklists/checklist-service.js';
 import { ChecklistStore } from './checklists/checklist-store.js';
 import { loadTemplate } from './checklists/load-template.js';
+import {
+  dockerDownMessage,
+  dockerEndpointOf,
+  endpointKey,
+  type NginxGroup,
+  nginxGroups,
+  prometheusOf,
+  readinessParts,
+} from './config/infrastructure.js';
 import type { LoadedConfig } from './config/load-config.js';
+import type { FlightdeckConfig } from './config/schema.js';
 import { renderHome } from './home/render-home.js';
 import { alertWebhookHandler } from './http/alert-webhook.js';
+import { sharedChecks } from './http/readiness.js';
 import { createHttpServer } from './http/server.js';
 import { AlertmanagerClient } from './integrations/alertmanager.js';
-import { NginxDriver, probeNginx, runArgv } from './integrations/nginx.js';
-import { SwarmExecRunner } from './integrations/nginx-exec.js';
-import { NginxLuaDriver } from './integrations/nginx-lua.js';
+import { createNginxDriver, type Nginx } from './integrations/nginx-driver.js';
 import { instantQuery } from './integrations/prometheus.js';
 import { createRedis, waitReady, withTimeout } from './integrations/redis.js';
 import { ChannelBudget } from './integrations/slack/channel-budget.js';
@@ -56,10 +66,11 @@ export interface StopResult {
 /** Starts the roles asked for (web, worker or both) on one HTTP port. */
 export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Promise<Flightdeck> {
   const { config, secrets, role } = loaded;
+  if (role !== 'web') for (const warning of loaded.warnings ?? []) logger.warn(warning);
   const prefix = config.redis.prefix;
   const metrics = createMetrics();
   const redis = createRedis(secrets.redisUrl, 'command', `${role}-commands`, secrets.redisPassword);
-  const docker = createDocker(config.docker.socketPath);
+  const infra = dockerClients(config);
   const audit = new AuditLog(redis, prefix);
   const client = createWebClient(secrets.slackBotToken, config.slack.apiUrl);
   const onSlackCall = (method: string, result: string) => metrics.slackCalls.inc({ method, result });
@@ -68,27 +79,22 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
   const alerts = new AlertStore(redis, prefix);
   const alertmanager = config.alertmanager ? new AlertmanagerClient(config.alertmanager.url) : undefined;
   const template = loadTemplate(config.checklists.templates);
-  const swarm = new Swarm(docker);
   const closers: Array<() => Promise<unknown>> = [];
   const store = new ReleaseStore(redis, prefix);
   const states = new ServiceStateStore(redis, prefix, (ms) => metrics.lockWait.observe(ms / 1000));
-  // nginx.exec: nginx -t / -s reload run inside the nginx service's tasks, not in this process.
-  const runNginx = config.nginx.exec
-    ? new SwarmExecRunner(docker, config.nginx.exec.swarmService).run
-    : runArgv;
-  const nginx =
-    config.nginx.driver === 'lua' && config.nginx.statusListen
-      ? new NginxLuaDriver(
-          {
-            ...config.nginx,
-            statusListen: config.nginx.statusListen,
-            // Required at load except for a web replica, which never sets weights.
-            adminToken: secrets.nginxAdminToken ?? '',
-          },
-          runNginx,
-        )
-      : new NginxDriver(config.nginx, runNginx);
-  const traffic = new Traffic(config, states, nginx, redis, (env, svc, w) => {
+  // One driver per nginx; nginx.exec runs through the Docker endpoint of that nginx's environments.
+  const nginxes = new Map<string, Nginx>();
+  const driverFor = (group: NginxGroup) => {
+    const driver = createNginxDriver(group.nginx, {
+      secrets,
+      docker: () => infra.dockerFor(group.environments[0] as string),
+      redis,
+      redisPrefix: prefix,
+    });
+    nginxes.set(group.id, driver);
+    return driver;
+  };
+  const traffic = new Traffic(config, states, driverFor, redis, (env, svc, w) => {
     metrics.trafficWeight.set({ environment: env, service: svc, colour: 'blue' }, w.blue);
     metrics.trafficWeight.set({ environment: env, service: svc, colour: 'green' }, w.green);
   });
@@ -98,10 +104,17 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
     store,
     states,
     traffic,
-    swarm,
-    promQuery: (q) => {
-      if (!config.prometheus) throw new Error('prometheus.url is not configured');
-      return instantQuery(config.prometheus.url, q);
+    swarmFor: infra.swarmFor,
+    dockerDown: infra.dockerDown,
+    promQuery: (env, q) => {
+      const url = prometheusOf(config, env);
+      if (!url)
+        throw new Error(
+          env
+            ? `no Prometheus for ${env}: set environments.${env}.prometheus.url or prometheus.url`
+            : 'prometheus.url is not configured',
+        );
+      return instantQuery(url, q);
     },
     jobs: bullReleaseJobs(queues.releases, queues.rollbacks, logger),
     publish: outbox.release,
@@ -122,7 +135,7 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
     new ChecklistStore(redis, prefix, config.checklists.templates.replace(/[^a-z0-9-]/gi, '_')),
     config,
     {
-      swarm,
+      swarmFor: infra.swarmFor,
       promQuery: ctx.promQuery,
       liveColour: async (env, svc) => {
         const s = await states.get(env, svc);
@@ -132,14 +145,12 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
   );
 
   // A web replica only acks and enqueues, so it needs Redis alone (and no Docker socket);
-  // workers also drive Docker and nginx.
+  // workers also drive each environment's Docker endpoint, nginx and Prometheus.
   const readinessChecks = {
     redis: async () => {
       await redis.ping();
     },
-    ...(role === 'web'
-      ? {}
-      : { docker: () => pingDocker(docker), nginx: () => probeNginx(config.nginx.probeUrl) }),
+    ...(role === 'web' ? {} : infrastructureChecks(config, infra, nginxes)),
   };
   const beforeScrape = async () => {
     await Promise.all(
@@ -254,6 +265,7 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
     );
     // nginx must know every upstream before anyone's config refers to them.
     await waitReady(redis, 5_000);
+    // Every nginx is tried; one that fails is named and leaves the others applied.
     await traffic
       .apply()
       .catch((err: Error) =>
@@ -338,4 +350,94 @@ function closeServer(server: Server): Promise<void> {
       resolve();
     }, 5_000).unref();
   });
+}
+
+/**
+ * The Docker side of the environments: one client per distinct endpoint (not per environment),
+ * created when first needed, so a web replica never opens one nor reads TLS files.
+ */
+function dockerClients(config: FlightdeckConfig) {
+  const clients = new Map<string, Docker>();
+  const swarms = new Map<string, Swarm>();
+  const dockerFor = (env: string): Docker => {
+    const endpoint = dockerEndpointOf(config, env);
+    const key = endpointKey(endpoint);
+    let docker = clients.get(key);
+    if (!docker) {
+      docker = createDocker(endpoint);
+      clients.set(key, docker);
+    }
+    return docker;
+  };
+  const swarmFor = (env: string): Swarm => {
+    let swarm = swarms.get(env);
+    if (!swarm) {
+      swarm = new Swarm(dockerFor(env), `${env}'s Docker endpoint ${dockerEndpointOf(config, env).host}`);
+      swarms.set(env, swarm);
+    }
+    return swarm;
+  };
+  // Short: a command waits for this before it answers.
+  const dockerDown = async (env: string): Promise<string | undefined> => {
+    try {
+      await pingDocker(dockerFor(env), 2_000);
+      return undefined;
+    } catch (err) {
+      return dockerDownMessage(config, env, reasonOf(err));
+    }
+  };
+  return { dockerFor, swarmFor, dockerDown };
+}
+
+/**
+ * ECONNREFUSED, ENOENT, ENOTFOUND… for a connection that could not be made, "no answer in time"
+ * for a timeout, else the message (a TLS refusal says more in words than in its code).
+ */
+function reasonOf(err: unknown): string {
+  const e = err as { name?: string; code?: string; syscall?: string; message?: string };
+  if (e.name === 'AbortError' || e.name === 'TimeoutError') return 'no answer in time';
+  if (e.code && (e.syscall === 'connect' || e.syscall === 'getaddrinfo')) return e.code;
+  return e.message ?? String(err);
+}
+
+/**
+ * A worker's /readyz entries for each environment's Docker endpoint, nginx and Prometheus (see
+ * readinessParts for the names). A part several environments share is checked once per run.
+ */
+function infrastructureChecks(
+  config: FlightdeckConfig,
+  infra: ReturnType<typeof dockerClients>,
+  nginxes: ReadonlyMap<string, Nginx>,
+): Record<string, () => Promise<void>> {
+  const once = sharedChecks();
+  const checks: Record<string, () => Promise<void>> = {};
+  for (const part of readinessParts(config, 'docker', (env) => dockerEndpointOf(config, env), endpointKey)) {
+    const env = part.environments[0] as string;
+    checks[part.name] = once(`docker ${part.key}`, () =>
+      pingDocker(infra.dockerFor(env), 1_500).catch((err: unknown) => {
+        throw new Error(`${part.value.host} does not answer (${reasonOf(err)})`);
+      }),
+    );
+  }
+  const groupOf = new Map(nginxGroups(config).flatMap((g) => g.environments.map((env) => [env, g])));
+  for (const part of readinessParts(
+    config,
+    'nginx',
+    (env) => groupOf.get(env),
+    (g) => g.id,
+  )) {
+    const nginx = nginxes.get(part.value.id);
+    if (nginx) checks[part.name] = once(`nginx ${part.key}`, () => nginx.probe());
+  }
+  for (const part of readinessParts(
+    config,
+    'prometheus',
+    (env) => prometheusOf(config, env),
+    (u) => u,
+  )) {
+    checks[part.name] = once(`prometheus ${part.key}`, async () => {
+      await instantQuery(part.value, '1', 1_500);
+    });
+  }
+  return checks;
 }

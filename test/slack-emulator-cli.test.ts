@@ -120,6 +120,6 @@ describe('deploy/local/flightdeck.yml', () => {
     const cfg = parseConfigText(readFileSync(resolve(ROOT, 'deploy/local/flightdeck.yml'), 'utf8'));
     expect(cfg.server.host).toBe('127.0.0.1');
     expect(cfg.nginx.exec?.swarmService).toBe('flightdeck_nginx');
-    expect(cfg.nginx.upstreamFile.startsWith('/etc/nginx/flightdeck/')).toBe(true);
+    expect(cfg.nginx.upstreamFile?.startsWith('/etc/nginx/flightdeck/')).toBe(true);
   });
 });

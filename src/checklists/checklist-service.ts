@@ -12,8 +12,10 @@ import type { ItemCheck, ItemState, Rollout, Template } from './schema.js';
 export type Which = 'current' | 'pre' | 'post' | { phase: number };
 
 export interface CheckDeps {
-  swarm: Swarm;
-  promQuery: (q: string) => Promise<number[]>;
+  /** The Swarm of an environment's Docker endpoint. */
+  swarmFor: (environment: string) => Swarm;
+  /** A PromQL instant query; checklist queries name no environment, so they use the top-level Prometheus. */
+  promQuery: (environment: string | undefined, q: string) => Promise<number[]>;
   /** The colour that carries the traffic of a service (the one that must be healthy). */
   liveColour: (environment: string, service: string) => Promise<'blue' | 'green'>;
 }
@@ -126,7 +128,7 @@ export class Checklists {
 
   private async runCheck(check: ItemCheck): Promise<{ ok: boolean; evidence: string }> {
     if (check.kind === 'promql') {
-      const values = await this.checks.promQuery(check.query);
+      const values = await this.checks.promQuery(undefined, check.query);
       if (values.length === 0) return { ok: false, evidence: 'no data' };
       const worst = check.max !== undefined ? Math.max(...values) : Math.min(...values);
       const ok =
@@ -148,8 +150,9 @@ export class Checklists {
           const r = await httpCheck(`http://${svc[colour].address}${svc.healthPath}`, { timeoutMs: 2_000 });
           return { ok: r.ok, line: `${name}/${colour} ${r.ok ? 'healthy' : r.detail}` };
         }
-        const info = await this.checks.swarm.inspect(svc[colour].swarmService);
-        const c = await this.checks.swarm.convergence(svc[colour].swarmService, info.image);
+        const swarm = this.checks.swarmFor(check.environment);
+        const info = await swarm.inspect(svc[colour].swarmService);
+        const c = await swarm.convergence(svc[colour].swarmService, info.image);
         return {
           ok: c.state === 'converged',
           line: `${svc[colour].swarmService} ${c.state === 'converged' ? `${c.running}/${c.desired} running` : c.detail}`,

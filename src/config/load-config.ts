@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { FlightdeckConfig, Role, Secrets } from './schema.js';
+import { dockerEndpointOf, infrastructureProblems, nginxGroups } from './infrastructure.js';
+import { DockerConfig, FlightdeckConfig, Role, Secrets } from './schema.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -18,6 +20,8 @@ export interface LoadedConfig {
   secrets: Secrets;
   role: Role;
   configPath: string;
+  /** Worth a line in the log at start-up, not worth refusing to start (e.g. plain tcp from DOCKER_HOST). */
+  warnings?: string[];
 }
 
 type Env = Record<string, string | undefined>;
@@ -34,6 +38,20 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     ]);
   }
   const config = parseConfigText(text, configPath);
+  const warnings: string[] = [];
+  if (!config.docker) {
+    const fromEnv = dockerFromEnv(env);
+    if (fromEnv) {
+      config.docker = fromEnv.endpoint;
+      warnings.push(...fromEnv.warnings);
+      // Environments that share the top level's endpoint now share this one: check them again.
+      const problems = infrastructureProblems(config).map(
+        (p) =>
+          `${p.path.join('.')}: ${p.message} (the top-level endpoint is DOCKER_HOST=${fromEnv.endpoint.host})`,
+      );
+      if (problems.length > 0) throw new ConfigError(configPath, problems);
+    }
+  }
   if (env.SLACK_API_URL) config.slack.apiUrl = env.SLACK_API_URL;
   if (env.PORT) {
     const port = Number(env.PORT);
@@ -44,12 +62,87 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   const role = loadRole(env);
   const secrets = loadSecrets(env, role);
   // Workers set the weights; a web replica never talks to nginx's admin endpoint.
-  if (config.nginx.driver === 'lua' && role !== 'web' && !secrets.nginxAdminToken) {
+  const lua = nginxGroups(config).some((g) => g.nginx.driver === 'lua');
+  if (lua && role !== 'web' && !secrets.nginxAdminToken) {
     throw new ConfigError('environment', [
       `${SECRET_ENV.nginxAdminToken}: is required with nginx.driver: lua (nginx's weights endpoint refuses requests without it; ${SECRET_ENV.nginxAdminToken}_FILE for a Docker secret)`,
     ]);
   }
-  return { config, secrets, role, configPath };
+  // Only workers talk to Docker, so only they need the TLS files (a web replica may not have them mounted).
+  if (role !== 'web') {
+    const problems = unreadableTlsFiles(config);
+    if (problems.length > 0) throw new ConfigError(configPath, problems);
+  }
+  return { config, secrets, role, configPath, warnings };
+}
+
+/**
+ * The top-level Docker endpoint from the process environment, as the docker CLI reads it, when the
+ * file has no `docker` block: DOCKER_HOST (unix:// or tcp://), and for tcp:// DOCKER_TLS_VERIFY
+ * (any non-empty value: TLS, verifying the manager's certificate) with the certificates in
+ * DOCKER_CERT_PATH (default ~/.docker: ca.pem, cert.pem, key.pem). Without DOCKER_HOST: undefined
+ * (the local socket).
+ */
+export function dockerFromEnv(
+  env: Env,
+): { endpoint: NonNullable<FlightdeckConfig['docker']>; warnings: string[] } | undefined {
+  const host = env.DOCKER_HOST;
+  if (!host) return undefined;
+  const tcp = host.startsWith('tcp://');
+  const verify = Boolean(env.DOCKER_TLS_VERIFY);
+  const certPath = env.DOCKER_CERT_PATH || undefined;
+  if (tcp && !verify && certPath) {
+    // The docker CLI would ignore the certificates and talk plain tcp: surely not what was meant.
+    throw new ConfigError('environment', [
+      `DOCKER_CERT_PATH: is set but DOCKER_TLS_VERIFY is not, so ${host} would be used without TLS; set DOCKER_TLS_VERIFY=1 (or unset DOCKER_CERT_PATH)`,
+    ]);
+  }
+  const raw = {
+    host,
+    // TLS variables mean nothing to a unix socket (the docker CLI ignores them there too).
+    ...(tcp ? { tls: verify ? { certPath: certPath ?? `${env.HOME || homedir()}/.docker` } : false } : {}),
+  };
+  const parsed = DockerConfig.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      'environment',
+      parsed.error.issues.map(
+        (i) => `${i.path[0] === 'tls' ? 'DOCKER_CERT_PATH' : 'DOCKER_HOST'}: ${i.message}`,
+      ),
+    );
+  }
+  const warnings =
+    tcp && !verify
+      ? [
+          `DOCKER_HOST=${host} without DOCKER_TLS_VERIFY: the Docker API is used without encryption or authentication`,
+        ]
+      : [];
+  return { endpoint: parsed.data, warnings };
+}
+
+/** Each TLS file an endpoint in use names, if it cannot be read, at the key that names it. */
+export function unreadableTlsFiles(config: FlightdeckConfig, read = readFileSync): string[] {
+  const problems = new Set<string>();
+  for (const envName of Object.keys(config.environments)) {
+    const endpoint = dockerEndpointOf(config, envName);
+    if (endpoint.transport !== 'tcp' || !endpoint.tls) continue;
+    const key =
+      config.environments[envName]?.docker !== undefined
+        ? `environments.${envName}.docker.tls`
+        : 'docker.tls';
+    const tls = endpoint.tls;
+    for (const field of ['caFile', 'certFile', 'keyFile'] as const) {
+      const file = tls[field];
+      if (!file) continue;
+      try {
+        read(file);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? String(err);
+        problems.add(`${key}.${tls.certPath ? 'certPath' : field}: cannot read ${file} (${code})`);
+      }
+    }
+  }
+  return [...problems];
 }
 
 export function parseConfigText(text: string, source = 'flightdeck.yml'): FlightdeckConfig {

@@ -1,5 +1,15 @@
+import { join } from 'node:path';
 import { z } from 'zod';
 import { upstreamName } from '../integrations/nginx.js';
+import {
+  DEFAULT_DOCKER_SOCKET,
+  type DockerEndpoint,
+  type DockerTls,
+  infrastructureProblems,
+  nginxGroups,
+  nginxOf,
+  parseDockerHost,
+} from './infrastructure.js';
 
 /** Slack user IDs (U…/W…); `*` in a deployer list means "anyone in the workspace". */
 export const SlackUserId = z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'must be a Slack user ID like U012ABCDEF');
@@ -36,15 +46,6 @@ export const ColourTarget = z.strictObject({
   address: Address,
 });
 
-export const ServiceConfig = z.strictObject({
-  image: ImageRepository,
-  port: z.number().int().min(1).max(65535),
-  healthPath: z.string().startsWith('/', 'must start with /').default('/health'),
-  blue: ColourTarget,
-  green: ColourTarget,
-});
-export type ServiceConfig = z.infer<typeof ServiceConfig>;
-
 /** "5m", "30s", "500ms", "1h" → milliseconds. */
 export const Duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   if (typeof v === 'number') return v;
@@ -56,6 +57,27 @@ export const Duration = z.union([z.string(), z.number()]).transform((v, ctx) => 
   const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
   return Math.round(Number(m[1]) * unit);
 });
+
+/**
+ * How nginx talks to a service's backends: idle keep-alive connections per nginx worker (the seed's
+ * `keepalive 32`), and how many failed attempts within failTimeout take an address out for
+ * failTimeout (nginx's max_fails / fail_timeout; the edge driver applies them to every task).
+ */
+export const UpstreamSettings = z.strictObject({
+  keepalive: z.number().int().min(0).max(1024).default(32),
+  maxFails: z.number().int().min(0).max(100).default(1),
+  failTimeout: Duration.default(10_000),
+});
+
+export const ServiceConfig = z.strictObject({
+  image: ImageRepository,
+  port: z.number().int().min(1).max(65535),
+  healthPath: z.string().startsWith('/', 'must start with /').default('/health'),
+  blue: ColourTarget,
+  green: ColourTarget,
+  upstream: UpstreamSettings.prefault({}),
+});
+export type ServiceConfig = z.infer<typeof ServiceConfig>;
 
 export const Gate = z
   .strictObject({
@@ -131,26 +153,16 @@ const PartialPolicy = z.strictObject({
 
 const Deployers = z.array(z.union([z.literal('*'), SlackUserId])).default([]);
 
-export const EnvironmentConfig = z.strictObject({
-  channel: SlackChannelId.optional(),
-  deployers: Deployers,
-  requireApproval: z.boolean().default(false),
-  /** Overrides of the top-level `release` policy for this environment. */
-  release: PartialPolicy.optional(),
-  services: z
-    .record(Name, ServiceConfig)
-    .refine((s) => Object.keys(s).length > 0, 'needs at least one service'),
-});
-export type EnvironmentConfig = z.infer<typeof EnvironmentConfig>;
-
 /** argv arrays, run with execFile: never through a shell. */
 const Argv = z.array(z.string().min(1)).min(1, 'must name a program, e.g. [nginx, -t]');
 
 export const NginxConfig = z.strictObject({
-  upstreamFile: z.string().startsWith('/', 'must be an absolute path'),
+  /** Required with driver reload and lua (the file nginx includes); not used with edge. */
+  upstreamFile: z.string().startsWith('/', 'must be an absolute path').optional(),
   testCommand: Argv.default(['nginx', '-t']),
   reloadCommand: Argv.default(['nginx', '-s', 'reload']),
-  probeUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL nginx answers on' }),
+  /** Required with driver reload and lua; with edge, /readyz asks the edges' reports instead. */
+  probeUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL nginx answers on' }).optional(),
   /**
    * host:port for a tiny status server flightdeck renders into the upstream file; after a reload
    * flightdeck polls it until the new generation answers, proving the new config is live.
@@ -168,7 +180,9 @@ export const NginxConfig = z.strictObject({
    * idle keep-alive connections to them are closed). `lua`: weights in a Lua shared dict, set over
    * the statusListen server without any reload (needs nginx's Lua module and IP addresses).
    */
-  driver: z.enum(['reload', 'lua']).default('reload'),
+  driver: z.enum(['reload', 'lua', 'edge']).default('reload'),
+  /** driver: edge: nginx replicas anywhere pull the weights from Redis and report what they serve. */
+  edge: z.lazy(() => EdgeConfig).optional(),
   /**
    * nginx runs as a Swarm service: testCommand and reloadCommand run inside each of its running
    * tasks through the Docker API (exec), not on the worker; the upstream file reaches nginx through
@@ -182,6 +196,173 @@ export const NginxConfig = z.strictObject({
     })
     .optional(),
 });
+export type NginxConfig = z.infer<typeof NginxConfig>;
+
+const HostName = z
+  .string()
+  .regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/, 'must be a host name or IPv4 address');
+
+/**
+ * nginx.driver: edge. Each edge renders from `flightdeck edge-config` and reaches Redis as its own
+ * ACL user (`flightdeck edge-config --acl`): it may read the published weights and write its report.
+ */
+export const EdgeConfig = z.strictObject({
+  redis: z.strictObject({
+    host: HostName,
+    port: z.number().int().min(1).max(65535).default(6379),
+    /** The edges' Redis user (ACL); without one they use the default user. */
+    user: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be letters, digits, dots, dashes or underscores')
+      .optional(),
+    /** On the edge: a file holding that user's password (a Docker secret). */
+    passwordFile: z.string().startsWith('/', 'must be an absolute path').optional(),
+  }),
+  /** DNS servers the edges resolve backend names with (Docker's embedded DNS by default). */
+  resolvers: z
+    .array(
+      z
+        .string()
+        .regex(/^\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?$/, 'must be an IPv4 address, optionally with :port'),
+    )
+    .min(1)
+    .default(['127.0.0.11']),
+  /** How often an edge reads the weights and reports (propagation is about this). */
+  syncInterval: Duration.default(250),
+  /** How often an edge looks its backend names up again (tasks come and go). */
+  resolveInterval: Duration.default(1_000),
+  /** An edge that has not reported for this long is not live (stopped, or cut off from Redis). */
+  staleAfter: Duration.default(5_000),
+  /** How long every live edge has to serve a change before the traffic step fails. */
+  confirmTimeout: Duration.default(10_000),
+  /** A change fails with fewer live edges than this. */
+  minReplicas: z.number().int().min(1).max(100).default(1),
+  /** Requests an edge gets before its first sync wait this long, then 503 (never a stale colour). */
+  hold: Duration.default(5_000),
+  /** The edge's name is this file's first line (/etc/hostname: set it with Swarm's hostname template). */
+  nameFile: z.string().startsWith('/', 'must be an absolute path').default('/etc/hostname'),
+  /** Where an edge answers /flightdeck/status and /flightdeck/ready, inside its container. */
+  statusListen: z
+    .string()
+    .regex(/^\d{1,3}(\.\d{1,3}){3}:\d{1,5}$/, 'must be ip:port, e.g. 127.0.0.1:18089')
+    .default('127.0.0.1:18089'),
+});
+export type EdgeConfig = z.infer<typeof EdgeConfig>;
+
+const AbsolutePath = z.string().startsWith('/', 'must be an absolute path');
+
+/** Where the TLS material of a tcp:// Docker endpoint is: one directory as Docker's DOCKER_CERT_PATH, or each file. */
+const DockerTlsConfig = z.strictObject({
+  /** A directory holding ca.pem, cert.pem and key.pem (what `docker --tlsverify` reads from DOCKER_CERT_PATH). */
+  certPath: AbsolutePath.optional(),
+  caFile: AbsolutePath.optional(),
+  certFile: AbsolutePath.optional(),
+  keyFile: AbsolutePath.optional(),
+  /** Check the manager's certificate (against caFile, or the system's CAs without one); false is `docker --tls`. */
+  verify: z.boolean().default(true),
+});
+
+/**
+ * The Docker endpoint of a Swarm manager: `host` as Docker's DOCKER_HOST (`socketPath` is the older
+ * spelling of a unix:// host). A tcp:// host must say how it is protected: `tls`, or `tls: false`
+ * to accept an API without encryption or authentication (which gives root on the manager to anyone
+ * who can reach the port), so plain tcp is never the result of a forgotten key.
+ */
+export const DockerConfig = z
+  .strictObject({
+    host: z.string().optional(),
+    socketPath: AbsolutePath.optional(),
+    tls: z
+      .union([z.literal(false), DockerTlsConfig], {
+        error: 'must be false, or a mapping with certPath or caFile/certFile/keyFile (and verify)',
+      })
+      .optional(),
+  })
+  .transform((d, ctx): DockerEndpoint => {
+    if (d.host !== undefined && d.socketPath !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['socketPath'],
+        message: `and host are both set; keep one (socketPath: ${d.socketPath} is host: unix://${d.socketPath})`,
+      });
+      return z.NEVER;
+    }
+    const host = d.host ?? `unix://${d.socketPath ?? DEFAULT_DOCKER_SOCKET}`;
+    const parsed = parseDockerHost(host);
+    if ('error' in parsed) {
+      ctx.addIssue({ code: 'custom', path: ['host'], message: parsed.error });
+      return z.NEVER;
+    }
+    if (parsed.transport === 'unix') {
+      if (d.tls) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tls'],
+          message: `applies to tcp:// hosts only (${host} is a local socket)`,
+        });
+        return z.NEVER;
+      }
+      return { transport: 'unix', host, socketPath: parsed.socketPath };
+    }
+    if (d.tls === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls'],
+        message: `is required with ${host}: give tls.certPath (a directory with ca.pem, cert.pem, key.pem) or tls.caFile/certFile/keyFile, or write tls: false to accept a Docker API without encryption or authentication`,
+      });
+      return z.NEVER;
+    }
+    const endpoint = { transport: 'tcp' as const, host, hostname: parsed.hostname, port: parsed.port };
+    if (d.tls === false) return { ...endpoint, tls: false };
+    const { certPath, caFile, certFile, keyFile, verify } = d.tls;
+    if (certPath !== undefined && (caFile ?? certFile ?? keyFile) !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', 'certPath'],
+        message:
+          'and caFile/certFile/keyFile are both set; keep one (certPath means its ca.pem, cert.pem and key.pem)',
+      });
+      return z.NEVER;
+    }
+    if ((certFile === undefined) !== (keyFile === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', certFile === undefined ? 'certFile' : 'keyFile'],
+        message: `is required with ${certFile === undefined ? 'keyFile' : 'certFile'} (the client certificate and its key go together)`,
+      });
+      return z.NEVER;
+    }
+    const tls: DockerTls =
+      certPath !== undefined
+        ? {
+            certPath,
+            caFile: join(certPath, 'ca.pem'),
+            certFile: join(certPath, 'cert.pem'),
+            keyFile: join(certPath, 'key.pem'),
+            verify,
+          }
+        : { caFile, certFile, keyFile, verify };
+    return { ...endpoint, tls };
+  });
+
+export const PrometheusConfig = z.strictObject({ url: z.url({ protocol: /^https?$/ }) });
+export type PrometheusConfig = z.infer<typeof PrometheusConfig>;
+
+export const EnvironmentConfig = z.strictObject({
+  channel: SlackChannelId.optional(),
+  deployers: Deployers,
+  requireApproval: z.boolean().default(false),
+  /** Overrides of the top-level `release` policy for this environment. */
+  release: PartialPolicy.optional(),
+  /** This environment's own infrastructure; each missing one is the top level's. */
+  docker: DockerConfig.optional(),
+  nginx: NginxConfig.optional(),
+  prometheus: PrometheusConfig.optional(),
+  services: z
+    .record(Name, ServiceConfig)
+    .refine((s) => Object.keys(s).length > 0, 'needs at least one service'),
+});
+export type EnvironmentConfig = z.infer<typeof EnvironmentConfig>;
 
 export const AlertRoute = z.strictObject({
   match: z.record(z.string().min(1), z.string()).refine((m) => Object.keys(m).length > 0, 'needs a label'),
@@ -205,7 +386,12 @@ export const FlightdeckConfig = z
       .prefault({}),
     redis: z.strictObject({ prefix: Name.default('flightdeck') }).prefault({}),
     slack: z.strictObject({ apiUrl: z.url().default('https://slack.com/api/') }).prefault({}),
-    docker: z.strictObject({ socketPath: z.string().default('/var/run/docker.sock') }).prefault({}),
+    /**
+     * The Docker endpoint of every environment that names none of its own. Absent from the file, it
+     * comes from DOCKER_HOST (see loadConfig), else the local socket.
+     */
+    docker: DockerConfig.optional(),
+    /** The nginx of every environment that names none of its own. */
     nginx: NginxConfig,
     channels: z.strictObject({ releases: SlackChannelId, alerts: SlackChannelId.optional() }),
     access: z.strictObject({ leads: z.array(SlackUserId).default([]) }).prefault({}),
@@ -259,7 +445,8 @@ export const FlightdeckConfig = z
       })
       .prefault({}),
     rollout: z.strictObject({ startDate: IsoDate.optional() }).prefault({}),
-    prometheus: z.strictObject({ url: z.url({ protocol: /^https?$/ }) }).optional(),
+    /** The Prometheus of every environment that names none of its own, and of checklist queries. */
+    prometheus: PrometheusConfig.optional(),
     jobs: z
       .strictObject({
         /** How long a worker holds a job before another replica may take it over after a crash. */
@@ -277,15 +464,49 @@ export const FlightdeckConfig = z
         message: `names an environment that is not defined (defined: ${envs.join(', ')})`,
       });
     }
-    if (cfg.nginx.driver === 'lua' && !cfg.nginx.statusListen) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['nginx', 'statusListen'],
-        message: 'is required with driver: lua (flightdeck sets the weights through it)',
-      });
+    const nginxBlocks: Array<[PropertyKey[], NginxConfig]> = [
+      [['nginx'], cfg.nginx],
+      ...Object.entries(cfg.environments).flatMap(
+        ([name, env]): Array<[PropertyKey[], NginxConfig]> =>
+          env.nginx ? [[['environments', name, 'nginx'], env.nginx]] : [],
+      ),
+    ];
+    for (const [path, nginx] of nginxBlocks) {
+      if (nginx.driver === 'edge') {
+        if (!nginx.edge) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [...path, 'edge'],
+            message: 'is required with driver: edge (at least edge.redis.host: where the edges reach Redis)',
+          });
+        }
+      } else {
+        for (const field of ['upstreamFile', 'probeUrl'] as const) {
+          if (!nginx[field]) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [...path, field],
+              message: `is required with driver: ${nginx.driver}`,
+            });
+          }
+        }
+        if (nginx.edge) {
+          ctx.addIssue({ code: 'custom', path: [...path, 'edge'], message: 'applies to driver: edge only' });
+        }
+      }
+      if (nginx.driver === 'lua' && !nginx.statusListen) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, 'statusListen'],
+          message: 'is required with driver: lua (flightdeck sets the weights through it)',
+        });
+      }
     }
+    for (const problem of infrastructureProblems(cfg)) ctx.addIssue({ code: 'custom', ...problem });
     // An upstream name joins environment and service with `_` and turns dashes into `_` as well, so
-    // prod-eu/api and prod/eu-api would share one (and `nginx -t` would fail on every change).
+    // prod-eu/api and prod/eu-api would share one (and `nginx -t` would fail on every change): within
+    // each nginx, since every nginx renders only its own environments' upstreams.
+    const groupOf = new Map(nginxGroups(cfg).flatMap((g) => g.environments.map((env) => [env, g.id])));
     const upstreamOwners = new Map<string, string>();
     // Each environment's policy is validated merged, so a mistake in the top-level `release` shows
     // up once per environment that inherits it: report each (path, problem) once.
@@ -314,11 +535,11 @@ export const FlightdeckConfig = z
             message: `needs one soak per traffic step (${parsed.data.steps.length} steps, ${parsed.data.soak.length} soaks)`,
           });
         }
-        if (parsed.data.gates.length > 0 && !cfg.prometheus) {
+        if (parsed.data.gates.length > 0 && !cfg.prometheus && !env.prometheus) {
           ctx.addIssue({
             code: 'custom',
             path: ['prometheus'],
-            message: `is required because ${envName} has metric gates`,
+            message: `is required because ${envName} has metric gates (or give environments.${envName}.prometheus)`,
           });
         }
       } else {
@@ -341,8 +562,9 @@ export const FlightdeckConfig = z
         }
       }
       for (const [svcName, svc] of Object.entries(env.services)) {
-        const upstream = upstreamName(cfg.nginx.upstreamPrefix, envName, svcName);
-        const owner = upstreamOwners.get(upstream);
+        const nginx = nginxOf(cfg, envName);
+        const upstream = upstreamName(nginx.upstreamPrefix, envName, svcName);
+        const owner = upstreamOwners.get(`${groupOf.get(envName)}\n${upstream}`);
         if (owner) {
           ctx.addIssue({
             code: 'custom',
@@ -350,7 +572,10 @@ export const FlightdeckConfig = z
             message: `its nginx upstream name ${upstream} is the same as ${owner}'s; rename one`,
           });
         } else {
-          upstreamOwners.set(upstream, `environments.${envName}.services.${svcName}`);
+          upstreamOwners.set(
+            `${groupOf.get(envName)}\n${upstream}`,
+            `environments.${envName}.services.${svcName}`,
+          );
         }
         if (svc.blue.swarmService === svc.green.swarmService) {
           ctx.addIssue({
@@ -361,11 +586,11 @@ export const FlightdeckConfig = z
         }
         for (const colour of ['blue', 'green'] as const) {
           // Lua's balancer connects to an IP; it cannot resolve names per request.
-          if (cfg.nginx.driver === 'lua' && !/^\d{1,3}(\.\d{1,3}){3}:\d+$/.test(svc[colour].address)) {
+          if (nginx.driver === 'lua' && !/^\d{1,3}(\.\d{1,3}){3}:\d+$/.test(svc[colour].address)) {
             ctx.addIssue({
               code: 'custom',
               path: ['environments', envName, 'services', svcName, colour, 'address'],
-              message: 'must be an IPv4 address and port (e.g. 10.0.0.12:8001) with nginx.driver: lua',
+              message: `must be an IPv4 address and port (e.g. 10.0.0.12:8001) with ${env.nginx ? `environments.${envName}.` : ''}nginx.driver: lua`,
             });
           }
         }

@@ -28,6 +28,22 @@ export async function checkReadiness(checks: Record<string, Check>, timeoutMs = 
   return out;
 }
 
+/**
+ * Checks of one part several /readyz entries share (one Docker endpoint for two environments): the
+ * entries of one run wait for the same call instead of each making its own.
+ */
+export function sharedChecks(): (key: string, check: Check) => Check {
+  const running = new Map<string, Promise<void>>();
+  return (key, check) => () => {
+    let p = running.get(key);
+    if (!p) {
+      p = check().finally(() => running.delete(key));
+      running.set(key, p);
+    }
+    return p;
+  };
+}
+
 function errorText(err: unknown): string {
   if (err instanceof Error) {
     const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;

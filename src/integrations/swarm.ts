@@ -1,13 +1,57 @@
+import { readFileSync } from 'node:fs';
+import { Agent } from 'node:https';
 import Docker from 'dockerode';
+import type { DockerEndpoint } from '../config/infrastructure.js';
 import { FlightdeckError } from '../errors.js';
 
-/** Docker Engine API client pinned to API 1.41 (Debian's docker.io 20.10). */
-export function createDocker(socketPath: string): Docker {
-  return new Docker({ socketPath, version: 'v1.41', timeout: 15_000 });
+/**
+ * dockerode's options for one endpoint: a unix socket, or tcp with TLS from the endpoint's files
+ * (read now). Every connection key is set, even to undefined: docker-modem fills the ones left out
+ * from DOCKER_HOST / DOCKER_CERT_PATH itself, and the endpoint flightdeck resolved must win.
+ */
+export function dockerOptions(
+  endpoint: DockerEndpoint,
+  read: (file: string) => Buffer = (file) => readFileSync(file),
+): Docker.DockerOptions & { agent?: Agent } {
+  const base = {
+    version: 'v1.41',
+    timeout: 15_000,
+    socketPath: undefined,
+    host: undefined,
+    port: undefined,
+    protocol: undefined,
+    ca: undefined,
+    cert: undefined,
+    key: undefined,
+  };
+  if (endpoint.transport === 'unix') return { ...base, socketPath: endpoint.socketPath };
+  const plain = { ...base, host: endpoint.hostname, port: endpoint.port };
+  if (!endpoint.tls) return { ...plain, protocol: 'http' };
+  const { caFile, certFile, keyFile, verify } = endpoint.tls;
+  const material = {
+    ca: caFile ? read(caFile) : undefined,
+    cert: certFile ? read(certFile) : undefined,
+    key: keyFile ? read(keyFile) : undefined,
+  };
+  return {
+    ...plain,
+    protocol: 'https',
+    ...material,
+    // docker-modem passes no rejectUnauthorized of its own; an agent's options win over a request's.
+    ...(verify ? {} : { agent: new Agent({ ...material, rejectUnauthorized: false }) }),
+  };
 }
 
-export async function pingDocker(docker: Docker): Promise<void> {
-  await docker.ping();
+/** Docker Engine API client of one endpoint, pinned to API 1.41 (Debian's docker.io 20.10). */
+export function createDocker(endpoint: DockerEndpoint): Docker {
+  return new Docker(dockerOptions(endpoint));
+}
+
+/** One `GET /_ping`, given up after `timeoutMs` (an endpoint that drops packets would hang for 15 s). */
+export async function pingDocker(docker: Docker, timeoutMs = 2_000): Promise<void> {
+  // dockerode takes an abortSignal here; its types do not say so.
+  const ping = docker.ping as unknown as (opts: { abortSignal: AbortSignal }) => Promise<unknown>;
+  await ping.call(docker, { abortSignal: AbortSignal.timeout(timeoutMs) });
 }
 
 export class SwarmServiceMissing extends FlightdeckError {
@@ -68,18 +112,26 @@ function withReplicas(spec: Spec, replicas: number): Spec {
 
 const FAILED_TASK_STATES = ['failed', 'rejected', 'complete'];
 
-/**
- * What the newest failed task of `image` says, from the task list: Swarm's task error and the
- * container's exit code, e.g. "the new task exited with code 3 (task: non-zero exit (3))".
- */
-export function describeFailedTasks(tasks: Spec[], image: string): string | undefined {
-  const failed = tasks
+/** Node ID → hostname (from `GET /nodes`), to say where a task ran. */
+export type NodeNames = ReadonlyMap<string, string>;
+
+/** The failed tasks of `image`, newest first. */
+function failedTasksOf(tasks: Spec[], image: string): Spec[] {
+  return tasks
     .filter(
       (t) =>
         stripDigest(t.Spec?.ContainerSpec?.Image ?? '') === image &&
         FAILED_TASK_STATES.includes(t.Status?.State),
     )
     .sort((a, b) => String(b.Status?.Timestamp).localeCompare(String(a.Status?.Timestamp)));
+}
+
+/**
+ * What the newest failed task of `image` says, from the task list: Swarm's task error and the
+ * container's exit code, e.g. "the new task exited with code 3 (task: non-zero exit (3))".
+ */
+export function describeFailedTasks(tasks: Spec[], image: string): string | undefined {
+  const failed = failedTasksOf(tasks, image);
   const last = failed[0];
   if (!last) return undefined;
   const err = last.Status?.Err || last.Status?.Message || 'no error given';
@@ -92,18 +144,46 @@ export function describeFailedTasks(tasks: Spec[], image: string): string | unde
 }
 
 /**
+ * Where the failed tasks of `image` ran, by hostname ("on node fdmn3", "on nodes fdmn1, fdmn3, the
+ * last on fdmn3"); a node missing from `nodes` by its short ID. On several nodes, a task failing
+ * everywhere (a bad image) reads differently from one node's problem (its disk, a missing pull).
+ */
+export function describeFailedNodes(tasks: Spec[], image: string, nodes: NodeNames): string | undefined {
+  const names = failedTasksOf(tasks, image)
+    .map((t) =>
+      typeof t.NodeID === 'string' && t.NodeID ? (nodes.get(t.NodeID) ?? t.NodeID.slice(0, 12)) : '',
+    )
+    .filter(Boolean);
+  if (names.length === 0) return undefined;
+  const distinct = [...new Set(names)].sort();
+  return distinct.length === 1
+    ? `on node ${distinct[0]}`
+    : `on nodes ${distinct.join(', ')}, the last on ${names[0]}`;
+}
+
+/**
  * Where a Swarm service stands against the image a release gave it, from its inspect and its task
  * list: converged (every desired task runs the image and the update completed), still converging,
  * or failed, saying why (tasks that exited, Swarm pausing or rolling the update back, a change made
  * outside the release).
  */
-export function judgeConvergence(svc: ServiceInfo, image: string, tasks: Spec[]): Convergence {
+export function judgeConvergence(
+  svc: ServiceInfo,
+  image: string,
+  tasks: Spec[],
+  nodes: NodeNames = new Map(),
+): Convergence {
   const exited = describeFailedTasks(tasks, image);
+  // Where they ran goes last: the message up to Swarm's words keeps its shape for a single node.
+  const where = exited && describeFailedNodes(tasks, image, nodes);
+  const cite = (detail: string) => (where ? `${detail}; ${where}` : detail);
   // Swarm's own words, after what the tasks said (a rollback by hand has no failed task to cite).
   const swarmDid = (what: string) =>
-    [exited, `Swarm ${what} (${svc.updateState}: ${svc.updateMessage ?? 'no message'})`]
-      .filter(Boolean)
-      .join(', and ');
+    cite(
+      [exited, `Swarm ${what} (${svc.updateState}: ${svc.updateMessage ?? 'no message'})`]
+        .filter(Boolean)
+        .join(', and '),
+    );
   if (svc.updateState?.startsWith('rollback_')) {
     const to = svc.image !== image ? ` to ${svc.image}` : '';
     return { state: 'failed', detail: swarmDid(`rolled the update back${to}`) };
@@ -121,7 +201,7 @@ export function judgeConvergence(svc: ServiceInfo, image: string, tasks: Spec[])
   const ofImage = tasks.filter((t) => stripDigest(t.Spec?.ContainerSpec?.Image ?? '') === image);
   const running = ofImage.filter((t) => t.DesiredState === 'running' && t.Status?.State === 'running').length;
   const failures = ofImage.filter((t) => FAILED_TASK_STATES.includes(t.Status?.State)).length;
-  if (failures >= 3) return { state: 'failed', detail: exited ?? `${failures} tasks failed` };
+  if (failures >= 3) return { state: 'failed', detail: exited ? cite(exited) : `${failures} tasks failed` };
   const updateDone = !svc.updateState || svc.updateState === 'completed';
   if (running >= svc.replicas && updateDone) return { state: 'converged', running, desired: svc.replicas };
   return {
@@ -134,7 +214,11 @@ export function judgeConvergence(svc: ServiceInfo, image: string, tasks: Spec[])
 
 /** The narrow slice of the Docker Engine API a release needs, through dockerode (never the CLI). */
 export class Swarm {
-  constructor(private readonly docker: Docker) {}
+  /** `where` names the endpoint in messages, e.g. "staging's Docker endpoint unix:///run/docker.sock". */
+  constructor(
+    private readonly docker: Docker,
+    private readonly where?: string,
+  ) {}
 
   async inspect(name: string): Promise<ServiceInfo & { spec: Spec }> {
     const raw = await this.call(() => this.docker.getService(name).inspect(), name);
@@ -222,7 +306,20 @@ export class Swarm {
       () => this.docker.listTasks({ filters: { service: [name] } }),
       name,
     )) as Spec[];
-    return judgeConvergence(svc, image, tasks);
+    const c = judgeConvergence(svc, image, tasks);
+    // Only a failure names nodes: the node list is one more call, not worth making on every poll.
+    if (c.state !== 'failed' || !tasks.some((t) => t.NodeID)) return c;
+    return judgeConvergence(svc, image, tasks, await this.nodeNames());
+  }
+
+  /** Node ID → hostname; empty when the engine cannot list nodes (not a manager), so IDs are shown. */
+  private async nodeNames(): Promise<NodeNames> {
+    try {
+      const nodes = (await this.docker.listNodes()) as Spec[];
+      return new Map(nodes.map((n) => [String(n.ID), String(n.Description?.Hostname ?? n.ID)]));
+    } catch {
+      return new Map();
+    }
   }
 
   private async call<T>(fn: () => Promise<T>, service: string): Promise<T> {
@@ -238,7 +335,9 @@ export class Swarm {
         e.code === 'ECONNRESET'
       ) {
         throw new DockerUnavailable(
-          `Docker engine unreachable (${e.code}): is dockerd running on this Swarm manager?`,
+          this.where
+            ? `Docker engine unreachable (${e.code}): ${this.where} does not answer; is dockerd running there?`
+            : `Docker engine unreachable (${e.code}): is dockerd running on this Swarm manager?`,
         );
       }
       throw new Error(`Docker API: ${e.json?.message ?? e.message ?? String(err)}`);

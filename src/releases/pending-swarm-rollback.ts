@@ -54,12 +54,13 @@ export async function finishSwarmRollback(ctx: ReleaseContext, env: string, svc:
       const name = pending.swarmService;
       let detail: string;
       try {
-        const info = await ctx.swarm.inspect(name);
+        const swarm = ctx.swarmFor(env);
+        const info = await swarm.inspect(name);
         if (info.image !== pending.image) detail = `${name} already on ${info.image}`;
         else if (!info.previousImage || info.previousImage === info.image)
           detail = `${name} had no previous spec`;
         else {
-          const rolled = await ctx.swarm.rollbackToPrevious(name);
+          const rolled = await swarm.rollbackToPrevious(name);
           detail = `${name} rolled back to ${rolled.image}`;
         }
       } catch (err) {

@@ -26,8 +26,15 @@ export interface ReleaseContext {
   store: ReleaseStore;
   states: ServiceStateStore;
   traffic: Traffic;
-  swarm: Swarm;
-  promQuery: (query: string) => Promise<number[]>;
+  /** The Swarm of an environment's Docker endpoint (one client per endpoint, shared). */
+  swarmFor: (environment: string) => Swarm;
+  /**
+   * Why the environment's Docker endpoint cannot be used right now, from one short ping (e.g.
+   * "staging's Docker endpoint unix:///run/x.sock does not answer (ECONNREFUSED); …"), or undefined.
+   */
+  dockerDown: (environment: string) => Promise<string | undefined>;
+  /** An instant query against the environment's Prometheus (the top level's when it has none of its own). */
+  promQuery: (environment: string | undefined, query: string) => Promise<number[]>;
   jobs: ReleaseJobs;
   publish: (releaseId: string) => Promise<void>;
   /** Why a deploy to this environment must wait (the pre-deployment checklist), if it must. */

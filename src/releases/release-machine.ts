@@ -259,10 +259,17 @@ export async function rollBackRelease(
   const rest = async () => {
     await ctx.jobs.dropPending(id);
     const svcName = serviceDef(ctx, r)[r.toColour].swarmService;
+    // A short ping first: an endpoint that drops packets would hold this rollback for every call's timeout.
+    const down = await ctx.dockerDown(r.environment);
+    if (down) {
+      swarmDetail = `could not roll back ${svcName}: ${down}`;
+      return;
+    }
     try {
-      const svc = await ctx.swarm.inspect(svcName);
+      const swarm = ctx.swarmFor(r.environment);
+      const svc = await swarm.inspect(svcName);
       if (svc.image === r.image && svc.previousImage && svc.previousImage !== r.image) {
-        await ctx.swarm.rollbackToPrevious(svcName);
+        await swarm.rollbackToPrevious(svcName);
         swarmDetail = `${svcName} rolled back to ${svc.previousImage}`;
       } else {
         swarmDetail = `${svcName} left on ${svc.image}`;

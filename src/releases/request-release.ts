@@ -48,6 +48,9 @@ export async function requestRelease(
     });
     return result;
   }
+  // Every release here would fail at its first step, after its retries: say so now and start none.
+  // The same command run again still resumes what it already started (below).
+  const dockerDown = await ctx.dockerDown(req.environment);
 
   for (const service of req.services) {
     const def = env.services[service];
@@ -78,12 +81,15 @@ export async function requestRelease(
             },
           };
         }
+        // Not taken over (nor logged as such) while the endpoint is down.
+        if (dockerDown) return { result: { refused: dockerDown } };
         // The holder ended without freeing the lock (e.g. it was lost): the lock is stale.
         ctx.logger.warn(
           { service, environment: req.environment, stale: s.inFlight.releaseId },
           'Taking over a stale release lock',
         );
       }
+      if (dockerDown) return { result: { refused: dockerDown } };
       if (s.lastGood.image === image && s.weights[s.live] === 100) {
         return {
           result: {
@@ -114,7 +120,7 @@ export async function requestRelease(
       return { state, result: { from, fromImage } };
     });
     if ('refused' in lock) {
-      ctx.metrics.lockContention.inc({ environment: req.environment });
+      if (lock.refused !== dockerDown) ctx.metrics.lockContention.inc({ environment: req.environment });
       result.refused.push({ service, reason: lock.refused });
       continue;
     }
@@ -128,10 +134,13 @@ export async function requestRelease(
     // The first release of a service learns the stable image from Swarm, for rollback messages.
     const fromImage =
       lock.fromImage ??
-      (await ctx.swarm.inspect(def[lock.from].swarmService).then(
-        (i) => i.image,
-        () => undefined,
-      ));
+      (await ctx
+        .swarmFor(req.environment)
+        .inspect(def[lock.from].swarmService)
+        .then(
+          (i) => i.image,
+          () => undefined,
+        ));
     const release: Omit<Release, 'rev'> = {
       id,
       environment: req.environment,
@@ -173,6 +182,16 @@ export async function requestRelease(
     }
     await ctx.publish(id);
     result.started.push(created);
+  }
+  if (dockerDown) {
+    // One line for every service the endpoint stopped, not the same sentence per service.
+    const stopped = result.refused.filter((x) => x.reason === dockerDown).map((x) => x.service);
+    if (stopped.length > 0) {
+      result.refused = [
+        ...result.refused.filter((x) => x.reason !== dockerDown),
+        { service: stopped.join(', '), reason: `${stopped.join(', ')} not released: ${dockerDown}.` },
+      ];
+    }
   }
   return result;
 }

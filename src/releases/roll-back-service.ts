@@ -28,7 +28,7 @@ async function swarmSettled(
     let state: string | undefined;
     let message: string | undefined;
     try {
-      ({ updateState: state, updateMessage: message } = await ctx.swarm.inspect(swarmService));
+      ({ updateState: state, updateMessage: message } = await ctx.swarmFor(env).inspect(swarmService));
     } catch (err) {
       if (err instanceof DockerUnavailable || err instanceof SwarmServiceMissing) return undefined;
       throw err;
@@ -59,19 +59,19 @@ async function scaleBackUp(
 ): Promise<{ done?: string; error?: string }> {
   let info: ServiceInfo;
   try {
-    info = await ctx.swarm.inspect(swarmService);
+    info = await ctx.swarmFor(env).inspect(swarmService);
   } catch (err) {
     if (err instanceof DockerUnavailable || err instanceof SwarmServiceMissing) return {};
     throw err;
   }
   if (info.replicas > 0) return {};
   const replicas = info.restoreReplicas;
-  await ctx.swarm.scale(swarmService, replicas);
+  await ctx.swarmFor(env).scale(swarmService, replicas);
   const done = `${colour} scaled back from 0 to ${replicas} replica${replicas === 1 ? '' : 's'} first`;
   const policy = releasePolicy(ctx.config, env);
   const deadline = ctx.now() + Math.min(policy.convergeTimeout, 120_000);
   for (;;) {
-    const c = await ctx.swarm.convergence(swarmService, info.image);
+    const c = await ctx.swarmFor(env).convergence(swarmService, info.image);
     if (c.state === 'converged') break;
     if (c.state === 'failed' || ctx.now() >= deadline)
       return { error: `${colour} was scaled back from 0 to ${replicas} but did not start: ${c.detail}` };
@@ -91,6 +91,22 @@ async function scaleBackUp(
       };
     await sleep(interval);
   }
+}
+
+/**
+ * The Swarm half of a /rollback, or while the environment's Docker endpoint does not answer, why
+ * it is still due (it stays recorded, and the next /rollback does it).
+ */
+async function swarmHalf(
+  ctx: ReleaseContext,
+  env: string,
+  svc: string,
+  swarmService: string,
+  down?: string,
+): Promise<string> {
+  const why = down ?? (await ctx.dockerDown(env));
+  if (why) return `${swarmService} not rolled back yet (${why}); run /rollback again once it answers`;
+  return finishSwarmRollback(ctx, env, svc);
 }
 
 export interface ServiceRollbackReport {
@@ -159,7 +175,7 @@ export async function rollBackService(
     // An earlier /rollback switched traffic and then died before rolling Swarm back: finish that.
     const pending = def ? await pendingSwarmRollback(ctx, env, svc) : undefined;
     if (def && pending) {
-      const swarmDetail = await finishSwarmRollback(ctx, env, svc);
+      const swarmDetail = await swarmHalf(ctx, env, svc, pending.swarmService);
       return {
         ok: true,
         text: `↩️ ${svc} in ${env}: traffic was already 100% on ${target}${state.lastGood.image ? ` (${state.lastGood.image})` : ''}; ${swarmDetail} (finishing a rollback that was interrupted).`,
@@ -171,9 +187,11 @@ export async function rollBackService(
     };
   }
   if (!def) return { ok: false, text: `${svc} is not configured in ${env}.` };
+  // Traffic moves without Docker, as it always could; a short ping spares each Swarm call its timeout.
+  const dockerDown = await ctx.dockerDown(env);
   // A colour Swarm is still replacing (e.g. the rollback of a release that just failed) answers its
   // health check from the old task and then drops requests while the task is swapped: wait it out.
-  const moving = await swarmSettled(ctx, def[target].swarmService, env);
+  const moving = dockerDown ? undefined : await swarmSettled(ctx, def[target].swarmService, env);
   if (moving) {
     return {
       ok: false,
@@ -181,7 +199,7 @@ export async function rollBackService(
     };
   }
   // A colour scaled to 0 after the last release (afterRelease: scale-down) runs and is healthy first.
-  const scaled = await scaleBackUp(ctx, env, svc, target, def[target].swarmService);
+  const scaled = dockerDown ? {} : await scaleBackUp(ctx, env, svc, target, def[target].swarmService);
   if (scaled.error) {
     return {
       ok: false,
@@ -228,7 +246,9 @@ export async function rollBackService(
   ctx.metrics.rollbacks.inc({ environment: env, trigger: job.trigger });
 
   failpoint('after:service-rollback-traffic');
-  const swarmDetail = rollsSwarmBack ? `; ${await finishSwarmRollback(ctx, env, svc)}` : '';
+  const swarmDetail = rollsSwarmBack
+    ? `; ${await swarmHalf(ctx, env, svc, def[other(target)].swarmService, dockerDown)}`
+    : '';
   return {
     ok: true,
     trafficSwitchMs,

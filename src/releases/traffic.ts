@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { type NginxGroup, nginxGroups, nginxOf } from '../config/infrastructure.js';
 import type { Colour, FlightdeckConfig } from '../config/schema.js';
 import { FlightdeckError } from '../errors.js';
 import { httpCheck } from '../integrations/http-check.js';
@@ -21,38 +22,78 @@ export class TrafficRefused extends FlightdeckError {
   }
 }
 
-/** nginx weights from flightdeck's state: every change goes state → render → nginx -t → reload. */
+/** What Traffic needs of one nginx (see integrations/nginx-driver.ts). */
+export type NginxApplier = Pick<NginxDriver, 'apply'>;
+
+/**
+ * nginx weights from flightdeck's state: every change goes state → render → nginx -t → reload.
+ * Environments are grouped by the nginx they use; each group has its own driver and mutex and
+ * renders only its own services, so a change in one environment never touches another's nginx.
+ */
 export class Traffic {
+  private readonly groups: Array<NginxGroup & { driver: NginxApplier }>;
+  private readonly groupOf = new Map<string, NginxGroup & { driver: NginxApplier }>();
+
   constructor(
     private readonly config: FlightdeckConfig,
     private readonly states: ServiceStateStore,
-    private readonly nginx: Pick<NginxDriver, 'apply'>,
+    driverFor: (group: NginxGroup) => NginxApplier,
     private readonly redis: Redis,
     private readonly onApplied: (env: string, svc: string, w: Weights) => void = () => {},
-  ) {}
+  ) {
+    this.groups = nginxGroups(config).map((g) => ({ ...g, driver: driverFor(g) }));
+    for (const g of this.groups) for (const env of g.environments) this.groupOf.set(env, g);
+  }
 
   upstreamName(env: string, svc: string): string {
-    return upstreamName(this.config.nginx.upstreamPrefix, env, svc);
+    return upstreamName(nginxOf(this.config, env).upstreamPrefix, env, svc);
   }
 
-  private get mutexKey(): string {
-    return `${this.config.redis.prefix}:data:nginx:mutex`;
+  /** The top-level nginx keeps the key it always had, so replicas of an older version share it. */
+  private mutexKey(group: NginxGroup): string {
+    const base = `${this.config.redis.prefix}:data:nginx:mutex`;
+    return group.id === 'default' ? base : `${base}:${group.id}`;
   }
 
-  /** Renders every configured service's weights and applies them; one writer at a time across replicas. */
-  async apply(opts: { keepOnReloadFailure?: boolean } = {}): Promise<ApplyResult> {
-    return withRedisLock(this.redis, this.mutexKey, () => this.applyHoldingMutex(opts), {
-      ttlMs: 30_000,
-      waitMs: 60_000,
-    });
+  private group(env: string): NginxGroup & { driver: NginxApplier } {
+    const g = this.groupOf.get(env);
+    if (!g) throw new Error(`unknown environment ${env}`);
+    return g;
   }
 
-  /** The recorded weights of every service, except `override` for one: rendered and applied. */
+  /**
+   * Renders every configured service's weights and applies them, one nginx after the other, each
+   * with one writer at a time across replicas; only `environment`'s nginx when given. An nginx that
+   * fails does not stop the others: the error, after all were tried, names each that failed.
+   */
+  async apply(opts: { keepOnReloadFailure?: boolean; environment?: string } = {}): Promise<ApplyResult[]> {
+    const groups = opts.environment ? [this.group(opts.environment)] : this.groups;
+    const results: ApplyResult[] = [];
+    const failures: string[] = [];
+    for (const g of groups) {
+      try {
+        results.push(
+          await withRedisLock(this.redis, this.mutexKey(g), () => this.applyHoldingMutex(g, opts), {
+            ttlMs: 30_000,
+            waitMs: 60_000,
+          }),
+        );
+      } catch (err) {
+        if (groups.length === 1) throw err;
+        failures.push(`nginx of ${g.environments.join(', ')}: ${(err as Error).message}`);
+      }
+    }
+    if (failures.length > 0) throw new Error(failures.join('; '));
+    return results;
+  }
+
+  /** The recorded weights of the group's services, except `override` for one: rendered and applied. */
   private async applyHoldingMutex(
+    group: NginxGroup & { driver: NginxApplier },
     opts: { keepOnReloadFailure?: boolean },
     override?: { env: string; svc: string; weights: Weights },
   ): Promise<ApplyResult> {
-    const pairs = this.pairs();
+    const pairs = this.pairs().filter(([env]) => group.environments.includes(env));
     const weights = (await this.states.getMany(pairs)).map((s, i) =>
       override && pairs[i]?.[0] === override.env && pairs[i]?.[1] === override.svc
         ? override.weights
@@ -69,7 +110,7 @@ export class Traffic {
         })),
       };
     });
-    const result = await this.nginx.apply(upstreams, opts);
+    const result = await group.driver.apply(upstreams, { keepOnReloadFailure: opts.keepOnReloadFailure });
     for (const [i, [env, svc]] of pairs.entries()) this.onApplied(env, svc, weights[i] as Weights);
     return result;
   }
@@ -89,16 +130,17 @@ export class Traffic {
     extra: (s: ServiceState) => ServiceState = (s) => s,
     opts: { keepOnReloadFailure?: boolean } = {},
   ): Promise<{ before: Weights; apply: ApplyResult }> {
+    const group = this.group(env);
     return withRedisLock(
       this.redis,
-      this.mutexKey,
+      this.mutexKey(group),
       async () => {
         const refusedEarly = guard(await this.states.get(env, svc));
         if (refusedEarly) throw new TrafficRefused(refusedEarly);
         let applied: ApplyResult | undefined;
         let failure: Error | undefined;
         try {
-          applied = await this.applyHoldingMutex(opts, { env, svc, weights });
+          applied = await this.applyHoldingMutex(group, opts, { env, svc, weights });
         } catch (err) {
           failure = err as Error;
         }
@@ -111,7 +153,7 @@ export class Traffic {
         });
         if (outcome.refusal) {
           // Someone changed the service meanwhile: put nginx back on what is recorded.
-          if (applied) await this.applyHoldingMutex({});
+          if (applied) await this.applyHoldingMutex(group, {});
           throw new TrafficRefused(outcome.refusal);
         }
         if (failure || !applied) throw failure;

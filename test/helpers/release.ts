@@ -4,13 +4,16 @@ import { renderBlocks } from '../../tools/slack-emulator/render.js';
 import { waitFor } from './ports.js';
 import type { TestStack } from './stack.js';
 
-export function releases(stack: TestStack): ReleaseStore {
+/** What these helpers need of a suite: TestStack, or the multi-node suite's EdgeBed. */
+export type Suite = Pick<TestStack, 'emulator' | 'driver' | 'client' | 'prefix' | 'answerTo'>;
+
+export function releases(stack: Suite): ReleaseStore {
   return new ReleaseStore(stack.client, stack.prefix);
 }
 
 /** Waits until a release satisfies `pred` (reading Redis as any replica would). */
 export async function waitRelease(
-  stack: TestStack,
+  stack: Suite,
   id: string,
   pred: (r: Release) => boolean,
   what: string,
@@ -50,14 +53,14 @@ export async function measureSplit(
 }
 
 /** The progress message of a release as a user sees it in the emulator. */
-export function progressText(stack: TestStack, r: Release): string {
+export function progressText(stack: Suite, r: Release): string {
   if (!r.message) return '';
   const msg = stack.emulator.messages.find((m) => m.channel === r.message?.channel && m.ts === r.message?.ts);
   return msg ? renderBlocks(msg.blocks, msg.text) : '';
 }
 
 export async function waitProgress(
-  stack: TestStack,
+  stack: Suite,
   id: string,
   pattern: RegExp,
   timeoutMs = 30_000,
@@ -80,7 +83,7 @@ export const releaseIds = (text: string): string[] =>
   [...text.matchAll(/`(rel-[a-z0-9-]+)`/g)].map((m) => m[1] as string);
 
 /** `/deploy <text>` as U0DEV; resolves to the release id from the "releasing" answer. */
-export async function deployRelease(stack: TestStack, text: string): Promise<string> {
+export async function deployRelease(stack: Suite, text: string): Promise<string> {
   const seen = stack.emulator.ephemeralsFor('U0DEV').length;
   await stack.driver.command('/deploy', text);
   const [id] = releaseIds(await stack.answerTo('U0DEV', seen, /releasing/));
@@ -88,7 +91,7 @@ export async function deployRelease(stack: TestStack, text: string): Promise<str
 }
 
 /** `/deploy promote <service>` as U0DEV, once it is answered "Promoted". */
-export async function promoteRelease(stack: TestStack, service: string): Promise<void> {
+export async function promoteRelease(stack: Suite, service: string): Promise<void> {
   const seen = stack.emulator.ephemeralsFor('U0DEV').length;
   await stack.driver.command('/deploy', `promote ${service}`);
   await stack.answerTo('U0DEV', seen, /Promoted/);

@@ -42,6 +42,8 @@ export class TestStack {
       roles?: Array<'all' | 'web' | 'worker'>;
       configure?: (cfg: TestConfig) => void;
       env?: Record<string, string>;
+      /** Only these environments' services go through the stack's nginx (the others have their own). */
+      nginxEnvironments?: string[];
     } = {},
   ): Promise<this> {
     this.appEnv = opts.env ?? {};
@@ -52,7 +54,16 @@ export class TestStack {
       this.configOptions,
     );
     opts.configure?.(draft);
-    await this.nginx.start(proxyLocations(draft), initialUpstreams(draft));
+    const only = opts.nginxEnvironments;
+    const proxied: TestConfig = only
+      ? {
+          ...draft,
+          environments: Object.fromEntries(
+            Object.entries(draft.environments).filter(([e]) => only.includes(e)),
+          ),
+        }
+      : draft;
+    await this.nginx.start(proxyLocations(proxied), initialUpstreams(proxied));
     this.emulator = await new SlackEmulator(opts.emulator).start();
     this.config = testConfig(this.nginx, this.configOptions);
     opts.configure?.(this.config);

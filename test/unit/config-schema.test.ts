@@ -87,7 +87,9 @@ describe('a release policy per environment', () => {
     const gated = (raw: RawConfig) => {
       raw.environments.production.release = { gates: [{ name: 'errors', query: 'up', max: 1 }] };
     };
-    expect(problemsOf(gated)).toEqual(['prometheus: is required because production has metric gates']);
+    expect(problemsOf(gated)).toEqual([
+      'prometheus: is required because production has metric gates (or give environments.production.prometheus)',
+    ]);
     expect(
       problemsOf((raw) => {
         gated(raw);

@@ -77,6 +77,7 @@ describe('evaluateGate step', () => {
 
   function run(opts: { healthy?: boolean; values?: Record<string, number[]> } = {}) {
     const queries: string[] = [];
+    const environments: Array<string | undefined> = [];
     const health: unknown[][] = [];
     const ctx = fakeContext({
       config,
@@ -86,22 +87,30 @@ describe('evaluateGate step', () => {
           return { ok: opts.healthy ?? true, status: 200, ms: 1, detail: 'ok' };
         },
       },
-      promQuery: async (q: string) => {
+      promQuery: async (environment: string | undefined, q: string) => {
+        environments.push(environment);
         queries.push(q);
         const key = q.split('{')[0] as string;
         return opts.values?.[key] ?? [0.001];
       },
     });
-    return { outcome: evaluateGate(ctx, release(), step('gate', { percent: 50 })), queries, health };
+    return {
+      outcome: evaluateGate(ctx, release(), step('gate', { percent: 50 })),
+      queries,
+      environments,
+      health,
+    };
   }
 
   it('queries every gate with the release’s names filled in', async () => {
-    const { outcome, queries, health } = run({ values: { err: [0.001], rps: [12] } });
+    const { outcome, queries, environments, health } = run({ values: { err: [0.001], rps: [12] } });
     expect((await outcome).kind).toBe('done');
     expect(queries).toEqual([
       'err{svc="fdunit-staging-api-green",env="staging"}',
       'rps{service="api",colour="green"}',
     ]);
+    // Each query goes to the release's environment's Prometheus.
+    expect(environments).toEqual(['staging', 'staging']);
     expect(health).toEqual([['staging', 'api', 'green', 1_000]]);
   });
 

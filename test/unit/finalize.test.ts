@@ -57,12 +57,12 @@ function setup(
         return { changed: true, generation: 'g', ms: 1 };
       },
     },
-    swarm: {
+    swarmFor: () => ({
       scale: async (name: string, n: number) => {
         scaled.push([name, n]);
         if (opts.scaleFails) throw new Error('node is down');
       },
-    },
+    }),
   });
   return { ctx, mem, applied, scaled };
 }

@@ -4,13 +4,18 @@ import { fakeContext, release, step } from './helpers.js';
 
 function swarm(result: { changed: boolean; previous?: string }) {
   const calls: Array<[string, string]> = [];
+  const environments: string[] = [];
   return {
     calls,
-    swarm: {
-      updateImage: async (service: string, image: string) => {
-        calls.push([service, image]);
-        return result;
-      },
+    environments,
+    swarmFor: (environment: string) => {
+      environments.push(environment);
+      return {
+        updateImage: async (service: string, image: string) => {
+          calls.push([service, image]);
+          return result;
+        },
+      };
     },
   };
 }
@@ -18,7 +23,7 @@ function swarm(result: { changed: boolean; previous?: string }) {
 describe('updateService step', () => {
   it('points the idle colour’s Swarm service at the release’s image', async () => {
     const s = swarm({ changed: true, previous: 'flightdeck/testapp:1.1.0' });
-    const out = await updateService(fakeContext({ swarm: s.swarm }), release(), step('update'));
+    const out = await updateService(fakeContext({ swarmFor: s.swarmFor }), release(), step('update'));
     expect(s.calls).toEqual([['fdunit-staging-api-green', 'flightdeck/testapp:1.2.0']]);
     expect(out).toMatchObject({
       kind: 'done',
@@ -29,16 +34,17 @@ describe('updateService step', () => {
   it('targets the colour the release moves to, in the release’s environment', async () => {
     const s = swarm({ changed: true });
     await updateService(
-      fakeContext({ swarm: s.swarm }),
+      fakeContext({ swarmFor: s.swarmFor }),
       release({ environment: 'production', service: 'web', toColour: 'blue', fromColour: 'green' }),
       step('update'),
     );
     expect(s.calls[0]?.[0]).toBe('fdunit-production-web-blue');
+    expect(s.environments).toEqual(['production']);
   });
 
   it('records that Swarm was changed, so a rollback knows to undo it', async () => {
     const out = await updateService(
-      fakeContext({ swarm: swarm({ changed: true }).swarm }),
+      fakeContext({ swarmFor: swarm({ changed: true }).swarmFor }),
       release(),
       step('update'),
     );
@@ -49,7 +55,7 @@ describe('updateService step', () => {
 
   it('says so and records nothing new when the service already runs the image', async () => {
     const out = await updateService(
-      fakeContext({ swarm: swarm({ changed: false }).swarm }),
+      fakeContext({ swarmFor: swarm({ changed: false }).swarmFor }),
       release(),
       step('update'),
     );
@@ -67,7 +73,7 @@ describe('updateService step', () => {
   });
 
   it('refuses a release of a service that is no longer configured', async () => {
-    const ctx = fakeContext({ swarm: swarm({ changed: true }).swarm });
+    const ctx = fakeContext({ swarmFor: swarm({ changed: true }).swarmFor });
     await expect(updateService(ctx, release({ service: 'gone' }), step('update'))).rejects.toThrow(
       'gone is no longer configured in staging',
     );

@@ -9,12 +9,12 @@ const NOW = at('2026-01-01T12:00:00Z');
 function ctxSeeing(c: Convergence, calls: unknown[][] = []) {
   return fakeContext({
     now: () => NOW,
-    swarm: {
+    swarmFor: () => ({
       convergence: async (...args: unknown[]) => {
         calls.push(args);
         return c;
       },
-    },
+    }),
   });
 }
 

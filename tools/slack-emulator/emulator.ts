@@ -194,7 +194,9 @@ export class SlackEmulator extends EventEmitter {
       }
       this.wss?.handleUpgrade(req, socket, head, (ws) => this.onSocket(ws));
     });
-    await new Promise<void>((resolve) => this.server?.listen(port, this.opts.host ?? '127.0.0.1', () => resolve()));
+    await new Promise<void>((resolve) =>
+      this.server?.listen(port, this.opts.host ?? '127.0.0.1', () => resolve()),
+    );
     const addr = this.server.address();
     this.port = typeof addr === 'object' && addr ? addr.port : port;
     return this;

@@ -22,7 +22,7 @@ export const evaluateGate: StepHandler = async (ctx, r) => {
       colour: r.toColour,
       swarmService: def[r.toColour].swarmService,
     });
-    const values = await ctx.promQuery(query);
+    const values = await ctx.promQuery(r.environment, query);
     results.push(judge(gate, values));
   }
   const text = results.map(formatResult).join(', ');

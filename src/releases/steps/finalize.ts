@@ -31,18 +31,21 @@ export const finalize: StepHandler = async (ctx, r) => {
     };
   });
   if (!owned) return { kind: 'fail', reason: `${r.id} no longer holds ${r.service} in ${r.environment}` };
-  await ctx.traffic.apply();
+  await ctx.traffic.apply({ environment: r.environment });
   let scaled = '';
   if (policy.afterRelease === 'scale-down') {
     const old = serviceDef(ctx, r)[r.fromColour].swarmService;
-    await ctx.swarm.scale(old, 0).then(
-      () => {
-        scaled = `; ${old} scaled to 0`;
-      },
-      (err: Error) => {
-        scaled = `; could not scale ${old} down: ${err.message}`;
-      },
-    );
+    await ctx
+      .swarmFor(r.environment)
+      .scale(old, 0)
+      .then(
+        () => {
+          scaled = `; ${old} scaled to 0`;
+        },
+        (err: Error) => {
+          scaled = `; could not scale ${old} down: ${err.message}`;
+        },
+      );
   }
   const at = ctx.now();
   return {

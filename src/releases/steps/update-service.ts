@@ -6,7 +6,7 @@ import { type StepHandler, serviceDef } from '../release-context.js';
  */
 export const updateService: StepHandler = async (ctx, r) => {
   const target = serviceDef(ctx, r)[r.toColour].swarmService;
-  const { changed, previous, scaledTo } = await ctx.swarm.updateImage(target, r.image);
+  const { changed, previous, scaledTo } = await ctx.swarmFor(r.environment).updateImage(target, r.image);
   const scaled =
     scaledTo === undefined ? '' : ` (scaled back from 0 to ${scaledTo} replica${scaledTo === 1 ? '' : 's'})`;
   return {

@@ -5,7 +5,7 @@ import { type StepHandler, serviceDef } from '../release-context.js';
 export const waitConvergence: StepHandler = async (ctx, r, step) => {
   const policy = releasePolicy(ctx.config, r.environment);
   const target = serviceDef(ctx, r)[r.toColour].swarmService;
-  const c = await ctx.swarm.convergence(target, r.image);
+  const c = await ctx.swarmFor(r.environment).convergence(target, r.image);
   if (c.state === 'converged')
     return { kind: 'done', detail: `${c.running}/${c.desired} tasks running ${r.image}` };
   if (c.state === 'failed') return { kind: 'fail', reason: `${target} did not converge: ${c.detail}` };
