@@ -9,6 +9,7 @@ import { renderReport } from './lib/report.js';
 import type { ScenarioResult } from './lib/result.js';
 import { ackLatency } from './scenarios/ack-latency.js';
 import { alertStorm } from './scenarios/alert-storm.js';
+import { edgePropagation } from './scenarios/edge-propagation.js';
 import { orchestrationOverhead } from './scenarios/orchestration-overhead.js';
 import { redisMemory } from './scenarios/redis-memory.js';
 import { rollbackTime } from './scenarios/rollback-time.js';
@@ -17,7 +18,7 @@ import { trafficShift } from './scenarios/traffic-shift.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
-/** Each scenario with the time it may take on a busy 2-core machine; together under 15 minutes. */
+/** Each scenario with the time it may take on a busy 2-core machine; together under 18 minutes. */
 const SCENARIOS: Array<{ id: string; run: () => Promise<ScenarioResult>; limitMs: number }> = [
   { id: 'ack', run: ackLatency, limitMs: 120_000 },
   { id: 'storm', run: alertStorm, limitMs: 300_000 },
@@ -26,6 +27,7 @@ const SCENARIOS: Array<{ id: string; run: () => Promise<ScenarioResult>; limitMs
   { id: 'orchestration', run: orchestrationOverhead, limitMs: 150_000 },
   { id: 'scale', run: scale, limitMs: 150_000 },
   { id: 'memory', run: redisMemory, limitMs: 120_000 },
+  { id: 'edges', run: edgePropagation, limitMs: 150_000 },
 ];
 
 const only = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -13,7 +13,7 @@
 # Images in the registry, built on node 1 (tag $REG/NAME:TAG, push; skipped when the registry already
 # has node 1's build of the same recipe):
 #   flightdeck/testapp:{1.0.0,1.1.0,1.2.0,2.0.0,broken,unhealthy,errors}   scripts/lib/testapp.sh
-#   flightdeck/nginx-local:1, flightdeck/node-base:20                      scripts/build-base-image.sh
+#   flightdeck/nginx-local:1, flightdeck/node-base:20, flightdeck/redis-local:7   scripts/build-base-image.sh
 #
 # Facts it relies on (each one was a failure first):
 # - `nsenter --net=...`, not `ip netns exec`: the latter remounts /sys and hides the cgroup mounts,
@@ -220,7 +220,7 @@ images() {
     push "$ref"
   done
   # build-base-image.sh skips an image node 1 already has with the same recipe.
-  for name in nginx-local:1 node-base:20; do
+  for name in nginx-local:1 node-base:20 redis-local:7; do
     DOCKER_HOST=unix:///run/fdmn1.sock bash "$ROOT/scripts/build-base-image.sh" "${name%%-*}"
     dk 1 tag "flightdeck/$name" "$REG/flightdeck/$name"
     push "$REG/flightdeck/$name"

@@ -160,6 +160,26 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
         for (const [state, n] of Object.entries(counts)) metrics.queueJobs.set({ queue: name, state }, n);
       }),
     );
+    if (role === 'web') return;
+    metrics.edgeInSync.reset();
+    metrics.edgeGenerationAge.reset();
+    await Promise.all(
+      nginxGroups(config).map(async (g) => {
+        const edges = nginxes.get(g.id)?.edges;
+        if (!edges) return;
+        const status = await withTimeout(edges.status(), 1_000, 'edge status');
+        const group = g.nginx.upstreamPrefix;
+        for (const r of status.live) {
+          const ok = r.generation === status.desired && r.health === 'ok';
+          metrics.edgeInSync.set({ group, replica: r.name }, ok ? 1 : 0);
+          metrics.edgeGenerationAge.set(
+            { group, replica: r.name },
+            Math.max(0, (Date.now() - r.appliedAt) / 1000),
+          );
+        }
+        metrics.edgeMissing.set({ group }, status.missing.length);
+      }),
+    );
   };
 
   let slack: SlackListeners | undefined;

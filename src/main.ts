@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { startFlightdeck } from './app.js';
+import { edgeConfigCommand } from './cli/edge-config.js';
 import { ConfigError, loadConfig } from './config/load-config.js';
 import { Duration } from './config/schema.js';
 import { createLogger } from './observability/logger.js';
@@ -7,6 +8,16 @@ import { createLogger } from './observability/logger.js';
 const logger = createLogger();
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'edge-config') {
+    const code = edgeConfigCommand(
+      process.argv.slice(3),
+      process.env,
+      (s) => process.stdout.write(s),
+      (s) => process.stderr.write(s),
+    );
+    process.exitCode = code;
+    return;
+  }
   let loaded: ReturnType<typeof loadConfig>;
   try {
     loaded = loadConfig(process.env);

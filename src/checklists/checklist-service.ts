@@ -1,6 +1,6 @@
 import type { KnownBlock } from '@slack/types';
 import type { FlightdeckConfig } from '../config/schema.js';
-import { httpCheck } from '../integrations/http-check.js';
+import { checkBackend } from '../integrations/http-check.js';
 import type { Swarm } from '../integrations/swarm.js';
 import { textBar } from '../releases/weights.js';
 import type { ChecklistStore } from './checklist-store.js';
@@ -147,7 +147,7 @@ export class Checklists {
       services.map(async ([name, svc]) => {
         const colour = await this.checks.liveColour(check.environment, name);
         if (check.kind === 'health') {
-          const r = await httpCheck(`http://${svc[colour].address}${svc.healthPath}`, { timeoutMs: 2_000 });
+          const r = await checkBackend(svc[colour].address, svc.healthPath, { timeoutMs: 2_000 });
           return { ok: r.ok, line: `${name}/${colour} ${r.ok ? 'healthy' : r.detail}` };
         }
         const swarm = this.checks.swarmFor(check.environment);

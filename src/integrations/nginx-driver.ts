@@ -11,6 +11,8 @@ export interface Nginx {
   apply(upstreams: Upstream[], opts?: { keepOnReloadFailure?: boolean }): Promise<ApplyResult>;
   /** Resolves when this nginx answers; throws saying why not. */
   probe(): Promise<void>;
+  /** nginx.driver: edge: what each replica reports (for /traffic status and /metrics). */
+  edges?: Pick<EdgeDriver, 'status'>;
 }
 
 export interface NginxDeps {

@@ -75,11 +75,12 @@ export class EdgeDriver {
           `${outcome.why}; the new weights stay published and every edge takes them when it next syncs`,
         );
       }
-      // Every edge back on what it served: the change never happened.
+      // The first weights ever published stay: there is nothing older to go back to, and an edge
+      // that starts needs them before it can serve at all.
       if (previous === null) {
-        await this.redis.del(this.keys.desired);
-        throw new NginxError(`${outcome.why}; the weights are unpublished again`);
+        throw new NginxError(`${outcome.why}; the weights stay published for the edges that start`);
       }
+      // Every edge back on what it served: the change never happened.
       await this.redis.set(this.keys.desired, previous);
       const back = await this.waitConfirmed(/^generation (\S+)$/m.exec(previous)?.[1] ?? '');
       throw new NginxError(

@@ -212,6 +212,7 @@ export function renderLuaUpstreams(
       `upstream ${u.name} {`,
       '    server 0.0.0.1; # placeholder: the balancer below picks blue or green',
       `    balancer_by_lua_block { ${lib}.balance(${luaString(u.name)}) }`,
+      ...(u.settings?.keepalive ? [`    keepalive ${u.settings.keepalive};`] : []),
       '}',
       '',
     ]),

@@ -23,6 +23,21 @@ export interface UpstreamServer {
 export interface Upstream {
   name: string;
   servers: UpstreamServer[];
+  /** services.<svc>.upstream: keep-alive pool and nginx's max_fails / fail_timeout. */
+  settings?: { keepalive: number; maxFails: number; failTimeoutMs: number };
+}
+
+/** `max_fails`/`fail_timeout` of a server line, only where they differ from nginx's own (1, 10s). */
+function failureParams(u: Upstream): string {
+  const s = u.settings;
+  if (!s) return '';
+  const parts = [
+    ...(s.maxFails !== 1 ? [`max_fails=${s.maxFails}`] : []),
+    ...(s.failTimeoutMs !== 10_000
+      ? [`fail_timeout=${Math.max(1, Math.round(s.failTimeoutMs / 1000))}s`]
+      : []),
+  ];
+  return parts.length ? ` ${parts.join(' ')}` : '';
 }
 
 /**
@@ -60,13 +75,15 @@ export function renderUpstreams(upstreams: Upstream[], generation: string, statu
   ];
   for (const u of upstreams) {
     lines.push(`upstream ${u.name} {`);
+    const params = failureParams(u);
     for (const s of u.servers) {
       lines.push(
         s.weight > 0
-          ? `    server ${s.address} weight=${s.weight}; # ${s.colour} ${s.weight}%`
+          ? `    server ${s.address} weight=${s.weight}${params}; # ${s.colour} ${s.weight}%`
           : `    server ${s.address} down; # ${s.colour} 0%`,
       );
     }
+    if (u.settings?.keepalive) lines.push(`    keepalive ${u.settings.keepalive};`);
     lines.push('}', '');
   }
   if (statusListen) {

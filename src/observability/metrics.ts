@@ -96,6 +96,26 @@ export function createMetrics() {
       labelNames: ['environment', 'service', 'colour'] as const,
       registers: [registry],
     }),
+    // nginx.driver: edge, per edge group (nginx.upstreamPrefix) and replica; reset at each scrape,
+    // so a replica that stopped reporting leaves these and shows in edgeMissing.
+    edgeInSync: new Gauge({
+      name: 'flightdeck_edge_in_sync',
+      help: '1 when the edge replica serves the published weights and reports healthy, else 0',
+      labelNames: ['group', 'replica'] as const,
+      registers: [registry],
+    }),
+    edgeGenerationAge: new Gauge({
+      name: 'flightdeck_edge_generation_age_seconds',
+      help: 'How long the edge replica has served the generation it reports',
+      labelNames: ['group', 'replica'] as const,
+      registers: [registry],
+    }),
+    edgeMissing: new Gauge({
+      name: 'flightdeck_edge_replicas_missing',
+      help: 'Edge replicas seen before that no longer report',
+      labelNames: ['group'] as const,
+      registers: [registry],
+    }),
     lockWait: new Histogram({
       name: 'flightdeck_lock_wait_seconds',
       help: 'Time spent waiting for a service or nginx mutex',

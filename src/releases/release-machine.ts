@@ -234,7 +234,13 @@ export async function rollBackRelease(
   // 1. Traffic, first and at once. Moving towards the stable colour keeps the file even if nginx is down.
   let trafficSwitchMs: number | undefined;
   let trafficError: string | undefined;
-  const stableHealth = await ctx.traffic.checkColour(r.environment, r.service, r.fromColour);
+  const stableHealth = await ctx.traffic.checkColour(
+    r.environment,
+    r.service,
+    r.fromColour,
+    undefined,
+    'any',
+  );
   try {
     await ctx.traffic.setWeights(
       r.environment,

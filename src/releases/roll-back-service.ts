@@ -81,7 +81,7 @@ async function scaleBackUp(
   let streak = 0;
   let failures = 0;
   for (;;) {
-    const health = await ctx.traffic.checkColour(env, svc, colour, timeout);
+    const health = await ctx.traffic.checkColour(env, svc, colour, timeout, 'any');
     streak = health.ok ? streak + 1 : 0;
     failures += health.ok ? 0 : 1;
     if (streak >= attempts) return { done };
@@ -206,7 +206,7 @@ export async function rollBackService(
       text: `⚠️ Not rolling back ${svc} in ${env}: ${scaled.error}, so traffic stays where it is. Deploy a known good version instead.`,
     };
   }
-  const health = await ctx.traffic.checkColour(env, svc, target);
+  const health = await ctx.traffic.checkColour(env, svc, target, undefined, 'any');
   if (!health.ok) {
     return {
       ok: false,

@@ -2,7 +2,7 @@ import { type ExecutionResult, refused } from '../commands/execution.js';
 import type { TrafficCommand } from '../commands/schema.js';
 import { describeApply } from '../integrations/nginx.js';
 import type { ReleaseContext } from './release-context.js';
-import { renderTrafficStatus } from './render-traffic.js';
+import { renderEdges, renderTrafficStatus } from './render-traffic.js';
 import type { ServiceState } from './schema.js';
 import { TrafficRefused } from './traffic.js';
 import { describeSplit, other, weightsFor } from './weights.js';
@@ -58,5 +58,14 @@ async function trafficStatus(ctx: ReleaseContext, only?: string): Promise<Execut
   const pairs = ctx.traffic.pairs().filter(([env]) => !only || env === only);
   const states = await ctx.states.getMany(pairs);
   const map = new Map(pairs.map(([e, s], i) => [`${e}/${s}`, states[i] as ServiceState]));
-  return { text: renderTrafficStatus(ctx.config, map, only) };
+  const envs = Object.keys(ctx.config.environments).filter((env) => !only || env === only);
+  const edges = new Map<string, string>();
+  await Promise.all(
+    envs.map(async (env) => {
+      const status = await ctx.traffic.edgeStatus(env)?.catch((err: Error) => err);
+      if (status instanceof Error) edges.set(env, `edges: not known (${status.message})`);
+      else if (status) edges.set(env, renderEdges(status, ctx.now()));
+    }),
+  );
+  return { text: renderTrafficStatus(ctx.config, map, only, edges) };
 }

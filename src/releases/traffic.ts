@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { type NginxGroup, nginxGroups, nginxOf } from '../config/infrastructure.js';
 import type { Colour, FlightdeckConfig } from '../config/schema.js';
 import { FlightdeckError } from '../errors.js';
-import { httpCheck } from '../integrations/http-check.js';
+import { checkBackend } from '../integrations/http-check.js';
 import {
   type ApplyResult,
   type NginxDriver,
@@ -10,6 +10,7 @@ import {
   type Upstream,
   upstreamName,
 } from '../integrations/nginx.js';
+import type { EdgeDriver, EdgeStatus } from '../integrations/nginx-edge.js';
 import { withRedisLock } from '../integrations/redis-lock.js';
 import type { ServiceState, Weights } from './schema.js';
 import type { ServiceStateStore } from './service-state-store.js';
@@ -23,7 +24,7 @@ export class TrafficRefused extends FlightdeckError {
 }
 
 /** What Traffic needs of one nginx (see integrations/nginx-driver.ts). */
-export type NginxApplier = Pick<NginxDriver, 'apply'>;
+export type NginxApplier = Pick<NginxDriver, 'apply'> & { edges?: Pick<EdgeDriver, 'status'> };
 
 /**
  * nginx weights from flightdeck's state: every change goes state → render → nginx -t → reload.
@@ -43,6 +44,11 @@ export class Traffic {
   ) {
     this.groups = nginxGroups(config).map((g) => ({ ...g, driver: driverFor(g) }));
     for (const g of this.groups) for (const env of g.environments) this.groupOf.set(env, g);
+  }
+
+  /** nginx.driver: edge: the replicas of `env`'s edges as they report (undefined for other drivers). */
+  edgeStatus(env: string): Promise<EdgeStatus> | undefined {
+    return this.group(env).driver.edges?.status();
   }
 
   upstreamName(env: string, svc: string): string {
@@ -108,6 +114,15 @@ export class Traffic {
           address: def?.[colour].address ?? '127.0.0.1:1',
           weight: (weights[i] as Weights)[colour],
         })),
+        ...(def
+          ? {
+              settings: {
+                keepalive: def.upstream.keepalive,
+                maxFails: def.upstream.maxFails,
+                failTimeoutMs: def.upstream.failTimeout,
+              },
+            }
+          : {}),
       };
     });
     const result = await group.driver.apply(upstreams, { keepOnReloadFailure: opts.keepOnReloadFailure });
@@ -166,16 +181,21 @@ export class Traffic {
   /** Is every colour that would get traffic healthy? Returns the failures. */
   async unhealthyServing(env: string, svc: string, weights: Weights, timeoutMs = 2_000): Promise<string[]> {
     const checks = await Promise.all(
-      servingColours(weights).map((c) => this.checkColour(env, svc, c, timeoutMs)),
+      servingColours(weights).map((c) => this.checkColour(env, svc, c, timeoutMs, 'any')),
     );
     return checks.filter((c) => !c.ok).map((c) => c.detail);
   }
 
-  checkColour(env: string, svc: string, colour: Colour, timeoutMs = 2_000) {
+  /**
+   * Health of one colour. An address by name (a dnsrr service, `tasks.<service>`) is every task it
+   * resolves to: `all` of them must answer for a release's new colour, `any` is enough for a move
+   * to safety (a rollback, the stable colour), so one sick task never blocks the way back.
+   */
+  checkColour(env: string, svc: string, colour: Colour, timeoutMs = 2_000, require: 'all' | 'any' = 'all') {
     const def = this.config.environments[env]?.services[svc];
     if (!def)
       return Promise.resolve({ ok: false, status: 0, ms: 0, detail: `${svc} is not configured in ${env}` });
-    return httpCheck(`http://${def[colour].address}${def.healthPath}`, { timeoutMs });
+    return checkBackend(def[colour].address, def.healthPath, { timeoutMs, require });
   }
 
   pairs(): Array<[string, string]> {

@@ -13,8 +13,13 @@ import { freePort } from './ports.js';
 export const EDGE_PASSWORD = 'edge-password-for-tests';
 
 /** Creates the edge group's Redis user with the rule `flightdeck edge-config --acl` prints. */
-export async function createEdgeUser(client: Redis, redisPrefix: string, group: string): Promise<void> {
-  const rule = edgeAclRule(redisPrefix, group, 'edge').split(' ').slice(1);
+export async function createEdgeUser(
+  client: Redis,
+  redisPrefix: string,
+  group: string,
+  user = 'edge',
+): Promise<void> {
+  const rule = edgeAclRule(redisPrefix, group, user).split(' ').slice(1);
   await client.call('ACL', 'SETUSER', ...rule, `>${EDGE_PASSWORD}`);
 }
 
@@ -28,6 +33,9 @@ export async function startEdge(opts: {
   group: string;
   redisPrefix: string;
   redisPort: number;
+  /** Default 127.0.0.1, user `edge`. */
+  redisHost?: string;
+  redisUser?: string;
   upstreams: EdgeUpstream[];
   resolvers?: string[];
   resolveIntervalMs?: number;
@@ -39,7 +47,7 @@ export async function startEdge(opts: {
   const { content } = renderEdgeConfig(opts.upstreams, {
     prefix: opts.group,
     redisPrefix: opts.redisPrefix,
-    redis: { host: '127.0.0.1', port: opts.redisPort, user: 'edge', passwordFile },
+    redis: { host: opts.redisHost ?? '127.0.0.1', port: opts.redisPort, user: opts.redisUser ?? 'edge', passwordFile },
     resolvers: opts.resolvers ?? ['127.0.0.1'],
     syncIntervalMs: 200,
     resolveIntervalMs: opts.resolveIntervalMs ?? 1_000,

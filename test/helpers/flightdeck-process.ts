@@ -153,7 +153,8 @@ export async function runToExit(
       p.stderr.on('data', (d: Buffer) => {
         output += d.toString();
       });
-      const timer = setTimeout(() => p.kill('SIGKILL'), 20_000);
+      // Only a guard against a start that hangs: a config error exits long before, even on a busy machine.
+      const timer = setTimeout(() => p.kill('SIGKILL'), 55_000);
       p.on('exit', (code) => {
         clearTimeout(timer);
         resolvePromise({ code, output });

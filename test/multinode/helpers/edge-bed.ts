@@ -186,25 +186,13 @@ export class EdgeBed {
   }
 
   async createColour(svc: string, colour: string, tag: string, env = 'staging'): Promise<void> {
-    await this.manager.createService({
-      Name: this.colourService(svc, colour, env),
-      Labels: testLabels(this.id),
-      TaskTemplate: {
-        ContainerSpec: {
-          Image: this.bed.image('testapp', tag),
-          Env: ['PORT=8080', `COLOUR=${colour}`],
-          StopGracePeriod: SECOND,
-        },
-        RestartPolicy: { Condition: 'any', Delay: SECOND / 2 },
-        // One task per node: draining a node leaves each colour a task elsewhere.
-        Placement: { MaxReplicas: 1 },
-        Networks: [{ Target: this.network }],
-      },
-      Mode: { Replicated: { Replicas: 2 } },
-      UpdateConfig: { Parallelism: 1, FailureAction: 'rollback', Monitor: SECOND * 2, Order: 'start-first' },
-      RollbackConfig: { Parallelism: 1, FailureAction: 'pause', Monitor: SECOND, Order: 'start-first' },
-      EndpointSpec: { Mode: 'dnsrr' },
-    } as never);
+    await createColourService(this.bed, {
+      name: this.colourService(svc, colour, env),
+      colour,
+      tag,
+      network: this.network,
+      labels: testLabels(this.id),
+    });
   }
 
   /** The edge file as an operator renders it: `flightdeck edge-config` on the same flightdeck.yml. */
@@ -403,30 +391,96 @@ export class EdgeBed {
   }
 }
 
-/** Requests through every edge, all the time: what a user behind the load balancers sees. */
+/**
+ * One colour of a service on the bed: the test app from the registry, 2 tasks on 2 nodes, reached
+ * by name (dnsrr) on `network`; Swarm rolls an update start-first and rolls back a failed one.
+ */
+export async function createColourService(
+  bed: Multinode,
+  s: { name: string; colour: string; tag: string; network: string; labels: Record<string, string> },
+): Promise<void> {
+  await bed.docker(1).createService({
+    Name: s.name,
+    Labels: s.labels,
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: bed.image('testapp', s.tag),
+        Env: ['PORT=8080', `COLOUR=${s.colour}`],
+        StopGracePeriod: SECOND,
+      },
+      RestartPolicy: { Condition: 'any', Delay: SECOND / 2 },
+      // One task per node: draining a node leaves each colour a task elsewhere.
+      Placement: { MaxReplicas: 1 },
+      Networks: [{ Target: s.network }],
+    },
+    Mode: { Replicated: { Replicas: 2 } },
+    UpdateConfig: { Parallelism: 1, FailureAction: 'rollback', Monitor: SECOND * 2, Order: 'start-first' },
+    RollbackConfig: { Parallelism: 1, FailureAction: 'pause', Monitor: SECOND, Order: 'start-first' },
+    EndpointSpec: { Mode: 'dnsrr' },
+  } as never);
+}
+
+/**
+ * Requests through every edge, all the time: what a user behind the load balancers sees. It is also
+ * the measurement: an edge's split is deterministic over the requests it gets, so the colours of
+ * the probe's next n requests through one edge are that edge's split (nothing else sends to it).
+ */
 export class Probe {
   failed: string[] = [];
   served = 0;
+  private readonly counts = new Map<string, { blue: number; green: number; failed: number }>();
   private stopped = false;
   private loops: Promise<void>[] = [];
 
   constructor(private readonly urls: () => string[]) {}
 
+  private count(url: string) {
+    let c = this.counts.get(url);
+    if (!c) {
+      c = { blue: 0, green: 0, failed: 0 };
+      this.counts.set(url, c);
+    }
+    return c;
+  }
+
   start(): this {
     this.loops = [0, 1].map(async () => {
       while (!this.stopped) {
-        for (const url of this.urls()) {
+        const urls = this.urls();
+        if (urls.length === 0) await new Promise((r) => setTimeout(r, 50));
+        for (const url of urls) {
+          const c = this.count(url);
           const res = await fetch(url, { signal: AbortSignal.timeout(5_000) }).catch((e: Error) => e);
-          if (res instanceof Error) this.failed.push(`${url}: ${res.message}`);
-          else {
-            const body = (await res.text()).trim();
-            if (res.ok && /^(blue|green)$/.test(body)) this.served += 1;
-            else this.failed.push(`${url}: ${res.status} ${body.slice(0, 80)}`);
+          if (res instanceof Error) {
+            this.failed.push(`${url}: ${res.message}`);
+            c.failed += 1;
+            continue;
+          }
+          const body = (await res.text()).trim();
+          if (res.ok && (body === 'blue' || body === 'green')) {
+            this.served += 1;
+            c[body] += 1;
+          } else {
+            this.failed.push(`${url}: ${res.status} ${body.slice(0, 80)}`);
+            c.failed += 1;
           }
         }
       }
     });
     return this;
+  }
+
+  /** Colours of the next n requests the probe sends through `url`. */
+  async measure(url: string, n = 100): Promise<{ blue: number; green: number; failed: number }> {
+    const start = { ...this.count(url) };
+    const total = (c: { blue: number; green: number; failed: number }) => c.blue + c.green + c.failed;
+    await waitFor(() => total(this.count(url)) - total(start) >= n, {
+      timeoutMs: 120_000,
+      intervalMs: 20,
+      what: `${n} probe requests through ${url}`,
+    });
+    const now = this.count(url);
+    return { blue: now.blue - start.blue, green: now.green - start.green, failed: now.failed - start.failed };
   }
 
   async stop(): Promise<void> {
@@ -435,7 +489,7 @@ export class Probe {
   }
 }
 
-/** Colours of n requests through one edge: { blue, green, failed }. */
+/** Colours of n requests through one edge nobody else sends to: { blue, green, failed }. */
 export async function splitThrough(
   url: string,
   n = 100,
