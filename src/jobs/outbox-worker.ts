@@ -132,65 +132,22 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
       }
       case 'checklist-refresh': {
         if (!deps.checklists) return;
-        const { store } = deps.checklists;
-        const id = data.checklistId;
-        // Progress lives in Redis, so a run delayed by the chat.update budget, or retried after a
-        // failed call, resumes where it was. A message Slack no longer has is forgotten; one whose
-        // update failed otherwise (a timeout, a 500) is left for the retry, after the others are done.
-        let failed = 0;
-        const attempt = async (m: ChecklistMessageRef, view: { text: string; blocks?: KnownBlock[] }) => {
-          try {
-            await sender.update(job, m, view);
-            return 'updated';
-          } catch (err) {
-            if (err instanceof Wait) throw err;
-            if (err instanceof SlackPermanentError) {
-              deps.logger.warn(
-                { err: err.message, checklistId: id, ts: m.ts },
-                'A checklist message is gone from Slack',
-              );
-              return 'gone';
-            }
-            failed += 1;
-            deps.logger.warn(
-              { err: (err as Error).message, checklistId: id, ts: m.ts },
-              'Could not update a checklist message',
-            );
-            return 'failed';
-          }
-        };
-        await store.trim(id);
-        const shown = await store.messages(id);
-        const newest = shown[0];
-        for (const m of await store.moved(id)) {
-          if (newest) {
-            workspaceUrl ??= deps.client.auth.test().then((r) => r.url);
-            // Not known yet (auth.test failed): asked again on the retry, so every pointer is a link.
-            const url = await workspaceUrl.catch((err: unknown) => {
-              workspaceUrl = undefined;
-              throw err;
-            });
-            if ((await attempt(m, renderMoved(newest, url))) === 'failed') continue;
-          }
-          await store.forgetMoved(id, m);
-        }
-        const view = await deps.checklists.render(id);
-        const version = renderVersion(view);
-        const rendered = await store.rendered(id);
-        const at = (m: { channel: string; ts: string }) => rendered.get(`${m.channel}|${m.ts}`);
-        // Each message once per render, the longest-waiting first: ticks that keep coming starve none.
-        const stale = shown
-          .filter((m) => at(m)?.version !== version)
-          .sort((a, b) => (at(a)?.at ?? 0) - (at(b)?.at ?? 0));
-        for (const m of stale) {
-          const outcome = await attempt(m, view);
-          // Deleted in Slack (or its channel is): it frees its place among the capped messages.
-          if (outcome === 'gone') await store.forget(id, m);
-          else if (outcome === 'updated') await store.setRendered(id, m, version);
-        }
-        if (failed > 0)
-          throw new Error(`${failed} checklist message(s) of ${id} not updated; the retry does them`);
-        return;
+        return refreshChecklist(
+          {
+            checklists: deps.checklists,
+            logger: deps.logger,
+            update: (m, view) => sender.update(job, m, view),
+            workspaceUrl: () => {
+              workspaceUrl ??= deps.client.auth.test().then((r) => r.url);
+              // Not known yet (auth.test failed): asked again on the retry, so every pointer is a link.
+              return workspaceUrl.catch((err: unknown) => {
+                workspaceUrl = undefined;
+                throw err;
+              });
+            },
+          },
+          data.checklistId,
+        );
       }
       case 'text':
         await sender.post(job, data.channel, { text: data.text }, `text:${job.id}`);
@@ -258,6 +215,71 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
   });
   worker.on('error', (err) => deps.logger.warn({ err: err.message }, 'Slack outbox worker error'));
   return worker;
+}
+
+/** What a checklist refresh uses: the checklist's store and render, and Slack within its budget. */
+export interface ChecklistRefreshDeps {
+  checklists: NonNullable<OutboxDeps['checklists']>;
+  /** chat.update within the budget (throws `Wait` when the job must be delayed). */
+  update(m: ChecklistMessageRef, view: { text: string; blocks?: KnownBlock[] }): Promise<void>;
+  /** The workspace's address, for the pointers' links. */
+  workspaceUrl(): Promise<string | undefined>;
+  logger: Logger;
+}
+
+/** Points the messages moved past the cap to the newest, and brings every shown message up to date. */
+export async function refreshChecklist(deps: ChecklistRefreshDeps, id: string): Promise<void> {
+  const { store } = deps.checklists;
+  // Progress lives in Redis, so a run delayed by the chat.update budget, or retried after a
+  // failed call, resumes where it was. A message Slack no longer has is forgotten; one whose
+  // update failed otherwise (a timeout, a 500) is left for the retry, after the others are done.
+  let failed = 0;
+  const attempt = async (m: ChecklistMessageRef, view: { text: string; blocks?: KnownBlock[] }) => {
+    try {
+      await deps.update(m, view);
+      return 'updated';
+    } catch (err) {
+      if (err instanceof Wait) throw err;
+      if (err instanceof SlackPermanentError) {
+        deps.logger.warn(
+          { err: err.message, checklistId: id, ts: m.ts },
+          'A checklist message is gone from Slack',
+        );
+        return 'gone';
+      }
+      failed += 1;
+      deps.logger.warn(
+        { err: (err as Error).message, checklistId: id, ts: m.ts },
+        'Could not update a checklist message',
+      );
+      return 'failed';
+    }
+  };
+  await store.trim(id);
+  const shown = await store.messages(id);
+  const newest = shown[0];
+  for (const m of await store.moved(id)) {
+    if (newest && (await attempt(m, renderMoved(newest, await deps.workspaceUrl()))) === 'failed') continue;
+    await store.forgetMoved(id, m);
+  }
+  const view = await deps.checklists.render(id);
+  const version = renderVersion(view);
+  const rendered = await store.rendered(id);
+  const at = (m: { channel: string; ts: string }) => rendered.get(`${m.channel}|${m.ts}`);
+  // Each message once per render, the longest-waiting first: ticks that keep coming starve none.
+  const stale = shown
+    .filter((m) => at(m)?.version !== version)
+    .sort((a, b) => (at(a)?.at ?? 0) - (at(b)?.at ?? 0));
+  for (const m of stale) {
+    // Moved since `shown` was read (a post trimmed it): it shows, or will, its pointer, which
+    // the checklist must not overwrite. A move after this look queues a run that points it later.
+    if (!(await store.messages(id)).some((s) => s.channel === m.channel && s.ts === m.ts)) continue;
+    const outcome = await attempt(m, view);
+    // Deleted in Slack (or its channel is): it frees its place among the capped messages.
+    if (outcome === 'gone') await store.forget(id, m);
+    else if (outcome === 'updated') await store.setRendered(id, m, version);
+  }
+  if (failed > 0) throw new Error(`${failed} checklist message(s) of ${id} not updated; the retry does them`);
 }
 
 /** Which render a message shows: equal renders, equal versions. */

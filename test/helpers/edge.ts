@@ -47,7 +47,12 @@ export async function startEdge(opts: {
   const { content } = renderEdgeConfig(opts.upstreams, {
     prefix: opts.group,
     redisPrefix: opts.redisPrefix,
-    redis: { host: opts.redisHost ?? '127.0.0.1', port: opts.redisPort, user: opts.redisUser ?? 'edge', passwordFile },
+    redis: {
+      host: opts.redisHost ?? '127.0.0.1',
+      port: opts.redisPort,
+      user: opts.redisUser ?? 'edge',
+      passwordFile,
+    },
     resolvers: opts.resolvers ?? ['127.0.0.1'],
     syncIntervalMs: 200,
     resolveIntervalMs: opts.resolveIntervalMs ?? 1_000,

@@ -48,7 +48,9 @@ describe('flightdeck edge-config', () => {
     const { code, out } = run(config(edgeNginx));
     expect(code).toBe(0);
     expect(out).toMatch(/^# Managed by flightdeck \(nginx\.driver: edge\)/);
-    expect(out).toMatch(/upstream flightdeck_staging_api \{\n.*\n.*balancer_by_lua_block.*\n {4}keepalive 8;\n\}/);
+    expect(out).toMatch(
+      /upstream flightdeck_staging_api \{\n.*\n.*balancer_by_lua_block.*\n {4}keepalive 8;\n\}/,
+    );
     expect(out).toContain('["tasks.api-blue:8080"] = true');
   });
 

@@ -11,6 +11,15 @@ local slot = math.max(now, tat - (burst - 1) * interval, blocked)
 redis.call('set', KEYS[1], tostring(tat + interval), 'PX', 600000)
 return slot`;
 
+// A 429's Retry-After only ever extends the block: answers to calls sent together can come back
+// in any order, and a shorter one read last must not cut short a longer one already recorded.
+const BLOCK = `
+local to = tonumber(ARGV[1])
+local cur = tonumber(redis.call('get', KEYS[1]) or '0')
+if to <= cur then return cur end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return to`;
+
 export interface Limit {
   /** Milliseconds between calls on average. */
   interval: number;
@@ -51,10 +60,10 @@ export class ChannelBudget {
     return Number((await this.redis.get(blocked)) ?? 0);
   }
 
+  /** Records a 429's Retry-After for the scope; returns until when the scope is blocked. */
   async block(scope: string, retryAfterSec: number): Promise<number> {
-    const until = Date.now() + Math.max(1, retryAfterSec) * 1_000;
+    const ms = Math.max(1, retryAfterSec) * 1_000;
     const [, blocked] = this.keys(scope);
-    await this.redis.set(blocked, String(until), 'PX', Math.max(1, retryAfterSec) * 1_000 + 60_000);
-    return until;
+    return Number(await this.redis.eval(BLOCK, 1, blocked, Date.now() + ms, ms + 60_000));
   }
 }

@@ -9,7 +9,7 @@ import { type ChannelBudget, HISTORY_LIMIT, type Limit, POST_LIMIT, UPDATE_LIMIT
 const METADATA_TYPE = 'flightdeck_outbox';
 const ATTEMPT_TTL_SEC = 7 * 86_400;
 
-/** Thrown when a send must wait for its reserved slot or Slack's Retry-After; the caller delays the job. */
+/** Thrown when a send must wait for a slot further than NEAR_MS or for Slack's Retry-After; the caller delays the job. */
 export class Wait extends Error {
   constructor(readonly until: number) {
     super('channel budget');
@@ -67,20 +67,43 @@ export interface SendJob {
 }
 
 /**
- * Slack writes within the per-channel and per-method budgets, each post once per key. Throws `Wait`
- * instead of sleeping, so a job waiting for its turn holds no worker.
+ * How near a slot is waited for in the process rather than by delaying the job: a delay costs job
+ * writes and a wake-up by BullMQ's scheduler (seconds on a busy machine), once per call past the
+ * burst. Slots are `interval` apart, so at most about NEAR_MS / interval jobs per scope hold a worker
+ * this way; the others are delayed.
+ */
+export const NEAR_MS = 2_000;
+
+/** The sender's time, replaceable in tests. */
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+const realClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/**
+ * Slack writes within the per-channel and per-method budgets, each post once per key. A slot within
+ * NEAR_MS is slept for; a later one throws `Wait`, so a job waiting long for its turn holds no worker.
  */
 export class SlackSender {
+  private readonly clock: Clock;
+
   constructor(
     private readonly deps: {
       client: WebClient;
       /** Where attempt markers are kept. */
       redis: Redis;
       prefix: string;
-      budget: ChannelBudget;
+      budget: Pick<ChannelBudget, 'reserve' | 'blockedUntil' | 'block'>;
       metrics: Metrics;
+      clock?: Clock;
     },
-  ) {}
+  ) {
+    this.clock = deps.clock ?? realClock;
+  }
 
   /** Makes one Slack call inside its budget: a reserved slot, and Retry-After honoured for everyone. */
   async withinBudget<T>(
@@ -94,15 +117,18 @@ export class SlackSender {
     const data = job.data as { slot?: number; slotScope?: string };
     const reserved = data.slotScope === undefined || data.slotScope === scope ? data.slot : undefined;
     const slot = reserved ?? (await this.deps.budget.reserve(scope, limit));
-    if (slot > Date.now() + 5) {
+    if (slot > this.clock.now() + NEAR_MS) {
       await job.updateData({ ...(job.data as object), slot, slotScope: scope });
       throw new Wait(slot);
     }
-    if (reserved !== undefined) {
+    if (reserved !== undefined)
       await job.updateData({ ...(job.data as object), slot: undefined, slotScope: undefined });
+    const early = slot - this.clock.now();
+    if (early > 0) await this.clock.sleep(early);
+    if (reserved !== undefined || early > 0) {
       // A 429 that came after this slot was reserved still binds it: wait, then queue up again.
       const blocked = await this.deps.budget.blockedUntil(scope);
-      if (blocked > Date.now()) throw new Wait(blocked);
+      if (blocked > this.clock.now()) throw new Wait(blocked);
     }
     try {
       const out = await call();

@@ -199,7 +199,7 @@ export class EdgeBed {
   async edgeConfig(): Promise<string> {
     const { stdout } = await run(
       process.execPath,
-      ['--import', 'tsx', join(ROOT, 'src/main.ts'), 'edge-config'],
+      ['--import', 'tsx', join(ROOT, 'src/main.ts'), 'edge-config', '--environment', 'staging'],
       {
         cwd: ROOT,
         env: { PATH: process.env.PATH ?? '', FLIGHTDECK_CONFIG: join(this.dir, 'flightdeck.yml') },
