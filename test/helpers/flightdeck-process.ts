@@ -93,7 +93,8 @@ export class FlightdeckProcess {
         if (proc.exitCode !== null) throw new Error(`flightdeck exited (${proc.exitCode}):\n${this.output}`);
         return (await fetch(`${this.url}/healthz`)).ok;
       },
-      { timeoutMs: 30_000, what: `flightdeck on ${this.port}` },
+      // A guard, not an expectation: start-up takes a second or two, far more on a loaded machine.
+      { timeoutMs: 60_000, what: `flightdeck on ${this.port}` },
     ).catch((err) => {
       throw new Error(`${(err as Error).message}\n--- output ---\n${this.output}`);
     });

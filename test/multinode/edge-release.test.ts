@@ -21,9 +21,10 @@ let edgeNodes: number[] = [];
  * `green`% green within 4% of 200 requests: an edge's split is exact over the requests it gets, but
  * the probe's two loops share it and finish out of order, and the window opens at any moment.
  */
-function expectSplit(s: { blue: number; green: number; failed: number }, green: number, n = 200): void {
+function expectSplit(s: { blue: number; green: number; failed: number }, green: number): void {
   expect(s.failed).toBe(0);
-  expect(Math.abs(s.green - (green * n) / 100), JSON.stringify(s)).toBeLessThanOrEqual(n * 0.04);
+  const share = (100 * s.green) / (s.blue + s.green);
+  expect(Math.abs(share - green), JSON.stringify(s)).toBeLessThanOrEqual(4);
 }
 const through = (node: number) => probe.measure(bed.edgeUrl(node), 200);
 

@@ -86,8 +86,13 @@ type Json = Record<string, any>;
 const RESPONSE_URL_USES = 5;
 const RESPONSE_URL_TTL_MS = 30 * 60_000;
 const TRIGGER_TTL_MS = 3_000;
-/** Calls arriving this soon after a 429 was answered were already in flight (concurrent sends). */
+/**
+ * Calls arriving this soon after a 429 was answered were already in flight (concurrent sends). On a
+ * busy machine this process may handle a request long after it arrived: the allowance grows by the
+ * event-loop lag seen lately (a call handled 200 ms late was not sent after the 429 it follows).
+ */
 const IN_FLIGHT_MS = 50;
+const LAG_TICK_MS = 10;
 
 /** Per-method tiers (requests per minute), from Slack's rate-limit documentation. */
 const TIERS: Record<string, number> = {
@@ -180,6 +185,15 @@ export class SlackEmulator extends EventEmitter {
   }
 
   async start(port = 0): Promise<this> {
+    let last = performance.now();
+    this.lagTimer = setInterval(() => {
+      const now = performance.now();
+      const late = now - last - LAG_TICK_MS;
+      last = now;
+      if (late > 5) this.lags.push({ at: now, ms: late });
+      if (this.lags.length > 200) this.lags.splice(0, this.lags.length - 200);
+    }, LAG_TICK_MS);
+    this.lagTimer.unref();
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err) => {
         if (!res.headersSent) json(res, 500, { ok: false, error: 'internal_error', detail: String(err) });
@@ -269,6 +283,7 @@ export class SlackEmulator extends EventEmitter {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.lagTimer);
     if (!this.server) return;
     for (const ws of this.sockets) ws.terminate();
     this.wss?.close();
@@ -437,9 +452,18 @@ export class SlackEmulator extends EventEmitter {
   private violatesRetryAfter(scope: string): boolean {
     const t = this.now();
     return (
-      t < (this.retryAfterUntil.get(scope) ?? 0) && t > (this.retryAfterIssued.get(scope) ?? 0) + IN_FLIGHT_MS
+      t < (this.retryAfterUntil.get(scope) ?? 0) &&
+      t > (this.retryAfterIssued.get(scope) ?? 0) + IN_FLIGHT_MS + this.recentLag()
     );
   }
+
+  /** The longest event-loop delay of the last two seconds (a timer that should tick every 10 ms). */
+  private recentLag(): number {
+    const since = performance.now() - 2_000;
+    return Math.max(0, ...this.lags.filter((l) => l.at >= since).map((l) => l.ms));
+  }
+  private lags: Array<{ at: number; ms: number }> = [];
+  private lagTimer?: NodeJS.Timeout;
 
   private rateLimit(method: string, args: Json): number | undefined {
     if (method === 'chat.postMessage') {
