@@ -216,11 +216,6 @@ beforeAll(async () => {
     { timeoutMs: 600_000, intervalMs: 1_000, what: "the stack's web replicas answering" },
   );
   suite.driver = new SlackDriver(emulator, webUrl, SIGNING_SECRET);
-  probe = new Probe(() =>
-    [2, 3].map(
-      (i) => `http://${bed.nodes.find((n) => n.index === i)?.address}:${EDGE_PORT}/staging/api/colour`,
-    ),
-  ).start();
 }, 1_500_000);
 
 afterAll(async () => {
@@ -287,6 +282,12 @@ describe('deploy/flightdeck.cluster.yml on the 3-node Swarm', () => {
       },
       { timeoutMs: 120_000, what: 'both edges serving the published weights' },
     );
+    // From here on, what a user behind the edges sees.
+    probe = new Probe(() =>
+      [2, 3].map(
+        (i) => `http://${bed.nodes.find((n) => n.index === i)?.address}:${EDGE_PORT}/staging/api/colour`,
+      ),
+    ).start();
   });
 
   it("releases 10 → 50 → 100 through the stack's own web and workers, both edges following, no request failed", async () => {

@@ -23,6 +23,8 @@ const bed = new EdgeBed({
   workerMounts: [{ source: '/var/run/docker.sock', target: '/var/run/host-docker.sock' }],
   configure: async (cfg, b) => {
     prodPorts = { blue: await freePort(), green: await freePort() };
+    // What is under test is where production runs, not its pre-deployment checklist gate.
+    cfg.checklists = { gateEnvironments: [] };
     const name = (c: string) => `${b.id}-production-api-${c}`;
     cfg.environments.production = {
       deployers: ['*'],
@@ -59,10 +61,7 @@ const prodUrl = () =>
   `http://127.0.0.1:${prodEdge?.port}/${upstreamName(PROD_GROUP, 'production', 'api')}/colour`;
 
 beforeAll(async () => {
-  await bed.start().catch(async (err) => {
-    await bed.stop().catch(() => {});
-    throw err;
-  });
+  await bed.start();
   probe = new Probe(() => [bed.edgeUrl(2), bed.edgeUrl(3), ...(prodEdge ? [prodUrl()] : [])]).start();
 }, 900_000);
 
@@ -122,7 +121,7 @@ describe('one flightdeck, staging on the 3-node Swarm and production on another'
         Math.abs((100 * s[r.toColour]) / (s.blue + s.green) - percent),
         JSON.stringify(s),
       ).toBeLessThanOrEqual(4);
-      await promoteRelease(bed, 'api');
+      await promoteRelease(bed, 'api in production');
     }
     const done = await waitRelease(bed, id, (r) => r.status === 'completed', 'completed', 240_000);
     // The host Swarm's service has the new image; staging's published weights never moved.

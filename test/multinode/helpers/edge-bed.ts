@@ -209,13 +209,19 @@ export class EdgeBed {
   }
 
   siteConfig(): string {
-    const envs = this.config.environments as Record<string, { services: Record<string, unknown> }>;
-    const locations = Object.entries(envs).flatMap(([env, e]) =>
-      Object.keys(e.services).map(
-        (svc) =>
-          `  location /${env}/${svc}/ { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://${upstreamName(this.group, env, svc)}/; }`,
-      ),
-    );
+    // The environments these edges serve: those without an nginx of their own.
+    const envs = this.config.environments as Record<
+      string,
+      { services: Record<string, unknown>; nginx?: unknown }
+    >;
+    const locations = Object.entries(envs)
+      .filter(([, e]) => !e.nginx)
+      .flatMap(([env, e]) =>
+        Object.keys(e.services).map(
+          (svc) =>
+            `  location /${env}/${svc}/ { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass http://${upstreamName(this.group, env, svc)}/; }`,
+        ),
+      );
     return `server {\n  listen ${EDGE_PORT};\n  location = /edge-health { access_by_lua_block { return } return 200 "ok\\n"; }\n${locations.join('\n')}\n}\n`;
   }
 
