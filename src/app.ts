@@ -20,7 +20,7 @@ import type { LoadedConfig } from './config/load-config.js';
 import type { FlightdeckConfig } from './config/schema.js';
 import { renderHome } from './home/render-home.js';
 import { alertWebhookHandler } from './http/alert-webhook.js';
-import { sharedChecks } from './http/readiness.js';
+import { type Check, sharedChecks } from './http/readiness.js';
 import { createHttpServer } from './http/server.js';
 import { AlertmanagerClient } from './integrations/alertmanager.js';
 import { createNginxDriver, type Nginx } from './integrations/nginx-driver.js';
@@ -428,9 +428,9 @@ function infrastructureChecks(
   config: FlightdeckConfig,
   infra: ReturnType<typeof dockerClients>,
   nginxes: ReadonlyMap<string, Nginx>,
-): Record<string, () => Promise<void>> {
+): Record<string, Check> {
   const once = sharedChecks();
-  const checks: Record<string, () => Promise<void>> = {};
+  const checks: Record<string, Check> = {};
   for (const part of readinessParts(config, 'docker', (env) => dockerEndpointOf(config, env), endpointKey)) {
     const env = part.environments[0] as string;
     checks[part.name] = once(`docker ${part.key}`, () =>

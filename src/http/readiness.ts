@@ -1,6 +1,7 @@
 import { withTimeout } from '../integrations/redis.js';
 
-export type Check = () => Promise<void>;
+/** Resolves when the part answers (optionally with what it reports, e.g. each nginx edge); throws why not. */
+export type Check = () => Promise<unknown>;
 
 export interface Readiness {
   ready: boolean;
@@ -18,7 +19,7 @@ export async function checkReadiness(checks: Record<string, Check>, timeoutMs = 
   results.forEach((r, i) => {
     const name = names[i] as string;
     if (r.status === 'fulfilled') {
-      out.checks[name] = 'ok';
+      out.checks[name] = typeof r.value === 'string' && r.value ? `ok: ${r.value}` : 'ok';
     } else {
       out.ready = false;
       out.failing.push(name);
@@ -33,7 +34,7 @@ export async function checkReadiness(checks: Record<string, Check>, timeoutMs = 
  * entries of one run wait for the same call instead of each making its own.
  */
 export function sharedChecks(): (key: string, check: Check) => Check {
-  const running = new Map<string, Promise<void>>();
+  const running = new Map<string, Promise<unknown>>();
   return (key, check) => () => {
     let p = running.get(key);
     if (!p) {

@@ -9,8 +9,8 @@ import { NginxLuaDriver } from './nginx-lua.js';
 /** One nginx as the release engine sees it: take these upstreams, and answer (for /readyz). */
 export interface Nginx {
   apply(upstreams: Upstream[], opts?: { keepOnReloadFailure?: boolean }): Promise<ApplyResult>;
-  /** Resolves when this nginx answers; throws saying why not. */
-  probe(): Promise<void>;
+  /** Resolves when this nginx answers (with what its edges report, for the edge driver); throws saying why not. */
+  probe(): Promise<unknown>;
   /** nginx.driver: edge: what each replica reports (for /traffic status and /metrics). */
   edges?: Pick<EdgeDriver, 'status'>;
 }
@@ -80,6 +80,15 @@ function edgeNginx(nginx: NginxConfig, deps: NginxDeps): Nginx & { edges: EdgeDr
       const problem = status.desired ? edges.confirmed(status, status.desired) : undefined;
       if (!status.desired) throw new Error('no weights published yet (a worker publishes them at start)');
       if (problem && !problem.ok) throw new Error(problem.why);
+      // Each edge, the generation it serves and for how long, for an operator reading /readyz.
+      const now = Date.now();
+      return status.live
+        .map(
+          (r) =>
+            `${r.name} ${r.generation.slice(0, 8)} for ${Math.max(0, Math.round((now - r.appliedAt) / 1000))} s`,
+        )
+        .concat(status.missing.map((m) => `${m.name} silent`))
+        .join(', ');
     },
   };
 }

@@ -105,6 +105,11 @@ describe('one flightdeck, staging on the 3-node Swarm and production on another'
       },
       { timeoutMs: 60_000, what: "the worker's /readyz with both environments ready" },
     );
+    // Each edge with the generation it serves and since when.
+    expect(ready.checks['nginx:staging']).toMatch(
+      /^ok: edge\d-\w+ [0-9a-f]{8} for \d+ s, edge\d-\w+ [0-9a-f]{8} for \d+ s$/,
+    );
+    expect(ready.checks['nginx:production']).toMatch(/^ok: prod-edge [0-9a-f]{8} for \d+ s$/);
     expect(Object.keys(ready.checks).sort()).toEqual(
       ['docker:production', 'docker:staging', 'nginx:production', 'nginx:staging', 'redis'].sort(),
     );
