@@ -140,7 +140,16 @@ describe('nginx.driver: edge', () => {
   it('an edge that stops is named, does not hold the others back, and comes back on the current split before it serves', async () => {
     const b = edges['edge-b'] as TestNginx;
     b.stop();
-    // Its report lapses after staleAfter (2 s): until then the change waits for it.
+    // `nginx -s stop` only signals the master: wait until it is gone (it may take a while on a
+    // loaded machine), then its report lapses after staleAfter (2 s) and the change goes on without it.
+    await waitFor(
+      () =>
+        fetch(b.probeUrl).then(
+          () => false,
+          () => true,
+        ),
+      { timeoutMs: 60_000, what: 'edge-b to stop' },
+    );
     const apply = await driver().apply(upstreams(50, 50));
     expect(apply.edges).toEqual({ live: ['edge-a'], missing: ['edge-b'] });
     expect(describeApply(apply)).toMatch(/taken by 1 edge \(edge-a\) in \d+ ms; not reporting: edge-b/);
