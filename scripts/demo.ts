@@ -9,6 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { TZDate } from '@date-fns/tz';
+import { format } from 'date-fns';
 import Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import { startFlightdeck } from '../src/app.js';
@@ -38,6 +40,10 @@ const svc = (env: string, name: string, base: number) => ({
   green: { swarmService: `demo-${env}-${name}-green`, address: `127.0.0.1:${base + 1}` },
 });
 
+/** "YYYY-MM-DD HH:MM" in the demo's time zone, `offsetMs` from now. */
+const localTime = (offsetMs: number) =>
+  format(new TZDate(Date.now() + offsetMs, 'Europe/London'), 'yyyy-MM-dd HH:mm');
+
 /** The embedded defaults: two environments on the local stack, a lead, a deployer, a guest. */
 const config = FlightdeckConfig.parse({
   timezone: 'Europe/London',
@@ -58,6 +64,18 @@ const config = FlightdeckConfig.parse({
   access: { leads: ['U0LEAD'] },
   alertmanager: { url: alertmanagerUrl },
   checklists: { templates: join(ROOT, 'scripts', 'demo-template.yml'), gateEnvironments: ['production'] },
+  // A version enters production only after it completed in staging.
+  pipeline: ['staging', 'production'],
+  // Production is frozen for the next two hours, whenever the demo runs (rollbacks still go through).
+  freezes: [
+    {
+      name: 'Quarter close',
+      reason: 'finance is closing the books',
+      from: localTime(-3_600_000),
+      until: localTime(2 * 3_600_000),
+      environments: ['production'],
+    },
+  ],
   alerts: {
     defaultChannel: 'C0ALERTS',
     routes: [{ match: { severity: 'critical' }, channel: 'C0ONCALL' }],
@@ -229,29 +247,39 @@ for (const line of ['/deploy help', '/traffic api 150', 'as U0GUEST /deploy api 
   await settle();
 }
 
-// A real release on Swarm and nginx, watched through its progress message.
-await send('/deploy api 1.1.0 to staging');
-const splitSeen = new Set<number>();
-for (let i = 0; i < 240; i++) {
-  const r = new Redis(redisUrl);
-  // Read through the store, not by key pattern: a release owns several keys of other types.
-  const [rel] = await new ReleaseStore(r, 'flightdeck-demo').history('staging', 'api', 1);
-  r.disconnect();
-  const step = rel?.steps?.[rel.stepIndex];
-  if (
-    step?.kind === 'soak' &&
-    step.status === 'waiting' &&
-    step.percent !== undefined &&
-    !splitSeen.has(step.percent)
-  ) {
-    splitSeen.add(step.percent);
-    console.log(
-      `  ${c.dim}(meanwhile, 100 requests through nginx to /staging/api/: ${await split('staging', 'api')})${c.reset}`,
-    );
+/** Follows the latest release of a service until it ends, measuring the split through nginx at each soak. */
+async function watchRelease(env: string, service: string, since: number, measure = true): Promise<void> {
+  const splitSeen = new Set<number>();
+  for (let i = 0; i < 240; i++) {
+    const r = new Redis(redisUrl);
+    // Read through the store, not by key pattern: a release owns several keys of other types.
+    const [rel] = await new ReleaseStore(r, 'flightdeck-demo').history(env, service, 1);
+    r.disconnect();
+    const step = rel?.steps?.[rel.stepIndex];
+    if (
+      measure &&
+      rel &&
+      rel.createdAt >= since &&
+      step?.kind === 'soak' &&
+      step.status === 'waiting' &&
+      step.percent !== undefined &&
+      !splitSeen.has(step.percent)
+    ) {
+      splitSeen.add(step.percent);
+      console.log(
+        `  ${c.dim}(meanwhile, 100 requests through nginx to /${env}/${service}/: ${await split(env, service)})${c.reset}`,
+      );
+    }
+    // Only the release this command started: an earlier one of the service has ended already.
+    if (rel && rel.createdAt >= since && ['completed', 'rolled_back', 'failed'].includes(rel.status)) return;
+    await settle(250);
   }
-  if (rel && ['completed', 'rolled_back', 'failed'].includes(rel.status)) break;
-  await settle(250);
 }
+
+// A real release on Swarm and nginx, watched through its progress message.
+let sent = Date.now();
+await send('/deploy api 1.1.0 to staging');
+await watchRelease('staging', 'api', sent);
 await settle(800);
 await send('/traffic status');
 await settle(800);
@@ -327,7 +355,7 @@ await alertMessage(/resolved after/);
 // The 28-day rollout: a lead starts it, the team ticks items from Slack, the gate stops production.
 console.log(`\n${c.dim}(the 28-day rollout: day 1 was 14 days ago, so the calendar says phase 3)${c.reset}`);
 const start = new Date(Date.now() - 14 * 86_400_000).toISOString().slice(0, 10);
-await send(`as U0LEAD /checklist start ${start}`);
+await send(`as U0LEAD /checklist start q4-launch ${start}`);
 await settle(800);
 const checklistMessage = async (title: string) => {
   for (let i = 0; i < 80; i++) {
@@ -373,10 +401,22 @@ await settle(1_000);
 await send('/checklist pre');
 await settle(1_500);
 await tickItems('Pre-deployment checklist', ['ssl-certificates'], 'U0DEV');
+// Production takes only what completed in staging: api 1.1.0 was rolled back there, production is
+// frozen, and the pre-deployment checklist is not done.
 await send('/deploy api 1.1.0 to production');
 await settle(1_000);
 await tickItems('Pre-deployment checklist', ['load-balancer-tested', 'rollback-tested'], 'U0LEAD');
+console.log(`\n${c.dim}(api 1.1.0 goes through staging again, and completes there this time)${c.reset}`);
+sent = Date.now();
+await send('/deploy api 1.1.0 to staging');
+await watchRelease('staging', 'api', sent, false);
+await settle(800);
 await send('/deploy api 1.1.0 to production');
+await settle(1_000);
+await send('/deploy status');
+await settle(800);
+// The freeze is the only rule left; a lead deploys past it, on the record.
+await send('as U0LEAD /deploy api 1.1.0 to production override CAB-42: fix for the checkout outage');
 await settle(1_500);
 await send('/checklist status');
 await settle(1_000);

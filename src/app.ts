@@ -4,9 +4,9 @@ import type Docker from 'dockerode';
 import { AlertStore } from './alerts/alert-store.js';
 import { type AlertJobs, createAlertHandlers } from './alerts/handle-alerts.js';
 import { AuditLog } from './audit/audit-log.js';
-import { Checklists } from './checklists/checklist-service.js';
-import { ChecklistStore } from './checklists/checklist-store.js';
 import { loadTemplate } from './checklists/load-template.js';
+import { Rollouts } from './checklists/rollouts.js';
+import { slackUserGroups } from './checklists/user-groups.js';
 import {
   dockerDownMessage,
   dockerEndpointOf,
@@ -18,6 +18,7 @@ import {
 } from './config/infrastructure.js';
 import type { LoadedConfig } from './config/load-config.js';
 import type { FlightdeckConfig } from './config/schema.js';
+import { pipelineBoard } from './home/pipeline-board.js';
 import { renderHome } from './home/render-home.js';
 import { alertWebhookHandler } from './http/alert-webhook.js';
 import { type Check, sharedChecks } from './http/readiness.js';
@@ -43,10 +44,12 @@ import { startReleaseWorker, startRollbackWorker } from './jobs/release-workers.
 import { type SlackListeners, startSlackListeners } from './listeners/index.js';
 import { type Logger, logFailure } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
+import { freezeLines } from './releases/freezes.js';
 import type { ReleaseContext } from './releases/release-context.js';
 import { ReleaseStore } from './releases/release-store.js';
 import { ServiceStateStore } from './releases/service-state-store.js';
 import { Traffic } from './releases/traffic.js';
+import { VersionTrail } from './releases/version-trail.js';
 
 export interface Flightdeck {
   /** The HTTP port actually bound (useful with port 0). */
@@ -78,7 +81,8 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
   const outbox = new Outbox(queues.outbox, redis, prefix);
   const alerts = new AlertStore(redis, prefix);
   const alertmanager = config.alertmanager ? new AlertmanagerClient(config.alertmanager.url) : undefined;
-  const template = loadTemplate(config.checklists.templates);
+  // The configured template is checked at start-up (a config error stops flightdeck here).
+  loadTemplate(config.checklists.templates, config, (w) => logger.warn(w));
   const closers: Array<() => Promise<unknown>> = [];
   const store = new ReleaseStore(redis, prefix);
   const states = new ServiceStateStore(redis, prefix, (ms) => metrics.lockWait.observe(ms / 1000));
@@ -118,21 +122,26 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
     },
     jobs: bullReleaseJobs(queues.releases, queues.rollbacks, logger),
     publish: outbox.release,
-    gate: (environment) => checklists.gate(environment),
+    releaseThread: outbox.releaseThread,
+    trail: new VersionTrail(redis, prefix),
+    homesChanged: outbox.homesChanged,
+    // The production gate of the rollouts covering the deploy: pre-deployment checklist and phases.
+    gate: (environment, service) => rollouts.deployGate(environment, service),
+    postChecklistOpen: (releaseId) => rollouts.postChecklistOpen(releaseId),
     onCompleted: async (r) => {
-      // A release into a gated environment opens the post-deployment checklist where it was announced,
-      // once per release (this hook runs again if flightdeck died after it).
-      if (config.checklists.gateEnvironments.includes(r.environment))
-        await outbox.checklistPost('post', r.channel, r.id);
+      // A release into a gated environment gets its own post-deployment checklist, in the release's
+      // thread, once per release (this hook runs again if flightdeck died after it).
+      const rc = await rollouts.openReleaseChecklist(r);
+      if (rc) await outbox.checklistPost(`${r.id}/post`, rc.channel, r.id, rc.threadTs);
     },
     metrics,
     logger,
     now: Date.now,
   };
 
-  const checklists = new Checklists(
-    template,
-    new ChecklistStore(redis, prefix, config.checklists.templates.replace(/[^a-z0-9-]/gi, '_')),
+  const rollouts = new Rollouts(
+    redis,
+    prefix,
     config,
     {
       swarmFor: infra.swarmFor,
@@ -142,6 +151,8 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
         return s.weights.green > s.weights.blue ? 'green' : 'blue';
       },
     },
+    undefined,
+    (w) => logger.warn(w),
   );
 
   // A web replica only acks and enqueues, so it needs Redis alone (and no Docker socket);
@@ -203,18 +214,23 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
   let workerRedis: ReturnType<typeof createRedis> | undefined;
   if (role === 'worker' || role === 'all') {
     workerRedis = createRedis(secrets.redisUrl, 'blocking', 'worker', secrets.redisPassword);
+    // The single rollout of the previous version becomes the rollout `default` (once, atomically),
+    // before any worker reads a checklist.
+    await waitReady(redis, 5_000);
+    if (await rollouts.migrate()) logger.info('Migrated the rollout of the previous version to `default`');
     const responder = new SlackResponder(client, onSlackCall);
     const alertJobs: AlertJobs = bullAlertJobs(queues.alerts, config);
     const executor = createExecutor(
       ctx,
       { alerts, outbox, jobs: alertJobs, alertmanager },
       {
-        checklists,
+        rollouts,
         outbox,
         autocheck: async (checklistId) => {
           await queues.checklists.add('autocheck', { checklistId });
         },
         now: Date.now,
+        userGroups: slackUserGroups(client),
       },
     );
     workers.push(
@@ -241,13 +257,16 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
         states,
         budget: new ChannelBudget(redis, prefix),
         checklists: {
-          render: (id) => checklists.render(id),
-          store: checklists.store,
+          render: (ref) => rollouts.render(ref),
+          store: rollouts.messageStore,
           refresh: outbox.checklistRefresh,
         },
+        homes: { viewers: outbox.homeViewers, publish: outbox.home },
         home: async () =>
           renderHome({
-            rolloutStatus: await checklists.status(),
+            board: ctx.trail ? await pipelineBoard(config, ctx.trail, states) : undefined,
+            freezes: freezeLines(config, Date.now()),
+            rolloutStatus: await rollouts.homeStatus(),
             inFlight: await store.active(),
             openAlerts: await alerts.open(),
             now: Date.now(),
@@ -259,7 +278,7 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
         connection: workerRedis,
         prefix,
         config,
-        checklists,
+        rollouts,
         outbox,
         queue: queues.checklists,
         logger,

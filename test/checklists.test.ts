@@ -108,7 +108,8 @@ afterAll(async () => {
   await removeServicesAndWait(names);
 });
 
-const store = () => new ChecklistStore(stack.client, stack.prefix, templatePath.replace(/[^a-z0-9-]/gi, '_'));
+// `/checklist start YYYY-MM-DD` starts (or re-dates) the rollout `default`.
+const store = () => new ChecklistStore(stack.client, stack.prefix, 'default');
 
 async function say(cmd: string, text: string, user: string, re: RegExp): Promise<string> {
   const seen = stack.emulator.ephemeralsFor(user).length;
@@ -216,7 +217,7 @@ describe('the 28-day rollout', () => {
   it('unticking records who and when too', async () => {
     const msg = await checklistMessage('Big checklist');
     const block = (msg.blocks ?? []).find((b) =>
-      (b as { block_id?: string }).block_id?.startsWith('cl|big|0|'),
+      (b as { block_id?: string }).block_id?.startsWith('cl|default/big|0|'),
     ) as {
       block_id: string;
       elements: Array<{ initial_options?: Array<{ value: string }> }>;
@@ -312,14 +313,27 @@ describe('the production gate', () => {
       ),
     ).toBe(true);
 
+    // The phases gate too: phase 3 on the calendar, but phases 1 and 2 have not passed.
+    expect(await say('/deploy', 'api 1.1.0', 'U0DEV', /deploys wait/)).toMatch(
+      /phase 1 \(Staging\) has not passed: 49\/50 ticked \(98%\), needs all; phase 2 \(Pre-production\) has not passed: 0\/2/,
+    );
+    await say('/checklist', 'override phase 1 staging verified by hand', 'U0LEAD', /overrode phase 1/);
+    await say('/checklist', 'override phase 2 preprod verified by hand', 'U0LEAD', /overrode phase 2/);
     const started = await say('/deploy', 'api 1.1.0', 'U0DEV', /releasing api 1\.1\.0/);
     const [id] = releaseIds(started);
     for (const p of [10, 50, 100]) {
       await waitRelease(stack, id as string, soakingAt(p), `soaking at ${p}%`);
       await say('/deploy', 'promote api', 'U0DEV', /Promoted/);
     }
-    await waitRelease(stack, id as string, (r) => r.status === 'completed', 'completed');
-    const post = await checklistMessage('Post-deployment checklist');
+    const done = await waitRelease(stack, id as string, (r) => r.status === 'completed', 'completed');
+    // The release's own post-deployment checklist, in the release's thread.
+    const post = await waitFor(
+      () =>
+        stack.emulator
+          .threadReplies('C0RELEASES', done.message?.ts ?? '')
+          .find((m) => renderBlocks(m.blocks, m.text).includes('## 📋 Post-deployment checklist')),
+      { what: "the post-deployment checklist in the release's thread" },
+    );
     expect(renderBlocks(post.blocks, post.text)).toContain('Phase 4: After');
   }, 120_000);
 });

@@ -81,6 +81,17 @@ describe('npm run demo (the README’s first command)', () => {
     expect(plain).toContain('🤖 ✅ Health endpoints answering — 2/2: api/blue healthy, web/blue healthy');
     expect(plain).toContain('@lena in #releases: clicked ☑ rollback-tested');
     expect(plain).toMatch(/production deploys wait: the pre-deployment checklist is not complete \(1\/3\)/);
+    // The pipeline: production refuses what was rolled back in staging, takes it once it completed
+    // there again; the freeze holds it until a lead overrides, on the record.
+    expect(plain).toMatch(
+      /api: 1\.1\.0 was rolled back in staging \d+ seconds? ago by <@U0DEV>; it runs 1\.0\.0/,
+    );
+    expect(plain).toMatch(
+      /production is frozen \(Quarter close: finance is closing the books\) until .* Europe\/London, in \d+ hours?\./,
+    );
+    expect(plain).toMatch(
+      /Pipeline: staging ✅ \d+ seconds? ago\n\s+🔓 \*Overridden by <@U0LEAD>\*: CAB-42: fix for the checkout outage/,
+    );
     expect(plain).toMatch(/api 1\.1\.0 to production waits for a lead other than you to approve/);
     expect(plain).toMatch(/Phase 3 Production deployment .* 3\/3 ◀ now/);
     expect(plain).toContain('## 📋 Post-deployment checklist');

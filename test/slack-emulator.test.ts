@@ -110,4 +110,28 @@ describe('Slack emulator follows Slack’s rules', () => {
     await c.views.publish({ user_id: 'U0LEAD', view: { type: 'home', blocks: [] } });
     expect(emu.homeViews.get('U0LEAD')).toMatchObject({ type: 'home' });
   });
+
+  it('lists a user group’s members (usergroups.users.list), Tier 2', async () => {
+    const c = client();
+    emu.userGroups.set('S0QA', { id: 'S0QA', handle: 'qa', users: ['U0DEV', 'U0ONCALL'] });
+    await expect(c.usergroups.users.list({ usergroup: 'S0QA' })).resolves.toMatchObject({
+      ok: true,
+      users: ['U0DEV', 'U0ONCALL'],
+    });
+    await expect(c.usergroups.users.list({ usergroup: 'S0NONE' })).rejects.toMatchObject({
+      data: { error: 'no_such_subteam' },
+    });
+    emu.userGroups.set('S0OLD', { id: 'S0OLD', handle: 'old', users: ['U0LEAD'], disabled: true });
+    await expect(c.usergroups.users.list({ usergroup: 'S0OLD' })).rejects.toMatchObject({
+      data: { error: 'no_such_subteam' },
+    });
+    await expect(
+      c.usergroups.users.list({ usergroup: 'S0OLD', include_disabled: true }),
+    ).resolves.toMatchObject({ users: ['U0LEAD'] });
+    // 20 a minute: four calls above, sixteen more, and the next is refused.
+    for (let i = 0; i < 16; i++) await c.usergroups.users.list({ usergroup: 'S0QA' });
+    await expect(c.usergroups.users.list({ usergroup: 'S0QA' })).rejects.toMatchObject({
+      code: 'slack_webapi_rate_limited_error',
+    });
+  });
 });

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChecklistStore } from '../src/checklists/checklist-store.js';
+import { RolloutStore } from '../src/checklists/rollout-store.js';
 import { FINISHED_RELEASE_TTL_SEC, ReleaseStore } from '../src/releases/release-store.js';
 import type { Release } from '../src/releases/schema.js';
 import { TestRedis } from './helpers/redis-server.js';
@@ -20,13 +20,22 @@ afterAll(async () => {
 
 describe('checklist overrides on a connection other writers share', () => {
   it('keeps every one of many overrides made at the same moment (none silently dropped)', async () => {
-    const store = new ChecklistStore(redis, 'fd-ovr', 'seed');
-    await store.setRollout({ startDate: '2026-12-01', setBy: 'U0LEAD', setAt: 0, overrides: {} });
+    const store = new RolloutStore(redis, 'fd-ovr');
+    await store.create({
+      id: 'seed',
+      template: 'bizosaas',
+      startDate: '2026-12-01',
+      channels: [],
+      status: 'active',
+      setBy: 'U0LEAD',
+      setAt: 0,
+      overrides: {},
+    });
     // Concurrent transactions on one connection: with WATCH, the first EXEC cleared the others' watch.
     await Promise.all(
-      Array.from({ length: 12 }, (_, i) => store.override(`phase-${i}`, 'U0LEAD', `reason ${i}`)),
+      Array.from({ length: 12 }, (_, i) => store.override('seed', `phase-${i}`, 'U0LEAD', `reason ${i}`)),
     );
-    const rollout = await store.rollout();
+    const rollout = await store.get('seed');
     expect(Object.keys(rollout?.overrides ?? {}).sort()).toEqual(
       Array.from({ length: 12 }, (_, i) => `phase-${i}`).sort(),
     );

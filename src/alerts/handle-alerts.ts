@@ -165,9 +165,18 @@ export function createAlertHandlers(deps: AlertHandlerDeps) {
   const actOnRelease = async (record: AlertRecord) => {
     const mode = deps.config.alerts.duringRelease;
     const target = alertTarget(record.labels, deps.config);
-    if (mode === 'none' || !target) return;
+    if (!target) return;
     const { environment, service } = target;
     const ctx = deps.release;
+    // Promotion rules ask whether a version stayed free of critical alerts where it runs (stored escaped:
+    // it is shown in refusals).
+    await ctx.trail?.criticalAlert(
+      environment,
+      service,
+      escapeMrkdwn(record.labels.alertname ?? 'alert'),
+      now(),
+    );
+    if (mode === 'none') return;
     const state = await ctx.states.get(environment, service);
     if (!state.inFlight) return;
     const rel = await ctx.store.get(state.inFlight.releaseId);

@@ -1,13 +1,13 @@
 import type { KnownBlock } from '@slack/types';
 import type { FlightdeckConfig } from '../config/schema.js';
-import { checkBackend } from '../integrations/http-check.js';
 import type { Swarm } from '../integrations/swarm.js';
 import { textBar } from '../releases/weights.js';
 import type { ChecklistStore } from './checklist-store.js';
-import { effectivePhase, gateRefusal, progressOf } from './progress.js';
+import { effectivePhase, gateRefusal, phaseRefusal, progressOf } from './progress.js';
 import { renderChecklist } from './render-checklist.js';
 import { phaseDates, prettyDate, rolloutDay } from './rollout-calendar.js';
-import type { ItemCheck, ItemState, Rollout, Template } from './schema.js';
+import { runCheck } from './run-check.js';
+import type { ItemCheck, ItemState, ReleaseChecklist, RolloutRecord, Template, TickEntry } from './schema.js';
 
 export type Which = 'current' | 'pre' | 'post' | { phase: number };
 
@@ -20,7 +20,20 @@ export interface CheckDeps {
   liveColour: (environment: string, service: string) => Promise<'blue' | 'green'>;
 }
 
-/** The 28-day rollout: which checklist is current, ticking, auto-checks, gates, status and digests. */
+/** Which instance of the checklists a view shows: a rollout's, or one release's post-deployment checklist. */
+export interface ChecklistScope {
+  /** The rollout's id or the release's id: what keys, messages and buttons carry. */
+  id: string;
+  /** The rollout (for a release: the first rollout that covered it, if any), as read for this view. */
+  rollout?: RolloutRecord;
+  release?: ReleaseChecklist;
+  /** The post-deployment checklists of the rollout's releases, with their progress (phase 4, status). */
+  releasePosts?: () => Promise<Array<{ release: ReleaseChecklist; done: number; total: number }>>;
+  /** Keeps ticks and unticks in the history of the rollout(s). */
+  recordTicks?: (entries: TickEntry[]) => Promise<void>;
+}
+
+/** One rollout's checklists (or a release's): which is current, ticking, auto-checks, gates, status and digests. */
 export class Checklists {
   constructor(
     readonly template: Template,
@@ -28,13 +41,11 @@ export class Checklists {
     readonly config: FlightdeckConfig,
     private readonly checks: CheckDeps,
     private readonly now: () => Date = () => new Date(),
+    readonly scope: ChecklistScope = { id: store.scope },
   ) {}
 
-  async rollout(): Promise<Rollout | undefined> {
-    const stored = await this.store.rollout();
-    if (stored) return stored;
-    const start = this.config.rollout.startDate;
-    return start ? { startDate: start, setBy: 'config', setAt: 0, overrides: {} } : undefined;
+  async rollout(): Promise<RolloutRecord | undefined> {
+    return this.scope.rollout;
   }
 
   async states(): Promise<Record<string, Record<string, ItemState>>> {
@@ -53,14 +64,12 @@ export class Checklists {
   }
 
   async resolve(which: Which): Promise<{ id: string; phase?: number } | { error: string }> {
+    if (this.scope.release) return { id: 'post', phase: 4 };
     if (which === 'pre' || which === 'post') return { id: which, phase: which === 'pre' ? 3 : 4 };
     if (typeof which === 'object')
       return { id: this.template.phases[which.phase - 1]?.checklist as string, phase: which.phase };
     const pos = await this.position();
-    if (!pos)
-      return {
-        error: 'No rollout has started: a lead sets its first day with `/checklist start YYYY-MM-DD`.',
-      };
+    if (!pos) return { error: NO_ROLLOUT };
     const phase = Math.min(Math.max(pos.effective, 1), 4);
     return { id: this.template.phases[phase - 1]?.checklist as string, phase };
   }
@@ -72,9 +81,44 @@ export class Checklists {
     // Only the start date is needed here: every tick re-renders, so do not read every checklist.
     const rollout = await this.rollout();
     const dates = phase && rollout ? phaseDates(rollout.startDate, phase.phase) : undefined;
-    const when = dates ? ` · ${prettyDate(dates.first)} – ${prettyDate(dates.last)}` : '';
-    const context = `${phase ? `Phase ${phase.phase}: ${phase.title}` : this.template.name}${when}${id === 'pre' ? ' · gate of production deploys' : ''}`;
-    return renderChecklist(id, cl, await this.store.items(id), context, phase?.phase);
+    const when =
+      dates && !this.scope.release ? ` · ${prettyDate(dates.first)} – ${prettyDate(dates.last)}` : '';
+    const rel = this.scope.release;
+    const whose = rel
+      ? ` · release of *${rel.service}* \`${rel.version}\` to *${rel.environment}*${rollout ? ` · rollout *${rollout.id}*` : ''}`
+      : rollout
+        ? ` · rollout *${rollout.id}*${rollout.status === 'finished' ? ' (finished)' : ''}`
+        : '';
+    const context = `${phase ? `Phase ${phase.phase}: ${phase.title}` : this.template.name}${when}${whose}${id === 'pre' ? ' · gate of production deploys' : ''}`;
+    const view = renderChecklist(
+      id,
+      cl,
+      await this.store.items(id),
+      context,
+      phase?.phase,
+      this.scope.id,
+      Boolean(rel),
+    );
+    // Phase 4 of a rollout shows the post-deployment checklists of its releases.
+    if (!rel && phase?.phase === 4 && this.scope.releasePosts) {
+      const posts = await this.scope.releasePosts();
+      if (posts.length > 0) {
+        const lines = posts.slice(0, 15).map((p) => releasePostLine(p));
+        view.blocks.splice(2, 0, {
+          type: 'context',
+          elements: [
+            {
+              type: 'mrkdwn',
+              text: `*Releases of this rollout (${posts.length})*, each with its own checklist in its thread:\n${lines.join('\n')}`.slice(
+                0,
+                2900,
+              ),
+            },
+          ],
+        });
+      }
+    }
+    return view;
   }
 
   /** Applies one person's ticks and unticks; unknown or automatic items are ignored. Returns what changed. */
@@ -89,17 +133,25 @@ export class Checklists {
       cl.sections.flatMap((s) => s.items.filter((i) => !i.check).map((i) => [i.id, i] as const)),
     );
     const applied: Array<{ itemId: string; text: string; ticked: boolean }> = [];
+    const at = this.now().getTime();
     for (const c of changes) {
       const item = manual.get(c.itemId);
       if (!item) continue;
-      await this.store.setItem(id, c.itemId, {
-        ticked: c.ticked,
-        by: by.id,
-        name: by.name,
-        at: this.now().getTime(),
-      });
+      await this.store.setItem(id, c.itemId, { ticked: c.ticked, by: by.id, name: by.name, at });
       applied.push({ itemId: c.itemId, text: item.text, ticked: c.ticked });
     }
+    await this.scope.recordTicks?.(
+      applied.map((a) => ({
+        at,
+        by: by.id,
+        name: by.name,
+        checklist: id,
+        item: a.itemId,
+        text: a.text,
+        ticked: a.ticked,
+        ...(this.scope.release ? { release: this.scope.release.releaseId } : {}),
+      })),
+    );
     return applied;
   }
 
@@ -126,59 +178,41 @@ export class Checklists {
     return items.length;
   }
 
-  private async runCheck(check: ItemCheck): Promise<{ ok: boolean; evidence: string }> {
-    if (check.kind === 'promql') {
-      const values = await this.checks.promQuery(undefined, check.query);
-      if (values.length === 0) return { ok: false, evidence: 'no data' };
-      const worst = check.max !== undefined ? Math.max(...values) : Math.min(...values);
-      const ok =
-        (check.max === undefined || worst <= check.max) && (check.min === undefined || worst >= check.min);
-      return {
-        ok,
-        evidence: `${worst.toPrecision(3)} (${check.max !== undefined ? `≤ ${check.max}` : `≥ ${check.min}`})`,
-      };
-    }
-    const env = this.config.environments[check.environment];
-    if (!env) return { ok: false, evidence: `no environment ${check.environment}` };
-    const services = Object.entries(env.services).filter(
-      ([name]) => !check.service || name === check.service,
-    );
-    const results = await Promise.all(
-      services.map(async ([name, svc]) => {
-        const colour = await this.checks.liveColour(check.environment, name);
-        if (check.kind === 'health') {
-          const r = await checkBackend(svc[colour].address, svc.healthPath, { timeoutMs: 2_000 });
-          return { ok: r.ok, line: `${name}/${colour} ${r.ok ? 'healthy' : r.detail}` };
-        }
-        const swarm = this.checks.swarmFor(check.environment);
-        const info = await swarm.inspect(svc[colour].swarmService);
-        const c = await swarm.convergence(svc[colour].swarmService, info.image);
-        return {
-          ok: c.state === 'converged',
-          line: `${svc[colour].swarmService} ${c.state === 'converged' ? `${c.running}/${c.desired} running` : c.detail}`,
-        };
-      }),
-    );
-    const ok = results.every((r) => r.ok);
-    return {
-      ok,
-      evidence: `${results.filter((r) => r.ok).length}/${results.length}: ${results.map((r) => r.line).join(', ')}`,
-    };
+  private runCheck(check: ItemCheck) {
+    return runCheck(check, this.config, this.checks);
   }
 
-  async gate(environment: string): Promise<string | undefined> {
-    if (!this.config.checklists.gateEnvironments.includes(environment)) return undefined;
-    return gateRefusal(this.template, await this.store.items('pre'), await this.rollout());
+  /**
+   * Why this rollout holds a production deploy, or undefined: the pre-deployment checklist, then the
+   * phases (phase 3 reached on the calendar, phases 1 and 2 passed).
+   */
+  async gate(): Promise<string | undefined> {
+    const rollout = await this.rollout();
+    if (!rollout) return undefined;
+    const states = await this.states();
+    const cal = rolloutDay(rollout.startDate, this.config.timezone, this.now());
+    const reasons = [
+      gateRefusal(this.template, states.pre ?? {}, rollout, rollout.id),
+      phaseRefusal(this.template, states, rollout, {
+        ...cal,
+        phase3Starts: prettyDate(phaseDates(rollout.startDate, 3).first),
+      }),
+    ].filter((r): r is string => Boolean(r));
+    return reasons.length > 0 ? reasons.join('\n') : undefined;
   }
 
   /** `/checklist status`: the 28-day timeline, progress per phase, overdue items, each as a text bar. */
   async status(): Promise<string> {
     const pos = await this.position();
-    if (!pos) return 'No rollout has started: a lead sets its first day with `/checklist start YYYY-MM-DD`.';
+    if (!pos) return NO_ROLLOUT;
     const states = await this.states();
     const dayShown = Math.min(Math.max(pos.day, 0), 28);
+    const r = pos.rollout;
+    const finished = r.status === 'finished' || pos.day > 28;
+    const covers = `${r.services ? r.services.join(', ') : 'every service'} in ${r.environments ? r.environments.join(', ') : 'every environment'}`;
     const lines = [
-      `*${this.template.name}* — started ${prettyDate(pos.rollout.startDate)} · ${pos.day < 1 ? `starts in ${1 - pos.day} day(s)` : pos.day > 28 ? 'finished' : `day ${pos.day} of 28`} · phase ${Math.min(pos.effective, 4) || 1} of 4`,
+      `*${r.id}* · ${this.template.name} — started ${prettyDate(r.startDate)} · ${pos.day < 1 ? `starts in ${1 - pos.day} day(s)` : finished ? 'finished' : `day ${pos.day} of 28`} · phase ${Math.min(pos.effective, 4) || 1} of 4`,
+      `Covers ${covers}${r.channels.length > 0 ? ` · shown in ${r.channels.map((c) => `<#${c}>`).join(', ')}` : ''}${r.status === 'finished' ? ` · finished${r.finishedBy ? ` by ${r.finishedBy === 'flightdeck' ? 'the calendar' : `<@${r.finishedBy}>`}` : ''}${r.finishedAt ? ` on ${new Date(r.finishedAt).toISOString().slice(0, 10)}` : ''}` : ''}`,
       `\`${'█'.repeat(dayShown)}${'░'.repeat(28 - dayShown)}\``,
     ];
     for (const p of this.template.phases) {
@@ -189,10 +223,17 @@ export class Checklists {
       const d = phaseDates(pos.rollout.startDate, p.phase);
       const here = p.phase === pos.effective ? ' ◀ now' : '';
       const override = pos.rollout.overrides[`phase-${p.phase}`] ? ' (advanced by a lead)' : '';
+      const rate = p.passRate !== undefined ? ` · passes at ${Math.round(p.passRate * 100)}%` : '';
       lines.push(
-        `Phase ${p.phase} ${p.title} · ${prettyDate(d.first)} – ${prettyDate(d.last)} \`${textBar(pct)}\` ${prog.done}/${prog.total}${here}${override}`,
+        `Phase ${p.phase} ${p.title} · ${prettyDate(d.first)} – ${prettyDate(d.last)} \`${textBar(pct)}\` ${prog.done}/${prog.total}${rate}${here}${override}`,
       );
     }
+    const posts = (await this.scope.releasePosts?.()) ?? [];
+    if (posts.length > 0)
+      lines.push(
+        `*Post-deployment checklists of its releases (${posts.length})*`,
+        ...posts.slice(0, 10).map((p) => releasePostLine(p)),
+      );
     if (pos.heldBy) {
       lines.push(
         `⏸️ The calendar says phase ${pos.phase}, but phase ${pos.heldBy}'s checklist is not complete; a lead can move on with \`/checklist override phase ${pos.heldBy} <reason>\`.`,
@@ -231,7 +272,9 @@ export class Checklists {
     const pos = await this.position();
     if (!pos || pos.day < 1 || pos.day > 28) return undefined;
     const states = await this.states();
-    const lines: string[] = [`🗓️ *Rollout day ${pos.day} of 28* — phase ${pos.effective}`];
+    const lines: string[] = [
+      `🗓️ *Rollout day ${pos.day} of 28* — phase ${pos.effective} · *${pos.rollout.id}*`,
+    ];
     for (const p of this.template.phases) {
       const d = phaseDates(pos.rollout.startDate, p.phase);
       if (d.first === pos.today) lines.push(`▶️ Phase ${p.phase} (${p.title}) starts today.`);
@@ -259,4 +302,14 @@ export class Checklists {
     }
     return lines.join('\n');
   }
+}
+
+export const NO_ROLLOUT =
+  // &lt; &gt;: Slack would read a bare <name> as a link.
+  'No rollout has started: a lead sets its first day with `/checklist start YYYY-MM-DD`, or starts a named one with `/checklist start &lt;name&gt; [YYYY-MM-DD] [template]`.';
+
+function releasePostLine(p: { release: ReleaseChecklist; done: number; total: number }): string {
+  const r = p.release;
+  const mark = p.done === p.total ? '✅' : '⏳';
+  return `• ${mark} ${r.service} \`${r.version}\` → ${r.environment} · ${p.done}/${p.total} · ${new Date(r.at).toISOString().slice(0, 10)}`;
 }

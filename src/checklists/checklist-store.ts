@@ -1,51 +1,27 @@
 import type { Redis } from 'ioredis';
-import {
-  type ItemState,
-  ItemState as ItemStateSchema,
-  type Rollout,
-  Rollout as RolloutSchema,
-} from './schema.js';
+import { type ItemState, ItemState as ItemStateSchema } from './schema.js';
 
-const SET_IF_UNCHANGED = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('set', KEYS[1], ARGV[2]) return 1 end return 0`;
-
-/** Rollout, item states and the Slack messages showing each checklist. */
+/**
+ * Item states and the Slack messages showing each checklist of one scope: a rollout (its id) or a
+ * release (its id, for the release's own post-deployment checklist). Scopes never share state, so
+ * a new rollout starts with nothing ticked.
+ */
 export class ChecklistStore {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-    /** Keeps the state of different template sets apart. */
-    private readonly set: string,
+    /** A rollout's id or a release's id. */
+    readonly scope: string,
+    /** Item states expire this long after their last change (a release's checklist); none for a rollout. */
+    private readonly ttlSec?: number,
   ) {}
 
-  private k(...parts: string[]) {
-    return [this.prefix, 'data', ...parts].join(':');
-  }
-
-  async rollout(): Promise<Rollout | undefined> {
-    const raw = await this.redis.get(this.k('rollout', this.set));
-    return raw ? RolloutSchema.parse(JSON.parse(raw)) : undefined;
-  }
-
-  async setRollout(r: Rollout): Promise<void> {
-    await this.redis.set(this.k('rollout', this.set), JSON.stringify(r));
-  }
-
-  async override(key: string, by: string, reason: string): Promise<Rollout | undefined> {
-    // Compare-and-set on the whole stored value, so two leads' overrides both land. (Not WATCH: it
-    // watches per connection, and this connection is shared with every other writer in the process.)
-    const rolloutKey = this.k('rollout', this.set);
-    for (let i = 0; i < 20; i++) {
-      const raw = await this.redis.get(rolloutKey);
-      if (!raw) return undefined;
-      const r = RolloutSchema.parse(JSON.parse(raw));
-      r.overrides[key] = { by, reason, at: Date.now() };
-      if ((await this.redis.eval(SET_IF_UNCHANGED, 1, rolloutKey, raw, JSON.stringify(r))) === 1) return r;
-    }
-    throw new Error('too many concurrent overrides');
+  private k(kind: string, checklistId: string) {
+    return [this.prefix, 'data', kind, this.scope, checklistId].join(':');
   }
 
   async items(checklistId: string): Promise<Record<string, ItemState>> {
-    const raw = await this.redis.hgetall(this.k('checklist', this.set, checklistId));
+    const raw = await this.redis.hgetall(this.k('cl', checklistId));
     return Object.fromEntries(
       Object.entries(raw).map(([id, v]) => [id, ItemStateSchema.parse(JSON.parse(v))]),
     );
@@ -53,7 +29,9 @@ export class ChecklistStore {
 
   /** One field per item: ticks of different items never overwrite each other. */
   async setItem(checklistId: string, itemId: string, state: ItemState): Promise<void> {
-    await this.redis.hset(this.k('checklist', this.set, checklistId), itemId, JSON.stringify(state));
+    const key = this.k('cl', checklistId);
+    if (!this.ttlSec) await this.redis.hset(key, itemId, JSON.stringify(state));
+    else await this.redis.multi().hset(key, itemId, JSON.stringify(state)).expire(key, this.ttlSec).exec();
   }
 
   /**
@@ -120,9 +98,9 @@ export class ChecklistStore {
 
   private messageKeys(checklistId: string) {
     return {
-      shown: this.k('checklist-messages', this.set, checklistId),
-      moved: this.k('checklist-messages-moved', this.set, checklistId),
-      rendered: this.k('checklist-messages-rendered', this.set, checklistId),
+      shown: this.k('cl-messages', checklistId),
+      moved: this.k('cl-messages-moved', checklistId),
+      rendered: this.k('cl-messages-rendered', checklistId),
     };
   }
 }

@@ -8,9 +8,12 @@ export const CHECKLIST_ACTIONS = { tick: 'checklist_tick', recheck: 'checklist_r
 const hhmm = (ms: number) => `${new Date(ms).toISOString().slice(5, 16).replace('T', ' ')} UTC`;
 const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
-/** block_id of a checkbox group: which checklist and which items it holds (for the diff on a tick). */
-export const tickBlockId = (checklistId: string, section: number, chunk: number) =>
-  `cl|${checklistId}|${section}|${chunk}`;
+/**
+ * block_id of a checkbox group: which instance (rollout or release id), which checklist and which
+ * items it holds (for the diff on a tick). Messages from before named rollouts carry no scope.
+ */
+export const tickBlockId = (checklistId: string, section: number, chunk: number, scope?: string) =>
+  `cl|${scope ? `${scope}/` : ''}${checklistId}|${section}|${chunk}`;
 
 /**
  * A checklist as Block Kit: per section its progress and checkboxes (ten at most per group, Slack's
@@ -22,6 +25,10 @@ export function renderChecklist(
   states: Record<string, ItemState>,
   context: string,
   phase?: number,
+  /** The rollout's or release's id, carried by the checkboxes and the re-check button. */
+  scope?: string,
+  /** A release's own checklist: its re-check button names the checklist, not a phase. */
+  release = false,
 ): { text: string; blocks: KnownBlock[] } {
   const p = progressOf(cl, states);
   const pct = p.total === 0 ? 100 : Math.round((p.done / p.total) * 100);
@@ -58,9 +65,11 @@ export function renderChecklist(
         // Descriptions are plain text in Slack: names, not mentions.
         const description = st?.ticked
           ? `ticked by ${st.name ?? st.by} ${hhmm(st.at)}`
-          : i.owner
-            ? `owner ${i.owner}`
-            : 'no owner';
+          : st
+            ? `unticked by ${st.name ?? st.by} ${hhmm(st.at)}`
+            : i.owner
+              ? `owner ${i.owner}`
+              : 'no owner';
         return {
           text: { type: 'mrkdwn' as const, text: clip(i.text, 75) },
           description: { type: 'plain_text' as const, text: clip(description, 75) },
@@ -70,7 +79,7 @@ export function renderChecklist(
       const initial = options.filter((o) => states[o.value]?.ticked);
       blocks.push({
         type: 'actions',
-        block_id: tickBlockId(id, si, c),
+        block_id: tickBlockId(id, si, c, scope),
         elements: [
           {
             type: 'checkboxes',
@@ -90,7 +99,7 @@ export function renderChecklist(
           type: 'button',
           text: { type: 'plain_text', text: 'Re-check automatic items' },
           action_id: CHECKLIST_ACTIONS.recheck,
-          value: String(phase),
+          value: `${scope ? `${scope}|` : ''}${release ? id : phase}`,
         },
       ],
     });

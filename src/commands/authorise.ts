@@ -23,6 +23,11 @@ export function authorise(cmd: ParsedCommand, userId: string, config: Flightdeck
         };
   switch (cmd.command) {
     case 'deploy':
+      if (cmd.action === 'release' && cmd.override !== undefined && !isLead(userId, config))
+        return {
+          allowed: false,
+          reason: `only leads can override promotion rules, freezes and checklist gates${leadList(config)}; deploy without \`override\`, or ask a lead.`,
+        };
       if (cmd.action === 'release') return needsDeployer(cmd.environment, 'deploy');
       if (cmd.action === 'cancel') return needsDeployer(cmd.environment, 'cancel a release');
       if (cmd.action === 'promote') return needsDeployer(cmd.environment, 'promote a release');
@@ -39,7 +44,13 @@ export function authorise(cmd: ParsedCommand, userId: string, config: Flightdeck
       return { allowed: true };
     case 'checklist':
       if (cmd.action === 'start' && !isLead(userId, config)) {
-        return { allowed: false, reason: `only leads can set the rollout start date${leadList(config)}.` };
+        return {
+          allowed: false,
+          reason: `only leads can start a rollout or set its start date${leadList(config)}.`,
+        };
+      }
+      if (cmd.action === 'finish' && !isLead(userId, config)) {
+        return { allowed: false, reason: `only leads can finish a rollout${leadList(config)}.` };
       }
       if (cmd.action === 'override' && !isLead(userId, config)) {
         return { allowed: false, reason: `only leads can override a checklist gate${leadList(config)}.` };

@@ -17,7 +17,8 @@ export function parseChecklistTick(
   action: ActionLike,
   message: { blocks?: unknown[] } | undefined,
 ): ParsedCommand | undefined {
-  const m = /^cl\|([a-z0-9-]{1,48})\|\d+\|\d+$/.exec(action.block_id ?? '');
+  // `cl|<scope>/<checklist>|…` (scope: a rollout's name or a release's id); `cl|<checklist>|…` before.
+  const m = /^cl\|(?:([a-z][a-z0-9-]{0,127})\/)?([a-z0-9-]{1,48})\|\d+\|\d+$/.exec(action.block_id ?? '');
   if (!m) return undefined;
   const block = (message?.blocks ?? []).find(
     (b) => (b as { block_id?: string }).block_id === action.block_id,
@@ -34,8 +35,9 @@ export function parseChecklistTick(
   const parsed = ParsedCommandSchema.safeParse({
     command: 'checklist',
     action: 'tick',
-    checklistId: m[1],
+    checklistId: m[2],
     changes,
+    ...scopeOf(m[1]),
   });
   return parsed.success ? parsed.data : undefined;
 }
@@ -43,13 +45,18 @@ export function parseChecklistTick(
 /** What a button's action_id and value mean, or undefined for a value we did not produce. */
 export function parseButton(actionId: string, value: string): ParsedCommand | undefined {
   if (actionId === 'checklist_recheck') {
-    // The button's value is the checklist's phase (1-4).
-    const r = ParsedCommandSchema.safeParse({
-      command: 'checklist',
-      action: 'recheck',
-      which: { phase: Number(value) },
-    });
-    if (r.success) return r.data;
+    // The button's value is `<scope>|<phase 1-4>` (a rollout's), `<release id>|post`, or only the
+    // phase on messages from before named rollouts.
+    const m = /^(?:([a-z][a-z0-9-]{0,127})\|)?([1-4]|post)$/.exec(value);
+    const r = m
+      ? ParsedCommandSchema.safeParse({
+          command: 'checklist',
+          action: 'recheck',
+          which: m[2] === 'post' ? 'post' : { phase: Number(m[2]) },
+          ...scopeOf(m[1]),
+        })
+      : undefined;
+    if (r?.success) return r.data;
   }
   const release = /^release_(approve|reject|promote|pause|resume|abort)$/.exec(actionId);
   const alert = /^alert_(ack|silence|rollback|group_ack)$/.exec(actionId);
@@ -71,4 +78,10 @@ export function parseButton(actionId: string, value: string): ParsedCommand | un
           })
         : undefined;
   return parsed?.success ? parsed.data : undefined;
+}
+
+/** A scope carried by a checklist message: a release's id (`rel-…`) or a rollout's name. */
+function scopeOf(scope: string | undefined): { rollout?: string; release?: string } {
+  if (!scope) return {};
+  return scope.startsWith('rel-') ? { release: scope } : { rollout: scope };
 }

@@ -43,7 +43,7 @@ export function parseCommand(command: CommandName, text: string, config: Flightd
       case 'rollback':
         return parseRollback(tokens, config);
       case 'checklist':
-        return parseChecklist(tokens);
+        return parseChecklist(tokens, config);
     }
   })();
   // The grammar above builds the object; the schema is the last word on its shape.
@@ -68,9 +68,13 @@ function parseDeploy(tokens: string[], config: FlightdeckConfig): DeployCommand 
     const environment = environmentClause(tail, config, ['in', 'to', 'on']);
     return { command: 'deploy', action, service: checkService(svc, environment, config), environment };
   }
-  const [version, ...tail] = rest;
+  const [version, ...afterVersion] = rest;
   if (version === undefined)
     throw new UsageError(`Which version of \`${first}\`? e.g. \`/deploy ${first} 1.4.2\``);
+  // `… override <reason>`: a lead deploys past promotion rules, a freeze or a checklist gate.
+  const at = afterVersion.findIndex((t) => t.toLowerCase() === 'override');
+  const tail = at === -1 ? afterVersion : afterVersion.slice(0, at);
+  const override = at === -1 ? undefined : overrideReason(afterVersion.slice(at + 1));
   const environment = environmentClause(tail, config, ['to', 'in', 'on']);
   const target = first === 'all' ? 'all' : checkService(first, environment, config);
   if (!ImageTag.safeParse(version).success) {
@@ -78,7 +82,9 @@ function parseDeploy(tokens: string[], config: FlightdeckConfig): DeployCommand 
       `\`${clip(version)}\` is not a valid image tag: use letters, digits, \`_\`, \`.\` and \`-\` (at most 128, not starting with \`.\` or \`-\`).`,
     );
   }
-  return { command: 'deploy', action: 'release', target, version, environment };
+  return override === undefined
+    ? { command: 'deploy', action: 'release', target, version, environment }
+    : { command: 'deploy', action: 'release', target, version, environment, override };
 }
 
 function parseTraffic(tokens: string[], config: FlightdeckConfig): TrafficCommand {
@@ -123,41 +129,53 @@ function parseRollback(tokens: string[], config: FlightdeckConfig): RollbackComm
   return { command: 'rollback', action: 'rollback', target, environment };
 }
 
-function parseChecklist(tokens: string[]): ChecklistCommand {
+function parseChecklist(tokens: string[], config: FlightdeckConfig): ChecklistCommand {
   const [first, ...rest] = tokens;
   if (first === undefined) return { command: 'checklist', action: 'show', which: 'current' };
   const word = first.toLowerCase();
   if (isHelp(word)) return { command: 'checklist', action: 'help' };
   if (word === 'pre' || word === 'post') {
-    noMore(rest, `/checklist ${word}`);
-    return { command: 'checklist', action: 'show', which: word };
+    return { command: 'checklist', action: 'show', which: word, ...named(rest, `/checklist ${word}`) };
   }
-  if (word === 'status') {
-    noMore(rest, '/checklist status');
-    return { command: 'checklist', action: 'status' };
+  if (word === 'status' || word === 'history' || word === 'finish') {
+    return { command: 'checklist', action: word, ...named(rest, `/checklist ${word}`) };
+  }
+  if (word === 'list') {
+    noMore(rest, '/checklist list');
+    return { command: 'checklist', action: 'list' };
   }
   if (word === 'phase') {
     const [n, ...tail] = rest;
-    noMore(tail, '/checklist phase N');
     if (n === undefined || !/^[1-4]$/.test(n)) throw new UsageError('The phase is a number from 1 to 4.');
-    return { command: 'checklist', action: 'show', which: { phase: Number(n) } };
+    return {
+      command: 'checklist',
+      action: 'show',
+      which: { phase: Number(n) },
+      ...named(tail, '/checklist phase N'),
+    };
   }
-  if (word === 'start') {
-    const [date, ...tail] = rest;
-    noMore(tail, '/checklist start YYYY-MM-DD');
-    if (date === undefined || !/^\d{4}-\d{2}-\d{2}$/.test(date) || !isValid(parseISO(date))) {
-      throw new UsageError(
-        `\`${clip(date ?? '')}\` is not a date; use YYYY-MM-DD, e.g. \`/checklist start 2026-12-01\`.`,
-      );
-    }
-    return { command: 'checklist', action: 'start', date };
-  }
+  if (word === 'start') return parseStart(rest, config);
   if (word === 'recheck') {
-    const which = rest.length === 0 ? 'current' : checklistWhich(rest);
-    return { command: 'checklist', action: 'recheck', which };
+    const [a, b] = rest.map((t) => t.toLowerCase());
+    const n = a === 'pre' || a === 'post' ? 1 : a === 'phase' && b && /^[1-4]$/.test(b) ? 2 : 0;
+    if (n === 0 && a !== undefined && !isRolloutName(a)) checklistWhich(rest);
+    const which = n === 0 ? 'current' : checklistWhich(rest.slice(0, n));
+    const tail = rest.slice(n);
+    const rollout =
+      tail.length === 1 && isRolloutName(tail[0]?.toLowerCase() ?? '') ? tail[0]?.toLowerCase() : undefined;
+    if (tail.length > 0 && !rollout) checklistWhich([]);
+    return { command: 'checklist', action: 'recheck', which, ...(rollout ? { rollout } : {}) };
   }
   if (word === 'override') {
-    const [what, ...tail] = rest;
+    // `/checklist override [<rollout>] pre|phase N <reason>`
+    const lead = rest[0]?.toLowerCase();
+    const hasName =
+      lead !== undefined &&
+      lead !== 'pre' &&
+      lead !== 'phase' &&
+      isRolloutName(lead) &&
+      /^(pre|phase)$/i.test(rest[1] ?? '');
+    const [what, ...tail] = hasName ? rest.slice(1) : rest;
     let gate: 'pre' | { phase: number };
     let reasonWords: string[];
     if (what?.toLowerCase() === 'pre') {
@@ -168,20 +186,127 @@ function parseChecklist(tokens: string[]): ChecklistCommand {
       reasonWords = tail.slice(1);
     } else {
       throw new UsageError(
-        'Override what? `/checklist override pre <reason>` or `/checklist override phase <1-4> <reason>`.',
+        'Override what? `/checklist override [<rollout>] pre <reason>` or `/checklist override [<rollout>] phase <1-4> <reason>`.',
       );
     }
-    // The reason is shown to the channel and in status: escaped, <!channel> or <@U…> stay inert. Slack
-    // already sends a typed & as &amp;, so & is left alone (escaping it again would show "&amp;").
-    const reason = reasonWords.join(' ').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-    if (reason.length < 5)
-      throw new UsageError(
-        'An override needs a reason (at least 5 characters); it is kept in the audit log.',
-      );
-    if (reason.length > 200) throw new UsageError('Keep the reason under 200 characters.');
-    return { command: 'checklist', action: 'override', gate, reason };
+    return {
+      command: 'checklist',
+      action: 'override',
+      gate,
+      reason: overrideReason(reasonWords),
+      ...(hasName ? { rollout: lead } : {}),
+    };
   }
+  // `/checklist <rollout>`: that rollout's current checklist.
+  if (rest.length === 0 && isRolloutName(word))
+    return { command: 'checklist', action: 'show', which: 'current', rollout: word };
   throw new UsageError(`I don't know \`/checklist ${clip(first)}\`.`);
+}
+
+/** Words that are commands or dates, never rollout names. */
+const NOT_NAMES = new Set([
+  ...['help', 'status', 'history', 'list', 'start', 'finish', 'recheck', 'override', 'pre', 'post', 'phase'],
+  ...['current', 'all', 'for', 'in', 'today', 'tomorrow', 'yesterday', 'now', 'next', 'last'],
+]);
+const isRolloutName = (t: string) =>
+  /^[a-z][a-z0-9-]{0,31}$/.test(t) && !t.startsWith('rel-') && !NOT_NAMES.has(t);
+
+/** An optional rollout name after a form, and nothing else. */
+function named(rest: string[], form: string): { rollout?: string } {
+  if (rest.length === 0) return {};
+  const name = rest[0]?.toLowerCase() ?? '';
+  if (rest.length === 1 && isRolloutName(name)) return { rollout: name };
+  throw new UsageError(
+    `\`${form}\` takes at most a rollout's name after it; got \`${clip(rest.join(' '))}\`.`,
+  );
+}
+
+const DATE_WORDS = /^(today|tomorrow|yesterday|now|next|last|(mon|tues|wednes|thurs|fri|satur|sun)day)$/i;
+
+/** `/checklist start [<name>] [YYYY-MM-DD] [<template>] [for <service,…>] [in <environment,…>]` */
+function parseStart(tokens: string[], config: FlightdeckConfig): ChecklistCommand {
+  const form = '`/checklist start <name> [YYYY-MM-DD] [template] [for <services>] [in <environments>]`';
+  const notDate = (t: string) =>
+    new UsageError(
+      `\`${clip(t)}\` is not a date; use YYYY-MM-DD, e.g. \`/checklist start teamflow-q1 2026-12-01\`.`,
+    );
+  const date = (t: string) => {
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(t) || !isValid(parseISO(t))) throw notDate(t);
+    return t;
+  };
+  let i = 0;
+  const at = () => tokens[i]?.toLowerCase();
+  let rollout = 'default';
+  const first = at();
+  if (first === undefined)
+    throw new UsageError(`Name the rollout: ${form}, e.g. \`/checklist start teamflow-q1 2026-12-01\`.`);
+  if (/^\d/.test(first) || DATE_WORDS.test(first)) {
+    // The form of the single-rollout version (`/checklist start YYYY-MM-DD`): the rollout `default`.
+  } else if (isRolloutName(first)) {
+    rollout = first;
+    i++;
+  } else {
+    throw new UsageError(
+      `\`${clip(tokens[0] ?? '')}\` is not a rollout name: lower-case letters, digits and dashes, starting with a letter, at most 32 (e.g. \`teamflow-q1\`).`,
+    );
+  }
+  const out: Extract<ChecklistCommand, { action: 'start' }> = {
+    command: 'checklist',
+    action: 'start',
+    rollout,
+  };
+  const next = at();
+  if (next !== undefined && (/^\d/.test(next) || DATE_WORDS.test(next))) {
+    out.date = date(tokens[i] as string);
+    i++;
+  }
+  const tpl = at();
+  if (tpl !== undefined && tpl !== 'for' && tpl !== 'in') {
+    if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(tpl))
+      throw new UsageError(
+        `\`${clip(tokens[i] ?? '')}\` is not a template name (e.g. \`bizosaas\`, \`teamflow\`).`,
+      );
+    out.template = tpl;
+    i++;
+  }
+  const services = new Set(Object.values(config.environments).flatMap((e) => Object.keys(e.services)));
+  while (i < tokens.length) {
+    const kw = at();
+    const list = (tokens[i + 1] ?? '')
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
+    if ((kw !== 'for' && kw !== 'in') || list.length === 0)
+      throw new UsageError(`I don't understand \`${clip(tokens.slice(i).join(' '))}\`: ${form}.`);
+    if (kw === 'for') {
+      const unknown = list.filter((x) => !services.has(x));
+      if (unknown.length > 0)
+        throw new UsageError(
+          `Unknown service ${unknown.map((u) => `\`${clip(u)}\``).join(', ')}; services: ${[...services].join(', ')}.`,
+        );
+      out.services = list;
+    } else {
+      const unknown = list.filter((x) => !Object.hasOwn(config.environments, x));
+      if (unknown.length > 0)
+        throw new UsageError(
+          `Unknown environment ${unknown.map((u) => `\`${clip(u)}\``).join(', ')}; environments: ${Object.keys(config.environments).join(', ')}.`,
+        );
+      out.environments = list;
+    }
+    i += 2;
+  }
+  return out;
+}
+
+/** An override's reason: required, short, and inert where it is shown. */
+function overrideReason(words: string[]): string {
+  // The reason is shown to the channel and in status: escaped, <!channel> or <@U…> stay inert. Slack
+  // already sends a typed & as &amp;, so & is left alone (escaping it again would show "&amp;").
+  const reason = words.join(' ').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  if (reason.length < 5)
+    throw new UsageError('An override needs a reason (at least 5 characters); it is kept in the audit log.');
+  if (reason.length > 200) throw new UsageError('Keep the reason under 200 characters.');
+  return reason;
 }
 
 function checklistWhich(tokens: string[]): 'pre' | 'post' | { phase: number } {

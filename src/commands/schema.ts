@@ -31,6 +31,8 @@ export const DeployCommand = z.discriminatedUnion('action', [
     target: z.string(),
     version: ImageTag,
     environment: z.string(),
+    /** A lead's reason to deploy past promotion rules, a freeze or a checklist gate. */
+    override: z.string().min(5).max(200).optional(),
   }),
 ]);
 
@@ -80,19 +82,54 @@ export const ChecklistWhich = z.union([
   z.object({ phase: z.number().int().min(1).max(4) }),
 ]);
 
+/** A rollout's name (see RolloutName in src/checklists/schema.ts) and a release's id. */
+const RolloutRef = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/);
+const ReleaseRef = z.string().regex(/^rel-[a-z0-9-]{1,120}$/);
+
+/** `rollout` absent: the channel's rollout (or the only active one). */
 export const ChecklistCommand = z.discriminatedUnion('action', [
   z.object({ command: z.literal('checklist'), action: z.literal('help') }),
-  z.object({ command: z.literal('checklist'), action: z.literal('show'), which: ChecklistWhich }),
-  z.object({ command: z.literal('checklist'), action: z.literal('status') }),
-  z.object({ command: z.literal('checklist'), action: z.literal('start'), date: z.iso.date() }),
+  z.object({
+    command: z.literal('checklist'),
+    action: z.literal('show'),
+    which: ChecklistWhich,
+    rollout: RolloutRef.optional(),
+  }),
+  z.object({ command: z.literal('checklist'), action: z.literal('status'), rollout: RolloutRef.optional() }),
+  /** Every rollout, active and finished. */
+  z.object({ command: z.literal('checklist'), action: z.literal('list') }),
+  /** Every tick and untick of a rollout (who, when), newest first. */
+  z.object({ command: z.literal('checklist'), action: z.literal('history'), rollout: RolloutRef.optional() }),
+  /** Starts a rollout (or moves the first day of an active one); date default today, template the configured one. */
+  z.object({
+    command: z.literal('checklist'),
+    action: z.literal('start'),
+    rollout: RolloutRef,
+    date: z.iso.date().optional(),
+    template: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._-]{0,63}$/)
+      .optional(),
+    services: z.array(z.string()).min(1).optional(),
+    environments: z.array(z.string()).min(1).optional(),
+  }),
+  z.object({ command: z.literal('checklist'), action: z.literal('finish'), rollout: RolloutRef.optional() }),
   /** A lead lets a phase advance, or opens the production gate, with a reason (audited). */
   z.object({
     command: z.literal('checklist'),
     action: z.literal('override'),
     gate: z.union([z.literal('pre'), z.object({ phase: z.number().int().min(1).max(4) })]),
     reason: z.string().min(5).max(200),
+    rollout: RolloutRef.optional(),
   }),
-  z.object({ command: z.literal('checklist'), action: z.literal('recheck'), which: ChecklistWhich }),
+  z.object({
+    command: z.literal('checklist'),
+    action: z.literal('recheck'),
+    which: ChecklistWhich,
+    rollout: RolloutRef.optional(),
+    /** The re-check button of a release's post-deployment checklist. */
+    release: ReleaseRef.optional(),
+  }),
   /** Checkbox clicks: what this person changed, computed from the message they saw. */
   z.object({
     command: z.literal('checklist'),
@@ -101,6 +138,9 @@ export const ChecklistCommand = z.discriminatedUnion('action', [
     changes: z
       .array(z.object({ itemId: z.string().regex(/^[a-z0-9-]{1,48}$/), ticked: z.boolean() }))
       .max(10),
+    /** Which instance: a rollout or a release; neither on messages posted before named rollouts. */
+    rollout: RolloutRef.optional(),
+    release: ReleaseRef.optional(),
   }),
 ]);
 

@@ -1,6 +1,9 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { upstreamName } from '../integrations/nginx.js';
+import { TaskList } from '../releases/task-schema.js';
+import { EnvironmentChecks } from './checks-schema.js';
+import { Duration } from './duration.js';
 import {
   DEFAULT_DOCKER_SOCKET,
   type DockerEndpoint,
@@ -10,6 +13,7 @@ import {
   nginxOf,
   parseDockerHost,
 } from './infrastructure.js';
+import { Freeze, PromotionRule } from './pipeline-schema.js';
 
 /** Slack user IDs (U…/W…); `*` in a deployer list means "anyone in the workspace". */
 export const SlackUserId = z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'must be a Slack user ID like U012ABCDEF');
@@ -46,17 +50,7 @@ export const ColourTarget = z.strictObject({
   address: Address,
 });
 
-/** "5m", "30s", "500ms", "1h" → milliseconds. */
-export const Duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  if (typeof v === 'number') return v;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v.trim());
-  if (!m) {
-    ctx.addIssue({ code: 'custom', message: 'must be a duration like 500ms, 30s, 5m or 1h' });
-    return z.NEVER;
-  }
-  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-  return Math.round(Number(m[1]) * unit);
-});
+export { Duration } from './duration.js';
 
 /**
  * How nginx talks to a service's backends: idle keep-alive connections per nginx worker (the seed's
@@ -76,6 +70,8 @@ export const ServiceConfig = z.strictObject({
   blue: ColourTarget,
   green: ColourTarget,
   upstream: UpstreamSettings.prefault({}),
+  /** One-off jobs of this service's releases; one named like an environment task replaces it. */
+  tasks: TaskList.optional(),
 });
 export type ServiceConfig = z.infer<typeof ServiceConfig>;
 
@@ -358,6 +354,12 @@ export const EnvironmentConfig = z.strictObject({
   docker: DockerConfig.optional(),
   nginx: NginxConfig.optional(),
   prometheus: PrometheusConfig.optional(),
+  /** One-off jobs (migrations, warm-ups) of every release in this environment (src/releases/task-schema.ts). */
+  tasks: TaskList.optional(),
+  /** What a version must have done in the pipeline's previous environment to enter this one. */
+  promotion: PromotionRule.optional(),
+  /** PromQL of the named metrics of checklist checks, replacing the defaults (docs/configuration.md). */
+  checks: EnvironmentChecks.optional(),
   services: z
     .record(Name, ServiceConfig)
     .refine((s) => Object.keys(s).length > 0, 'needs at least one service'),
@@ -454,9 +456,14 @@ export const FlightdeckConfig = z
       })
       .prefault({}),
     release: PartialPolicy.optional(),
+    /** The order versions are promoted in, e.g. [staging, preproduction, production]. */
+    pipeline: z.array(Name).optional(),
+    /** Deploy freezes (one-off or recurring), in `timezone`. */
+    freezes: z.array(Freeze).default([]),
   })
   .superRefine((cfg, ctx) => {
     const envs = Object.keys(cfg.environments);
+    for (const problem of pipelineProblems(cfg)) ctx.addIssue({ code: 'custom', ...problem });
     if (cfg.defaultEnvironment && !envs.includes(cfg.defaultEnvironment)) {
       ctx.addIssue({
         code: 'custom',
@@ -605,6 +612,61 @@ export const FlightdeckConfig = z
     }
   });
 export type FlightdeckConfig = z.infer<typeof FlightdeckConfig>;
+
+/** The pipeline names known environments once each; freezes name known environments. */
+function pipelineProblems(cfg: {
+  environments: Record<string, EnvironmentConfig>;
+  pipeline?: string[];
+  freezes: Freeze[];
+  checklists: { gateEnvironments: string[] };
+}): Array<{ path: PropertyKey[]; message: string }> {
+  const out: Array<{ path: PropertyKey[]; message: string }> = [];
+  const envs = Object.keys(cfg.environments);
+  const seen = new Map<string, number>();
+  (cfg.pipeline ?? []).forEach((env, i) => {
+    if (!envs.includes(env))
+      out.push({
+        path: ['pipeline', i],
+        message: `names an environment that is not defined (defined: ${envs.join(', ')})`,
+      });
+    const first = seen.get(env);
+    if (first !== undefined)
+      out.push({
+        path: ['pipeline', i],
+        message: `${env} is already stage ${first + 1}: a pipeline that comes back to an environment is a cycle`,
+      });
+    else seen.set(env, i);
+  });
+  for (const [name, env] of Object.entries(cfg.environments)) {
+    if (!env.promotion) continue;
+    const at = cfg.pipeline?.indexOf(name) ?? -1;
+    const before = at > 0 ? cfg.pipeline?.[at - 1] : undefined;
+    if (at === -1)
+      out.push({
+        path: ['environments', name, 'promotion'],
+        message: `${name} is not in \`pipeline\`, so it has no environment to promote from`,
+      });
+    else if (!before)
+      out.push({
+        path: ['environments', name, 'promotion'],
+        message: `${name} is the pipeline's first stage: there is no environment before it to promote from`,
+      });
+    else if (env.promotion.postChecklist && !cfg.checklists.gateEnvironments.includes(before))
+      out.push({
+        path: ['environments', name, 'promotion', 'postChecklist'],
+        message: `needs ${before} in checklists.gateEnvironments: only releases there get a post-deployment checklist`,
+      });
+  }
+  cfg.freezes.forEach((f, i) => {
+    for (const [j, env] of (f.environments ?? []).entries())
+      if (!envs.includes(env))
+        out.push({
+          path: ['freezes', i, 'environments', j],
+          message: `names an environment that is not defined (defined: ${envs.join(', ')})`,
+        });
+  });
+  return out;
+}
 
 /** Top-level policy, then the environment's overrides, over the seed's defaults. */
 export function mergePolicy(top: unknown, env: unknown): Record<string, unknown> {

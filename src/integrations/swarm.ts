@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import Docker from 'dockerode';
@@ -212,6 +213,129 @@ export function judgeConvergence(
   };
 }
 
+/** Labels of a release task's job service: what finds it again after a crash and removes it with its release. */
+export const TASK_RELEASE_LABEL = 'flightdeck.release';
+export const TASK_NAME_LABEL = 'flightdeck.task';
+
+/**
+ * The job service of one task of one release: `<colour service without -blue/-green>-task-<task>-<hash>`,
+ * at most 63 characters (Swarm's limit). Derived from the release id and task name only, so a run
+ * after a crash finds the job it created instead of creating a second one.
+ */
+export function taskJobName(colourService: string, releaseId: string, task: string): string {
+  const base = colourService.replace(/[-_.](blue|green)$/i, '');
+  const hash = createHash('sha256').update(`${releaseId}\n${task}`).digest('hex').slice(0, 8);
+  const suffix = `-task-${task}-${hash}`;
+  return `${base.slice(0, 63 - suffix.length).replace(/[-_.]+$/, '')}${suffix}`;
+}
+
+/** Where a one-off job stands, from its task list (one task: RestartPolicy none, one completion). */
+export type TaskJobState =
+  | { state: 'waiting'; detail: string }
+  | { state: 'exited'; exitCode: number; durationMs: number }
+  | { state: 'rejected'; message: string; durationMs: number };
+
+const JOB_ENDED = ['complete', 'failed', 'rejected', 'shutdown', 'orphaned', 'remove'];
+
+export function judgeTaskJob(tasks: Spec[]): TaskJobState {
+  const task = [...tasks].sort((a, b) => String(b.CreatedAt).localeCompare(String(a.CreatedAt)))[0];
+  if (!task) return { state: 'waiting', detail: 'no task scheduled yet' };
+  const state = String(task.Status?.State ?? 'new');
+  if (!JOB_ENDED.includes(state))
+    return { state: 'waiting', detail: task.Status?.Err ? `${state} (${task.Status.Err})` : state };
+  const ended = Date.parse(task.Status?.Timestamp ?? '');
+  const created = Date.parse(task.CreatedAt ?? '');
+  const durationMs = Number.isFinite(ended) && Number.isFinite(created) ? Math.max(0, ended - created) : 0;
+  // ExitCode is omitted from the JSON when it is 0 (Go's omitempty).
+  const code = task.Status?.ContainerStatus?.ExitCode;
+  if (state === 'complete')
+    return { state: 'exited', exitCode: typeof code === 'number' ? code : 0, durationMs };
+  if (state === 'failed' && typeof code === 'number' && code !== 0)
+    return { state: 'exited', exitCode: code, durationMs };
+  return {
+    state: 'rejected',
+    message: `${state}: ${task.Status?.Err || task.Status?.Message || 'no error given'}`,
+    durationMs,
+  };
+}
+
+/**
+ * The text of a non-TTY container log: Docker frames each chunk with an 8-byte header (stream,
+ * 0, 0, 0, big-endian length). Anything that does not start like a frame is taken as plain text.
+ */
+export function demuxDockerLog(data: Buffer): string {
+  const parts: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= data.length) {
+    const stream = data[i] as number;
+    if (stream > 2 || data[i + 1] !== 0 || data[i + 2] !== 0 || data[i + 3] !== 0) break;
+    const size = data.readUInt32BE(i + 4);
+    parts.push(data.subarray(i + 8, i + 8 + size));
+    i += 8 + size;
+  }
+  if (i < data.length) parts.push(data.subarray(i));
+  return Buffer.concat(parts).toString('utf8');
+}
+
+/** The last `n` lines of a log, with terminal escapes and other control characters removed. */
+export function lastLogLines(text: string, n: number): string[] {
+  const lines = text
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: removing them is the point.
+    .replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '')
+    .split('\n')
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: removing them is the point.
+    .map((l) => l.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, ''));
+  while (lines.length > 0 && lines.at(-1) === '') lines.pop();
+  return lines.slice(-n);
+}
+
+/** A release task's job: run once with the release's image, in the colour's service's environment. */
+export interface TaskJobRequest {
+  name: string;
+  image: string;
+  command: string[];
+  env?: Record<string, string>;
+  /** Without them, the networks of `like`. */
+  networks?: string[];
+  labels: Record<string, string>;
+  /** The colour's service whose environment, secrets, configs, networks and placement the job gets. */
+  like: string;
+}
+
+/** The job service's spec: a replicated job of one completion that Swarm never restarts. */
+export function taskJobSpec(req: TaskJobRequest, like: Spec): Spec {
+  const template = like.TaskTemplate ?? {};
+  const container = template.ContainerSpec ?? {};
+  const env = new Map<string, string>();
+  for (const e of (container.Env ?? []) as string[]) {
+    const at = e.indexOf('=');
+    env.set(at < 0 ? e : e.slice(0, at), at < 0 ? '' : e.slice(at + 1));
+  }
+  for (const [k, v] of Object.entries(req.env ?? {})) env.set(k, v);
+  const networks = req.networks
+    ? req.networks.map((n) => ({ Target: n }))
+    : (template.Networks ?? like.Networks ?? []).map((n: Spec) => ({ Target: n.Target, Aliases: n.Aliases }));
+  return {
+    Name: req.name,
+    Labels: req.labels,
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: req.image,
+        Command: req.command,
+        Env: [...env].map(([k, v]) => `${k}=${v}`),
+        ...(container.Secrets ? { Secrets: container.Secrets } : {}),
+        ...(container.Configs ? { Configs: container.Configs } : {}),
+        ...(container.User ? { User: container.User } : {}),
+        Labels: req.labels,
+      },
+      RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
+      ...(template.Placement ? { Placement: template.Placement } : {}),
+      ...(networks.length > 0 ? { Networks: networks } : {}),
+    },
+    Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
+  };
+}
+
 /** The narrow slice of the Docker Engine API a release needs, through dockerode (never the CLI). */
 export class Swarm {
   /** `where` names the endpoint in messages, e.g. "staging's Docker endpoint unix:///run/docker.sock". */
@@ -310,6 +434,87 @@ export class Swarm {
     // Only a failure names nodes: the node list is one more call, not worth making on every poll.
     if (c.state !== 'failed' || !tasks.some((t) => t.NodeID)) return c;
     return judgeConvergence(svc, image, tasks, await this.nodeNames());
+  }
+
+  /**
+   * Creates a release task's job service; 'exists' when one of that name is already there (created
+   * before a crash), so a task is never started twice.
+   */
+  async createTaskJob(req: TaskJobRequest): Promise<'created' | 'exists'> {
+    const like = await this.inspect(req.like);
+    try {
+      await this.docker.createService(taskJobSpec(req, like.spec) as never);
+      return 'created';
+    } catch (err) {
+      const e = err as { statusCode?: number; json?: { message?: string } };
+      if (e.statusCode === 409) return 'exists';
+      // A spec Docker refuses (an unknown network, a bad name) stays refused: no retry helps.
+      if (e.statusCode === 400 || e.statusCode === 404)
+        throw new FlightdeckError(
+          'task_job_refused',
+          `Docker refused the job ${req.name}: ${e.json?.message ?? (err as Error).message}`,
+          false,
+        );
+      return this.call(() => Promise.reject(err), req.name);
+    }
+  }
+
+  /** A task's job service (undefined when there is none): when it was created and how its task stands. */
+  async taskJob(name: string): Promise<{ createdAt?: number; job: TaskJobState } | undefined> {
+    let raw: Spec;
+    try {
+      raw = await this.call(() => this.docker.getService(name).inspect(), name);
+    } catch (err) {
+      if (err instanceof SwarmServiceMissing) return undefined;
+      throw err;
+    }
+    const tasks = (await this.call(
+      () => this.docker.listTasks({ filters: { service: [raw.ID] } }),
+      name,
+    )) as Spec[];
+    const created = Date.parse(raw.CreatedAt ?? '');
+    return { createdAt: Number.isFinite(created) ? created : undefined, job: judgeTaskJob(tasks) };
+  }
+
+  /** The last `tail` lines of a service's stdout and stderr (read before the job is removed). */
+  async serviceLogLines(name: string, tail: number): Promise<string[]> {
+    const data = await this.call(
+      () =>
+        this.docker.getService(name).logs({
+          stdout: true,
+          stderr: true,
+          follow: false,
+          tail,
+          abortSignal: AbortSignal.timeout(10_000),
+        } as never) as unknown as Promise<Buffer | string | object>,
+      name,
+    );
+    const buf = Buffer.isBuffer(data)
+      ? data
+      : Buffer.from(typeof data === 'string' ? data : JSON.stringify(data));
+    return lastLogLines(demuxDockerLog(buf), tail);
+  }
+
+  /** Removes a service; false when it was already gone. */
+  async removeService(name: string): Promise<boolean> {
+    try {
+      await this.call(() => this.docker.getService(name).remove(), name);
+      return true;
+    } catch (err) {
+      if (err instanceof SwarmServiceMissing) return false;
+      throw err;
+    }
+  }
+
+  /** Removes every task job service of a release still there (a release that stopped mid-task); their names. */
+  async removeTaskJobs(releaseId: string): Promise<string[]> {
+    const services = (await this.call(
+      () => this.docker.listServices({ filters: { label: [`${TASK_RELEASE_LABEL}=${releaseId}`] } }),
+      releaseId,
+    )) as Spec[];
+    const names = services.map((s) => String(s.Spec?.Name ?? s.ID));
+    for (const n of names) await this.removeService(n);
+    return names;
   }
 
   /** Node ID → hostname; empty when the engine cannot list nodes (not a manager), so IDs are shown. */

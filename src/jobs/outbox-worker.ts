@@ -43,6 +43,8 @@ export interface OutboxDeps {
   };
   /** The App Home of one user. */
   home?: (userId: string) => Promise<{ type: 'home'; blocks: KnownBlock[] }>;
+  /** Whose App Home is kept current, and how to queue one (each coalesces on its own). */
+  homes?: { viewers(): Promise<string[]>; publish(userId: string): Promise<void> };
   metrics: Metrics;
   logger: Logger;
 }
@@ -121,7 +123,12 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
         if (!deps.checklists) return;
         const { store } = deps.checklists;
         const view = await deps.checklists.render(data.checklistId);
-        const m = await sender.post(job, data.channel, view, `checklist:${job.id}`);
+        const m = await sender.post(
+          job,
+          data.channel,
+          data.threadTs ? { ...view, thread_ts: data.threadTs } : view,
+          `checklist:${job.id}`,
+        );
         const moved = await store.addMessage(data.checklistId, m.channel, m.ts);
         await store.setRendered(data.checklistId, m, renderVersion(view));
         // Older messages now point here, and a tick since the render above must show here too.
@@ -152,6 +159,23 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
       case 'text':
         await sender.post(job, data.channel, { text: data.text }, `text:${job.id}`);
         return;
+      case 'release-thread': {
+        const r = await deps.releases.get(data.releaseId);
+        if (!r) return;
+        if (!r.message) throw new Wait(Date.now() + 500); // the release's own message goes first
+        await sender.post(
+          job,
+          r.message.channel,
+          { text: data.text, thread_ts: r.message.ts },
+          `release-thread:${job.id}`,
+        );
+        return;
+      }
+      case 'homes': {
+        if (!deps.homes) return;
+        for (const userId of await deps.homes.viewers()) await deps.homes.publish(userId);
+        return;
+      }
       case 'home': {
         if (!deps.home) return;
         const view = await deps.home(data.userId);

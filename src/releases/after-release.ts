@@ -7,7 +7,7 @@ const doneKey = (ctx: ReleaseContext, id: string) => `${ctx.config.redis.prefix}
 const DONE_TTL_SEC = 30 * 86_400;
 
 /**
- * What follows a completed release: the next release of a sequential batch starts, then the
+ * What follows a completed release: the version's trail records it, the next release of a sequential batch starts, then the
  * `onCompleted` hook runs (the post-deployment checklist). The release job runs this whenever it finds
  * its release completed, so a crash anywhere after the final record is followed by the job's next run
  * doing what is left. Each hook is idempotent and marked done after it took effect: each happens once.
@@ -16,6 +16,13 @@ const DONE_TTL_SEC = 30 * 86_400;
 export async function runAfterRelease(ctx: ReleaseContext, r: Release): Promise<void> {
   if (r.status !== 'completed') return;
   const hooks: Array<[name: string, run: () => Promise<void>]> = [];
+  const trail = ctx.trail;
+  // Where the version has been: the next stage of the pipeline looks for this.
+  if (trail)
+    hooks.push([
+      'trail',
+      () => trail.completed(r.environment, r.service, r.version, r.id, r.finishedAt ?? ctx.now()),
+    ]);
   if (r.batch?.next) hooks.push(['next-in-batch', () => startNextInBatch(ctx, r.batch?.next as string)]);
   const onCompleted = ctx.onCompleted;
   if (onCompleted) hooks.push(['on-completed', () => onCompleted(r)]);

@@ -2,7 +2,9 @@ import { isDeployer, isLead } from '../commands/authorise.js';
 import { type ExecutionContext, type ExecutionResult, refused } from '../commands/execution.js';
 import type { DeployCommand, ReleaseActionCommand, RollbackCommand } from '../commands/schema.js';
 import { startNextInBatch } from './after-release.js';
+import { freezeLines } from './freezes.js';
 import { setPaused } from './pause-release.js';
+import { trailLine } from './promotion.js';
 import type { ReleaseContext } from './release-context.js';
 import { cancelRestOfBatch } from './release-machine.js';
 import { releaseLine } from './render-release.js';
@@ -17,7 +19,7 @@ export async function deployCommand(
 ): Promise<ExecutionResult> {
   switch (cmd.action) {
     case 'release':
-      return deploy(ctx, cmd.environment, cmd.target, cmd.version, ec);
+      return deploy(ctx, cmd.environment, cmd.target, cmd.version, ec, cmd.override);
     case 'status':
       return deployStatus(ctx);
     case 'history':
@@ -44,6 +46,7 @@ async function deploy(
   target: string,
   version: string,
   ec: ExecutionContext,
+  override?: string,
 ): Promise<ExecutionResult> {
   const services = target === 'all' ? Object.keys(ctx.config.environments[env]?.services ?? {}) : [target];
   const result = await requestRelease(ctx, {
@@ -52,6 +55,7 @@ async function deploy(
     version,
     requestedBy: { id: ec.userId, name: ec.userName },
     requestId: ec.requestId,
+    override,
   });
   const channel = ctx.config.environments[env]?.channel ?? ctx.config.channels.releases;
   const lines = result.started.map((r) =>
@@ -66,7 +70,9 @@ async function deploy(
 async function deployStatus(ctx: ReleaseContext): Promise<ExecutionResult> {
   const [active, recent] = await Promise.all([ctx.store.active(), ctx.store.recent(10)]);
   const finished = recent.filter((r) => TERMINAL.has(r.status)).slice(0, 5);
+  const freezes = freezeLines(ctx.config, ctx.now());
   const text = [
+    ...(freezes.length > 0 ? ['*Freezes*', ...freezes] : []),
     `*In flight (${active.length})*`,
     ...(active.length ? active.map(releaseLine) : ['none']),
     '*Last finished*',
@@ -78,10 +84,23 @@ async function deployStatus(ctx: ReleaseContext): Promise<ExecutionResult> {
 async function deployHistory(ctx: ReleaseContext, env: string, svc: string): Promise<ExecutionResult> {
   const list = await ctx.store.history(env, svc, 10);
   const state = await ctx.states.get(env, svc);
+  // Each version's way through the pipeline, read once per version.
+  const versions = [...new Set(list.map((r) => r.version))];
+  const trails = new Map(
+    await Promise.all(
+      versions.map(async (v) => [v, ctx.trail ? await ctx.trail.trail(svc, v) : {}] as const),
+    ),
+  );
+  const now = ctx.now();
+  const line = (r: Release) => {
+    const t = trails.get(r.version) ?? {};
+    const trail = Object.keys(t).length > 0 ? `\n    ${trailLine(ctx.config.pipeline, t, now)}` : '';
+    return `${releaseLine(r)}${r.override ? ` · 🔓 overridden by <@${r.override.by}>: ${r.override.reason}` : ''}${trail}`;
+  };
   return {
     text: [
       `*${svc} in ${env}* — live ${state.live}${state.lastGood.image ? ` (${state.lastGood.image})` : ''}`,
-      ...(list.length ? list.map(releaseLine) : ['no releases yet']),
+      ...(list.length ? list.map(line) : ['no releases yet']),
     ].join('\n'),
   };
 }

@@ -7,6 +7,7 @@ import type { ReleaseStore } from './release-store.js';
 import type { Release, RollbackJob, Step } from './schema.js';
 import type { ServiceStateStore } from './service-state-store.js';
 import type { Traffic } from './traffic.js';
+import type { VersionTrail } from './version-trail.js';
 
 /** The queue as a release sees it: its own job, and the rollback lane. */
 export interface ReleaseJobs {
@@ -37,8 +38,20 @@ export interface ReleaseContext {
   promQuery: (environment: string | undefined, query: string) => Promise<number[]>;
   jobs: ReleaseJobs;
   publish: (releaseId: string) => Promise<void>;
-  /** Why a deploy to this environment must wait (the pre-deployment checklist), if it must. */
-  gate?: (environment: string) => Promise<string | undefined>;
+  /** A reply in the release message's thread (after the message itself), posted once per `key`. */
+  releaseThread?: (releaseId: string, text: string, key: string) => Promise<void>;
+  /**
+   * Why a deploy to this environment (of this service, when given) must wait, if it must: the
+   * pre-deployment checklist and the phases of each rollout covering it. Without a service, every
+   * rollout covering the environment counts.
+   */
+  gate?: (environment: string, service?: string) => Promise<string | undefined>;
+  /** Where each version has been (promotion between environments); absent, no promotion rule applies. */
+  trail?: VersionTrail;
+  /** Something App Home shows changed without a release message to publish (e.g. a /rollback). */
+  homesChanged?: () => Promise<void>;
+  /** Why the post-deployment checklist of a release is not complete, or undefined when it is. */
+  postChecklistOpen?: (releaseId: string) => Promise<string | undefined>;
   /** After a release completed (e.g. open the post-deployment checklist). */
   onCompleted?: (release: Release) => Promise<void>;
   metrics: Metrics;

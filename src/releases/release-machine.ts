@@ -9,6 +9,7 @@ import { checkHealth } from './steps/check-health.js';
 import { evaluateGate } from './steps/evaluate-gate.js';
 import { finalize, finalizedBy } from './steps/finalize.js';
 import { runSmoke } from './steps/run-smoke.js';
+import { runTask } from './steps/run-task.js';
 import { shiftTraffic } from './steps/shift-traffic.js';
 import { soak } from './steps/soak.js';
 import { updateService } from './steps/update-service.js';
@@ -24,6 +25,7 @@ const HANDLERS: Record<StepKind, StepHandler> = {
   soak,
   gate: evaluateGate,
   finalize,
+  task: runTask,
 };
 
 export const stepLockKey = (ctx: ReleaseContext, id: string) =>
@@ -90,7 +92,12 @@ async function runOneStep(ctx: ReleaseContext, id: string): Promise<{ waitUntil?
   const policy = releasePolicy(ctx.config, r.environment);
   const began = step.startedAt ?? ctx.now();
   const timer = ctx.metrics.stepDuration.startTimer({ step: step.kind });
-  const at = step.percent !== undefined ? `${step.kind}@${step.percent}` : step.kind;
+  const at =
+    step.percent !== undefined
+      ? `${step.kind}@${step.percent}`
+      : step.task
+        ? `${step.kind}@${step.task.name}`
+        : step.kind;
   failpoint(`before:${step.kind}`, `before:${at}`);
   let outcome: StepOutcome;
   try {
@@ -125,6 +132,11 @@ async function runOneStep(ctx: ReleaseContext, id: string): Promise<{ waitUntil?
       rel.events.push({ at: ctx.now(), text: `✗ ${step.label}: ${reason}` });
       return rel;
     });
+    // A task ahead of the update failed: nothing has moved, so there is nothing to roll back.
+    if (step.kind === 'task' && nothingChangedYet(r)) {
+      await stopUnchanged(ctx, r, reason);
+      return {};
+    }
     await rollBackRelease(ctx, id, reason, 'flightdeck', {
       trigger: step.kind === 'gate' ? 'gate' : 'failure',
       holdsStepLock: true,
@@ -273,6 +285,7 @@ export async function rollBackRelease(
     }
     try {
       const swarm = ctx.swarmFor(r.environment);
+      await removeTaskJobs(ctx, r);
       const svc = await swarm.inspect(svcName);
       if (svc.image === r.image && svc.previousImage && svc.previousImage !== r.image) {
         await swarm.rollbackToPrevious(svcName);
@@ -314,6 +327,54 @@ export async function rollBackRelease(
   await cancelRestOfBatch(ctx, final, `${r.service} rolled back`);
   await ctx.publish(id);
   return { release: final, trafficSwitchMs, trafficError, swarmDetail };
+}
+
+/** Only task steps ran and the idle colour's Swarm service was never changed. */
+const nothingChangedYet = (r: Release) =>
+  !r.swarmUpdated && r.steps.slice(0, r.stepIndex).every((s) => s.kind === 'task');
+
+/** A stopped release leaves no task job running (one it was waiting on when it was stopped). */
+async function removeTaskJobs(ctx: ReleaseContext, r: Release): Promise<void> {
+  if (!r.steps.some((s) => s.kind === 'task')) return;
+  try {
+    const removed = await ctx.swarmFor(r.environment).removeTaskJobs(r.id);
+    if (removed.length > 0)
+      ctx.logger.info({ releaseId: r.id, removed }, 'Removed the task jobs of a release');
+  } catch (err) {
+    ctx.logger.warn({ releaseId: r.id, err: (err as Error).message }, 'Could not remove task jobs');
+  }
+}
+
+/**
+ * A `before` task failed: the release ends `failed` with traffic and the idle colour as they were.
+ * The lock is freed first: a crash after it leaves a running release without its lock, which the
+ * next run rolls back (a no-op for traffic and Swarm here), rather than a finished one holding it.
+ */
+async function stopUnchanged(ctx: ReleaseContext, r: Release, reason: string): Promise<void> {
+  const idle = serviceDef(ctx, r)[r.toColour].swarmService;
+  await ctx.states.unlock(r.environment, r.service, r.id);
+  let stopped = false;
+  const final = await ctx.store.update(r.id, (rel) => {
+    if (TERMINAL.has(rel.status) || rel.status === 'rolling_back') return undefined;
+    stopped = true;
+    rel.status = 'failed';
+    rel.finishedAt = ctx.now();
+    rel.outcome = `Stopped before any change: ${reason}. No traffic moved and ${idle} was not updated.`;
+    for (const s of rel.steps)
+      if (s.status === 'pending' || s.status === 'waiting' || s.status === 'running') s.status = 'skipped';
+    rel.events.push({ at: ctx.now(), text: rel.outcome });
+    return rel;
+  });
+  if (!stopped) return;
+  await ctx.jobs.dropPending(r.id);
+  await removeTaskJobs(ctx, final);
+  ctx.metrics.releases.inc({ environment: r.environment, outcome: 'failed' });
+  ctx.metrics.releaseDuration.observe(
+    { environment: r.environment, outcome: 'failed' },
+    (ctx.now() - r.createdAt) / 1000,
+  );
+  await cancelRestOfBatch(ctx, final, `${r.service} failed`);
+  await ctx.publish(r.id);
 }
 
 const ROLLED_BACK_NOTE =

@@ -62,6 +62,22 @@ export function renderRelease(r: Release): { text: string; blocks: KnownBlock[] 
         },
       ],
     },
+    ...(r.trail
+      ? [{ type: 'context' as const, elements: [{ type: 'mrkdwn' as const, text: `Pipeline: ${r.trail}` }] }]
+      : []),
+    ...(r.override
+      ? [
+          {
+            type: 'section' as const,
+            text: {
+              type: 'mrkdwn' as const,
+              text: `🔓 *Overridden by <@${r.override.by}>*: ${r.override.reason}\n${r.override.overrode
+                .map((o) => `• ${o}`)
+                .join('\n')}`.slice(0, 2900),
+            },
+          },
+        ]
+      : []),
     { type: 'section', text: { type: 'mrkdwn', text: steps.slice(0, 2900) } },
     { type: 'section', text: { type: 'mrkdwn', text: `Traffic: ${describeSplit(r.weights)}` } },
   ];

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { releasePolicy } from '../config/schema.js';
 import { failpoint } from '../observability/failpoints.js';
+import { checkDeployGuards } from './deploy-guards.js';
 import { planSteps } from './plan-steps.js';
 import type { ReleaseContext } from './release-context.js';
 import { type Release, TERMINAL } from './schema.js';
+import { tasksFor } from './task-schema.js';
 import { other } from './weights.js';
 
 export interface ReleaseRequest {
@@ -11,6 +13,8 @@ export interface ReleaseRequest {
   services: string[];
   version: string;
   requestedBy: { id: string; name: string };
+  /** A lead's reason to go past promotion rules, freezes and checklist gates. */
+  override?: string;
   /** The slash command's id: run again after a crash, it continues the release it already started. */
   requestId?: string;
 }
@@ -40,19 +44,40 @@ export async function requestRelease(
   const batchId =
     req.services.length > 1 ? `batch-${Date.now().toString(36)}${randomBytes(2).toString('hex')}` : undefined;
   const result: ReleaseRequestResult = { started: [], refused: [] };
-  const gate = await ctx.gate?.(req.environment);
-  if (gate) {
-    result.refused.push({
-      service: req.services.join(', '),
-      reason: `${req.environment} deploys wait: ${gate}`,
-    });
-    return result;
+  const guards = await checkDeployGuards(ctx, req);
+  const whole = guards.refusals.filter((g) => g.service === undefined);
+  const refusedServices = new Set(guards.refusals.flatMap((g) => (g.service ? [g.service] : [])));
+  if (guards.refusals.length > 0 && req.override === undefined) {
+    // &lt; &gt;: a bare <reason> would be read by Slack as a link.
+    const hint = `A lead can deploy anyway: \`/deploy ${req.services.length > 1 ? 'all' : req.services[0]} ${req.version} to ${req.environment} override &lt;reason&gt;\`.`;
+    if (whole.length > 0) {
+      result.refused.push({
+        service: req.services.join(', '),
+        reason: [...guards.refusals.map((g) => g.reason), hint].join('\n'),
+      });
+      return result;
+    }
+    // Promotion is per service: a batch goes on with the services whose version went through the pipeline.
+    for (const g of guards.refusals) result.refused.push({ service: g.service as string, reason: g.reason });
+    if (refusedServices.size === req.services.length) {
+      const last = result.refused.at(-1);
+      if (last) last.reason += `\n${hint}`;
+      return result;
+    }
   }
+  const overrideFor = (service: string) => {
+    if (req.override === undefined) return undefined;
+    const overrode = guards.refusals.filter((g) => g.service === undefined || g.service === service);
+    return overrode.length > 0
+      ? { by: req.requestedBy.id, reason: req.override, overrode: overrode.map((g) => g.reason) }
+      : undefined;
+  };
   // Every release here would fail at its first step, after its retries: say so now and start none.
   // The same command run again still resumes what it already started (below).
   const dockerDown = await ctx.dockerDown(req.environment);
 
   for (const service of req.services) {
+    if (req.override === undefined && refusedServices.has(service)) continue;
     const def = env.services[service];
     if (!def) {
       result.refused.push({ service, reason: `${service} is not configured in ${req.environment}` });
@@ -130,6 +155,7 @@ export async function requestRelease(
     }
     failpoint('after:lock');
     const toColour = other(lock.from);
+    const overridden = overrideFor(service);
     const prev = result.started.at(-1);
     // The first release of a service learns the stable image from Swarm, for rollback messages.
     const fromImage =
@@ -157,11 +183,22 @@ export async function requestRelease(
       createdAt: now,
       updatedAt: now,
       stepIndex: 0,
-      steps: planSteps(policy, { swarmService: def[toColour].swarmService, colour: toColour, image }),
+      steps: planSteps(
+        policy,
+        { swarmService: def[toColour].swarmService, colour: toColour, image },
+        tasksFor(ctx.config.environments[req.environment], service),
+      ),
       weights: toColour === 'green' ? { blue: 100, green: 0 } : { blue: 0, green: 100 },
       swarmUpdated: false,
       gateResults: [],
-      events: [{ at: now, text: `Requested by <@${req.requestedBy.id}>` }],
+      events: [
+        { at: now, text: `Requested by <@${req.requestedBy.id}>` },
+        ...(overridden
+          ? [{ at: now, text: `🔓 Overridden by <@${overridden.by}>: ${overridden.reason}` }]
+          : []),
+      ],
+      trail: guards.trails.get(service),
+      override: overridden,
       batch: batchId ? { id: batchId, after: sequential ? prev?.id : undefined } : undefined,
       requestId: req.requestId,
     };

@@ -7,6 +7,7 @@ import type { ReleaseContext } from './release-context.js';
 import { finishInterruptedRollback, finishRecordedRollback, rollBackRelease } from './release-machine.js';
 import { type Release, type RollbackJob, TERMINAL } from './schema.js';
 import { TrafficRefused } from './traffic.js';
+import { versionOf } from './version-trail.js';
 import { other, weightsFor } from './weights.js';
 
 const MOVING = new Set(['updating', 'rollback_started']);
@@ -246,6 +247,12 @@ export async function rollBackService(
   ctx.metrics.rollbacks.inc({ environment: env, trigger: job.trigger });
 
   failpoint('after:service-rollback-traffic');
+  // The version taken out may not be promoted from here until it completes here again. After the
+  // switch, off the fastest path; lost only if flightdeck dies in between.
+  const out = versionOf(state.lastGood.image);
+  if (out && ctx.trail && previous)
+    await ctx.trail.rolledBack(env, svc, out, job.by, ctx.now(), versionOf(previous.image));
+  await ctx.homesChanged?.();
   const swarmDetail = rollsSwarmBack
     ? `; ${await swarmHalf(ctx, env, svc, def[other(target)].swarmService, dockerDown)}`
     : '';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Colour } from '../config/schema.js';
+import { StepTask } from './task-schema.js';
 
 export const Weights = z.object({
   blue: z.number().int().min(0).max(100),
@@ -33,6 +34,7 @@ export const StepKind = z.enum([
   'soak',
   'gate',
   'finalize',
+  'task', // a release task: a one-off Swarm job (src/releases/steps/run-task.ts)
 ]);
 export type StepKind = z.infer<typeof StepKind>;
 
@@ -53,6 +55,8 @@ export const Step = z.object({
   /** Consecutive healthy answers (health step). */
   streak: z.number().optional(),
   detail: z.string().optional(),
+  /** A task step's task and how its job went (what a run after a crash resumes from). */
+  task: StepTask.optional(),
 });
 export type Step = z.infer<typeof Step>;
 
@@ -130,6 +134,10 @@ export const Release = z.object({
   requestId: z.string().optional(),
   /** Times a worker took the release over after the process running it died (BullMQ stalls seen). */
   resumes: z.number().int().optional(),
+  /** The version's way through the pipeline when it was requested (“staging ✅ 3 days ago · …”). */
+  trail: z.string().optional(),
+  /** A lead deployed past promotion rules, a freeze or a checklist gate: who, why, and what was overridden. */
+  override: z.object({ by: z.string(), reason: z.string(), overrode: z.array(z.string()) }).optional(),
   /** Log of what happened, newest last, for the progress message and history. */
   events: z.array(z.object({ at: z.number(), text: z.string() })).default([]),
 });

@@ -104,9 +104,9 @@ describe('a user without rights, however they phrase it', () => {
         await slashDenied(user, '/checklist', text);
       }
     }
-    // The gate is still closed for the one production deployer.
+    // The gate is still closed for the one production deployer: no lead started a rollout.
     const gated = await answer(USERS.dev, '/deploy', 'api 1.2.3 to production', 'C0AUTHZ1');
-    expect(gated).toMatch(/production deploys wait: the pre-deployment checklist is not complete/);
+    expect(gated).toMatch(/production deploys wait: no active rollout covers api in production/);
     expect(await releases(stack).recent(10)).toEqual([]);
   });
 
@@ -140,7 +140,7 @@ describe('a user without rights, however they phrase it', () => {
       elements: Array<{ options?: Array<{ value: string }>; initial_options?: Array<{ value: string }> }>;
     };
     const groups = (m: { blocks?: unknown[] }, id: string) =>
-      ((m.blocks ?? []) as Group[]).filter((b) => b.block_id?.startsWith(`cl|${id}|`));
+      ((m.blocks ?? []) as Group[]).filter((b) => b.block_id?.startsWith(`cl|default/${id}|`));
     const checkbox = (g: Group, selected: Array<{ value: string }>) => ({
       type: 'checkboxes',
       action_id: 'checklist_tick',
@@ -152,7 +152,7 @@ describe('a user without rights, however they phrase it', () => {
       g.elements[0]?.options?.some((o) => o.value === 'env-vars'),
     ) as Group;
     await stack.driver.click(pre, checkbox(envVars, [{ value: 'env-vars' }]), { user: USERS.lead });
-    const store = new ChecklistStore(stack.client, stack.prefix, 'bizosaas');
+    const store = new ChecklistStore(stack.client, stack.prefix, 'default');
     await waitFor(async () => (await store.items('pre'))['env-vars']?.ticked, { what: "the lead's tick" });
 
     const on = (m: typeof pre) => ({ channel: m.channel, ts: m.ts, blocks: m.blocks as unknown[] });
@@ -211,9 +211,9 @@ describe('a user without rights, however they phrase it', () => {
       user: USERS.stranger,
       message: {
         ...on(pre),
-        blocks: shownTicked(envVars, []).blocks.map((b) => ({ ...b, block_id: 'cl|pre|3|0' })),
+        blocks: shownTicked(envVars, []).blocks.map((b) => ({ ...b, block_id: 'cl|default/pre|3|0' })),
       },
-      actions: [{ ...checkbox(envVars, [{ value: 'env-vars' }]), block_id: 'cl|pre|3|0' }],
+      actions: [{ ...checkbox(envVars, [{ value: 'env-vars' }]), block_id: 'cl|default/pre|3|0' }],
     });
 
     // Nothing changed: only the lead's tick is recorded, and the gate still refuses the deploy.
@@ -223,7 +223,7 @@ describe('a user without rights, however they phrase it', () => {
     );
     expect(states['env-vars']).toMatchObject({ ticked: true, by: USERS.lead });
     const gated = await answer(USERS.dev, '/deploy', 'api 1.2.3 to production', 'C0AUTHZ6');
-    expect(gated).toMatch(/production deploys wait: the pre-deployment checklist is not complete \(1\/\d+\)/);
+    expect(gated).toMatch(/production deploys wait: [\s\S]*pre-deployment checklist is not complete \(1\/\d+\)/);
     expect(await releases(stack).recent(10)).toEqual([]);
     // And the guest was told why, privately.
     const told = stack.emulator
@@ -277,9 +277,10 @@ describe('a user without rights, however they phrase it', () => {
     const status = await answer(USERS.lead, '/checklist', 'status', 'C0AUTHZ5');
     expect(status).toMatch(/Production gate overridden/);
     expect(FOREIGN_MENTIONS.filter((m) => status.includes(m))).toEqual([]);
-    expect(await answer(USERS.lead, '/deploy', 'api 1.2.3 to production', 'C0AUTHZ4')).toMatch(
-      /waits for a lead other than you to approve/,
-    );
+    // The rollout is in its phase 1, which holds production deploys: the lead deploys past it, on record.
+    expect(
+      await answer(USERS.lead, '/deploy', 'api 1.2.3 to production override abuse drill', 'C0AUTHZ4'),
+    ).toMatch(/waits for a lead other than you to approve/);
     const [release] = (await releases(stack).active()) as Release[];
     expect(release?.status).toBe('awaiting_approval');
     const id = release?.id as string;
@@ -445,7 +446,7 @@ describe('a user without rights, however they phrase it', () => {
       user: USERS.guest,
       ...forgedTick('pre', 'override'),
     });
-    const pre = await new ChecklistStore(stack.client, stack.prefix, 'bizosaas').items('pre');
+    const pre = await new ChecklistStore(stack.client, stack.prefix, 'default').items('pre');
     expect(pre['health-checks']?.by).not.toBe(USERS.guest);
     expect(pre.override).toBeUndefined();
   });

@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import { format } from 'date-fns';
+import { format, subDays } from 'date-fns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Release } from '../../src/releases/schema.js';
 import { ServiceStateStore } from '../../src/releases/service-state-store.js';
@@ -108,8 +108,11 @@ beforeAll(async () => {
       Object.assign(cfg, { checklists: { gateEnvironments: ['staging'] } });
     },
   });
-  await asLead(`start ${format(new Date(), 'yyyy-MM-dd')}`, /The rollout starts on/);
+  // A rollout in its phase 3 with every gate opened by a lead: this suite is about kills, not gates.
+  await asLead(`start ${format(subDays(new Date(), 15), 'yyyy-MM-dd')}`, /The rollout starts on/);
   await asLead('override pre fault suite: deploys open', /overrode the production gate/);
+  await asLead('override phase 1 fault suite: deploys open', /overrode phase 1/);
+  await asLead('override phase 2 fault suite: deploys open', /overrode phase 2/);
   outboxQueue = new Queue('slack-outbox', { connection: stack.redis.client(), prefix: stack.prefix });
   names.push(...(await createStagingColourServices(stack)));
   probe.done = (async () => {
@@ -178,12 +181,13 @@ async function deployAnswer(seen: number): Promise<string> {
 }
 
 /**
- * Post-deployment checklists posted in the channel where staging releases are announced: those
- * showing it, and older ones past the cap that now point to the newest (the only checklist this suite
- * posts there).
+ * Post-deployment checklists posted in the threads of staging's release messages: those showing
+ * it, and older ones past the cap that now point to the newest.
  */
 const postChecklists = () =>
-  stack.emulator.channelMessages('C0RELEASES').filter((m) => {
+  stack.emulator.messages.filter((m) => {
+    // Each release's own checklist, in its thread.
+    if (m.channel !== 'C0RELEASES' || !m.threadTs) return false;
     const t = renderBlocks(m.blocks, m.text);
     return t.includes('📋 Post-deployment checklist') || t.includes('📋 This checklist moved');
   }).length;

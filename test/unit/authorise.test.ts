@@ -124,8 +124,22 @@ describe('checklist gates are for leads', () => {
     });
     expect(authorise(override, 'U0DEV', allDeployer).allowed).toBe(false);
     expect(
-      authorise({ command: 'checklist', action: 'start', date: '2026-12-01' }, 'U0DEV', allDeployer).allowed,
+      authorise(
+        { command: 'checklist', action: 'start', rollout: 'default', date: '2026-12-01' },
+        'U0DEV',
+        allDeployer,
+      ).allowed,
     ).toBe(false);
+  });
+
+  it('lets only leads start and finish rollouts', () => {
+    const start: ParsedCommand = { command: 'checklist', action: 'start', rollout: 'teamflow-q1' };
+    const finish: ParsedCommand = { command: 'checklist', action: 'finish', rollout: 'teamflow-q1' };
+    expect(reasonOf(start, 'U0DEV')).toMatch(/^only leads can start a rollout/);
+    expect(reasonOf(finish, 'U0DEV')).toMatch(/^only leads can finish a rollout/);
+    expect(authorise(finish, 'U0LEAD', config)).toEqual({ allowed: true });
+    for (const open of ['list', 'history'] as const)
+      expect(authorise({ command: 'checklist', action: open }, 'U0GUEST', config)).toEqual({ allowed: true });
   });
 });
 
@@ -136,5 +150,23 @@ describe('isLead and isDeployer', () => {
     expect(isDeployer('U0DEV', 'production', config)).toBe(true);
     expect(isDeployer('U0DEVX', 'production', config)).toBe(false);
     expect(isDeployer('U0DEV', 'constructor', config)).toBe(false);
+  });
+});
+
+describe('overriding a deploy’s rules is for leads', () => {
+  const cmd = {
+    command: 'deploy',
+    action: 'release',
+    target: 'api',
+    version: '1.4.2',
+    environment: 'staging',
+    override: 'hotfix, CAB-12',
+  } as const;
+  it('refuses a deployer who is not a lead, and lets a lead', () => {
+    const refused = authorise(cmd, 'U0DEV', config);
+    expect(refused.allowed).toBe(false);
+    expect(refused.allowed === false && refused.reason).toContain('only leads can override');
+    expect(authorise(cmd, 'U0LEAD', config)).toEqual({ allowed: true });
+    expect(authorise({ ...cmd, override: undefined }, 'U0DEV', config)).toEqual({ allowed: true });
   });
 });

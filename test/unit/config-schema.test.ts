@@ -41,7 +41,7 @@ describe('a release policy per environment', () => {
       problemsOf((raw) => {
         raw.environments.staging.release = { soak: ['1m', 'forever', '1m'] };
       }),
-    ).toEqual(['environments.staging.release.soak.1: must be a duration like 500ms, 30s, 5m or 1h']);
+    ).toEqual(['environments.staging.release.soak.1: must be a duration like 500ms, 30s, 5m, 1h or 2d']);
     expect(
       problemsOf((raw) => {
         raw.environments.staging.release = { healthCheck: { attempts: 0 } };
@@ -63,7 +63,7 @@ describe('a release policy per environment', () => {
       raw.environments.staging.release = { pollInterval: '1s' };
     });
     expect(new Set(problems)).toEqual(
-      new Set(['release.pollInterval: must be a duration like 500ms, 30s, 5m or 1h']),
+      new Set(['release.pollInterval: must be a duration like 500ms, 30s, 5m, 1h or 2d']),
     );
   });
 
@@ -365,9 +365,68 @@ describe('Duration', () => {
     expect(Duration.parse(input)).toBe(ms);
   });
 
-  it.each(['5', '5 m', '1d', 'm5', '-1s', ''])('refuses %j', (input) => {
+  it.each(['5', '5 m', '1w', 'm5', '-1s', ''])('refuses %j', (input) => {
     const r = Duration.safeParse(input);
     expect(r.success).toBe(false);
-    expect(r.error?.issues[0]?.message).toBe('must be a duration like 500ms, 30s, 5m or 1h');
+    expect(r.error?.issues[0]?.message).toBe('must be a duration like 500ms, 30s, 5m, 1h or 2d');
+  });
+});
+
+describe('pipeline, promotion and freezes', () => {
+  it('accepts a pipeline with a promotion rule and freezes of every kind', () => {
+    expect(
+      problemsOf((raw) => {
+        const r = raw as Record<string, unknown>;
+        r.pipeline = ['staging', 'production'];
+        raw.environments.production.promotion = { minTimeLive: '2d', noCriticalAlerts: true };
+        r.freezes = [
+          { name: 'Fridays', days: ['fri'], from: '15:00', until: '24:00', environments: ['production'] },
+          { name: 'Weekend', weekly: { from: 'fri 18:00', until: 'mon 08:00' } },
+          { name: 'Holidays', from: '2026-12-21', until: '2027-01-04 09:00' },
+        ];
+      }),
+    ).toEqual([]);
+  });
+
+  it('names the key of an unknown stage, a cycle, a rule without a stage before, an unknown frozen environment', () => {
+    expect(
+      problemsOf((raw) => {
+        const r = raw as Record<string, unknown>;
+        r.pipeline = ['staging', 'qa', 'production', 'staging'];
+        raw.environments.staging.promotion = { minTimeLive: '1h' };
+        r.freezes = [{ name: 'Nowhere', days: ['fri'], from: '15:00', until: '18:00', environments: ['qa'] }];
+      }),
+    ).toEqual([
+      'pipeline.1: names an environment that is not defined (defined: staging, production)',
+      'pipeline.3: staging is already stage 1: a pipeline that comes back to an environment is a cycle',
+      "environments.staging.promotion: staging is the pipeline's first stage: there is no environment before it to promote from",
+      'freezes.0.environments.0: names an environment that is not defined (defined: staging, production)',
+    ]);
+  });
+
+  it('asks for a post-deployment checklist only where releases get one', () => {
+    expect(
+      problemsOf((raw) => {
+        const r = raw as Record<string, unknown>;
+        r.pipeline = ['staging', 'production'];
+        raw.environments.production.promotion = { postChecklist: true };
+      }),
+    ).toEqual([
+      'environments.production.promotion.postChecklist: needs staging in checklists.gateEnvironments: only releases there get a post-deployment checklist',
+    ]);
+  });
+
+  it('names the key of a freeze that ends before it starts or has a bad day', () => {
+    expect(
+      problemsOf((raw) => {
+        (raw as Record<string, unknown>).freezes = [
+          { name: 'Backwards', from: '2026-12-21 18:00', until: '2026-12-21 09:00' },
+          { name: 'Bad day', weekly: { from: 'caturday 15:00', until: 'mon 08:00' } },
+        ];
+      }),
+    ).toEqual([
+      'freezes.0.until: ends (2026-12-21 09:00) before it starts (2026-12-21 18:00)',
+      'freezes.1.weekly.from: "caturday 15:00" is not a day and time like "fri 15:00"',
+    ]);
   });
 });

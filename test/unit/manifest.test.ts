@@ -37,6 +37,8 @@ const SCOPES: Record<string, string[]> = {
   'conversations.replies': ['channels:history', 'groups:history'],
   'views.publish': [],
   'views.open': [],
+  // Members of a user group a template's mayTick names (group:S…).
+  'usergroups.users.list': ['usergroups:read'],
 };
 
 describe('manifest.yml matches what flightdeck registers and calls', () => {
@@ -53,7 +55,11 @@ describe('manifest.yml matches what flightdeck registers and calls', () => {
 
   it('asks for the smallest bot scopes that cover every Web API method the app calls', () => {
     const methods = [
-      ...new Set([...sources.matchAll(/client\.([a-z]+)\.([a-zA-Z]+)\(/g)].map((m) => `${m[1]}.${m[2]}`)),
+      ...new Set(
+        [...sources.matchAll(/client\.([a-z]+)\.([a-zA-Z]+)(?:\.([a-zA-Z]+))?\(/g)].map((m) =>
+          [m[1], m[2], m[3]].filter(Boolean).join('.'),
+        ),
+      ),
     ];
     for (const m of methods) expect(Object.keys(SCOPES), `scope table lacks ${m}`).toContain(m);
     const needed = new Set(['commands', ...methods.flatMap((m) => SCOPES[m] ?? [])]);

@@ -165,13 +165,24 @@ describe('/rollback', () => {
 });
 
 describe('/checklist', () => {
-  it('takes nothing after status, pre, post and phase N', () => {
+  it('takes at most a rollout name after status, pre, post and phase N', () => {
     expect(parse('checklist', 'status')).toEqual({ command: 'checklist', action: 'status' });
+    expect(parse('checklist', 'status teamflow-q1')).toEqual({
+      command: 'checklist',
+      action: 'status',
+      rollout: 'teamflow-q1',
+    });
+    expect(parse('checklist', 'pre Web-Q2')).toMatchObject({ which: 'pre', rollout: 'web-q2' });
+    expect(parse('checklist', 'phase 2 web-q2')).toMatchObject({ which: { phase: 2 }, rollout: 'web-q2' });
     expect(usageError('checklist', 'status now')).toBe(
-      '`/checklist status` takes nothing after it; got `now`.',
+      "`/checklist status` takes at most a rollout's name after it; got `now`.",
     );
-    expect(usageError('checklist', 'pre please')).toMatch(/^`\/checklist pre` takes nothing after it/);
-    expect(usageError('checklist', 'phase 2 3')).toMatch(/^`\/checklist phase N` takes nothing after it/);
+    expect(usageError('checklist', 'pre please now')).toMatch(
+      /^`\/checklist pre` takes at most a rollout's name/,
+    );
+    expect(usageError('checklist', 'phase 2 3')).toMatch(
+      /^`\/checklist phase N` takes at most a rollout's name/,
+    );
   });
 
   it('knows only phases 1 to 4', () => {
@@ -179,8 +190,66 @@ describe('/checklist', () => {
     expect(usageError('checklist', 'phase 0')).toBe('The phase is a number from 1 to 4.');
   });
 
-  it.each(['', '2026-13-01', '2026-1-1', '01-12-2026', 'tomorrow'])('refuses start %s as a date', (date) => {
-    expect(usageError('checklist', `start ${date}`)).toMatch(/is not a date; use YYYY-MM-DD/);
+  it.each(['2026-13-01', '2026-1-1', '01-12-2026', 'tomorrow', 'q1 2026-02-30', 'q1 friday'])(
+    'refuses start %s as a date',
+    (date) => {
+      expect(usageError('checklist', `start ${date}`)).toMatch(/is not a date; use YYYY-MM-DD/);
+    },
+  );
+
+  it('starts a named rollout with a date, a template and what it covers', () => {
+    expect(usageError('checklist', 'start')).toMatch(/^Name the rollout/);
+    expect(parse('checklist', 'start teamflow-q1')).toEqual({
+      command: 'checklist',
+      action: 'start',
+      rollout: 'teamflow-q1',
+    });
+    expect(parse('checklist', 'start teamflow-q1 2026-12-01 teamflow for api,web in production')).toEqual({
+      command: 'checklist',
+      action: 'start',
+      rollout: 'teamflow-q1',
+      date: '2026-12-01',
+      template: 'teamflow',
+      services: ['api', 'web'],
+      environments: ['production'],
+    });
+    // The single-rollout form: the first day of the rollout `default`.
+    expect(parse('checklist', 'start 2026-12-01')).toEqual({
+      command: 'checklist',
+      action: 'start',
+      rollout: 'default',
+      date: '2026-12-01',
+    });
+    expect(usageError('checklist', 'start Q1_team')).toMatch(/is not a rollout name/);
+    expect(usageError('checklist', 'start q1 for nosuch')).toMatch(/^Unknown service `nosuch`/);
+    expect(usageError('checklist', 'start q1 in mars')).toMatch(/^Unknown environment `mars`/);
+    expect(usageError('checklist', 'start q1 bizosaas extra')).toMatch(/^I don't understand `extra`/);
+    expect(usageError('checklist', 'start rel-x')).toMatch(/is not a rollout name/);
+  });
+
+  it('lists, finishes, shows history, and names the rollout of an override', () => {
+    expect(parse('checklist', 'list')).toEqual({ command: 'checklist', action: 'list' });
+    expect(parse('checklist', 'finish')).toEqual({ command: 'checklist', action: 'finish' });
+    expect(parse('checklist', 'history q1')).toEqual({
+      command: 'checklist',
+      action: 'history',
+      rollout: 'q1',
+    });
+    expect(parse('checklist', 'q1')).toEqual({
+      command: 'checklist',
+      action: 'show',
+      which: 'current',
+      rollout: 'q1',
+    });
+    expect(parse('checklist', 'recheck phase 2 q1')).toMatchObject({ which: { phase: 2 }, rollout: 'q1' });
+    expect(parse('checklist', 'override q1 pre agreed with QA')).toEqual({
+      command: 'checklist',
+      action: 'override',
+      gate: 'pre',
+      reason: 'agreed with QA',
+      rollout: 'q1',
+    });
+    expect(parse('checklist', 'override pre q1 agreed')).toMatchObject({ reason: 'q1 agreed' });
   });
 
   it('rechecks the current checklist, pre, post or a phase', () => {
@@ -224,7 +293,9 @@ describe('/checklist', () => {
   });
 
   it('says which subcommand it does not know', () => {
-    expect(usageError('checklist', 'frobnicate')).toBe("I don't know `/checklist frobnicate`.");
+    expect(usageError('checklist', 'frobnicate now')).toBe("I don't know `/checklist frobnicate`.");
+    // One unknown word is taken for a rollout's name (the worker says when there is none).
+    expect(parse('checklist', 'frobnicate')).toMatchObject({ action: 'show', rollout: 'frobnicate' });
   });
 });
 
@@ -256,5 +327,27 @@ describe('tokenize and clip', () => {
     expect(usageError('traffic', 'status toString')).toMatch(/^Unknown environment `toString`/);
     expect(usageError('rollback', 'api __proto__')).toMatch(/^Unknown environment `__proto__`/);
     expect(usageError('deploy', 'history hasOwnProperty')).toMatch(/^Unknown service `hasOwnProperty`/);
+  });
+});
+
+describe('/deploy … override <reason>', () => {
+  it('takes a reason after the environment, escaped where it will be shown', () => {
+    expect(parse('deploy', 'api 1.4.2 to production override hotfix for <!channel> outage')).toEqual({
+      command: 'deploy',
+      action: 'release',
+      target: 'api',
+      version: '1.4.2',
+      environment: 'production',
+      override: 'hotfix for &lt;!channel&gt; outage',
+    });
+    expect(parse('deploy', 'all 2.0.0 override freeze ok per CAB-12')).toMatchObject({
+      target: 'all',
+      override: 'freeze ok per CAB-12',
+    });
+  });
+
+  it('needs a reason', () => {
+    expect(usageError('deploy', 'api 1.4.2 to production override')).toContain('needs a reason');
+    expect(usageError('deploy', 'api 1.4.2 to production OVERRIDE ok')).toContain('needs a reason');
   });
 });

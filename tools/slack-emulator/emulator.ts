@@ -15,6 +15,14 @@ export interface EmulatedChannel {
   id: string;
   name: string;
 }
+/** A user group (subteam): `usergroups.users.list` answers with its members' IDs. */
+export interface EmulatedUserGroup {
+  id: string;
+  handle: string;
+  users: string[];
+  /** A disabled group is listed only with include_disabled. */
+  disabled?: boolean;
+}
 
 export interface StoredMessage {
   channel: string;
@@ -55,6 +63,7 @@ export interface EmulatorOptions {
   appToken?: string;
   users?: EmulatedUser[];
   channels?: EmulatedChannel[];
+  userGroups?: EmulatedUserGroup[];
   /** Slack's limits; on by default. */
   rateLimits?: boolean;
   /** chat.postMessage per channel: about 1/s with short bursts. */
@@ -102,6 +111,7 @@ const TIERS: Record<string, number> = {
   'views.publish': 100,
   'views.open': 100,
   'users.info': 100,
+  'usergroups.users.list': 20,
   'conversations.info': 50,
   'conversations.history': 50,
   'conversations.replies': 50,
@@ -136,6 +146,8 @@ export class SlackEmulator extends EventEmitter {
   readonly openedViews: Json[] = [];
   readonly users: Map<string, EmulatedUser>;
   readonly channels: Map<string, EmulatedChannel>;
+  /** Change members at any time (tests): the next usergroups.users.list sees them. */
+  readonly userGroups: Map<string, EmulatedUserGroup>;
   rateLimits: boolean;
   private readonly now: () => number;
   private readonly postBuckets = new Map<string, TokenBucket>();
@@ -173,6 +185,7 @@ export class SlackEmulator extends EventEmitter {
     this.appToken = opts.appToken ?? 'xapp-1-flightdeck-emulator';
     this.users = new Map((opts.users ?? DEFAULT_USERS).map((u) => [u.id, u]));
     this.channels = new Map((opts.channels ?? DEFAULT_CHANNELS).map((c) => [c.id, c]));
+    this.userGroups = new Map((opts.userGroups ?? []).map((g) => [g.id, g]));
     this.rateLimits = opts.rateLimits ?? true;
     this.now = opts.now ?? Date.now;
   }
@@ -580,6 +593,14 @@ export class SlackEmulator extends EventEmitter {
             profile: { display_name: u.name, real_name: u.realName ?? u.name },
           },
         };
+      }
+      case 'usergroups.users.list': {
+        // docs.slack.dev/reference/methods/usergroups.users.list: { ok, users: [IDs] }.
+        if (!a.usergroup) return { ok: false, error: 'missing_argument' };
+        const g = this.userGroups.get(a.usergroup);
+        if (!g || (g.disabled && a.include_disabled !== true && a.include_disabled !== 'true'))
+          return { ok: false, error: 'no_such_subteam' };
+        return { ok: true, users: [...g.users] };
       }
       case 'conversations.history': {
         const err = this.checkChannel(a.channel);

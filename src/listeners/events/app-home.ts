@@ -3,7 +3,10 @@ import type { Redis } from 'ioredis';
 import type { Outbox } from '../../integrations/slack/outbox.js';
 import type { Logger } from '../../observability/logger.js';
 
-/** app_home_opened: queue a fresh App Home for that user (Slack retries events; one per event_id). */
+/**
+ * app_home_opened: queue a fresh App Home for that user, and keep it current for them as things
+ * change (Slack retries events; one per event_id).
+ */
 export function registerAppHome(
   app: App,
   deps: { outbox: Outbox; redis: Redis; prefix: string; logger: Logger },
@@ -17,7 +20,7 @@ export function registerAppHome(
       .catch(() => 'OK');
     if (fresh !== 'OK') return;
     await deps.outbox
-      .home(event.user)
+      .homeViewed(event.user)
       .catch((err: Error) => deps.logger.warn({ err: err.message }, 'Could not queue App Home'));
   });
 }

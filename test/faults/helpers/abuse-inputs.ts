@@ -156,6 +156,18 @@ export function generateCases(seed: number, count: number, canary: string): Abus
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
   const chance = (p: number) => r() < p;
   const inj = injections(canary);
+  // Words after /checklist: a subcommand, a word that could name a rollout (`/checklist q1`), or bad
+  // input. NOT_NAMES mirrors the grammar's words that are never names (src/commands/parse-command.ts).
+  const NOT_NAMES = new Set(
+    'help status history list start finish recheck override pre post phase current all for in today tomorrow yesterday now next last'.split(
+      ' ',
+    ),
+  );
+  const nameShaped = (w: string) => /^[a-z][a-z0-9-]{0,31}$/.test(w.trim().toLowerCase());
+  const notRolloutNames = [...inj, ...UNKNOWN_WORDS].filter(
+    (w) => w.trim() !== '' && (!nameShaped(w) || w.trim().toLowerCase() === 'all'),
+  );
+  const rolloutLike = UNKNOWN_WORDS.filter((w) => nameShaped(w) && !NOT_NAMES.has(w.toLowerCase()));
   const services = ['api', 'web'];
   const svc = () => pick(services);
   const randomCase = (w: string) =>
@@ -255,23 +267,40 @@ export function generateCases(seed: number, count: number, canary: string): Abus
     () => rejected('rollback-bad-service', '/rollback', join([badService()])),
     () => rejected('rollback-bad-env', '/rollback', join([svc(), badEnv()])),
     () => rejected('rollback-trailing', '/rollback', join([svc(), 'staging', pick(inj)])),
-    () => rejected('checklist-unknown', '/checklist', join([pick([...inj, ...UNKNOWN_WORDS])])),
+    // A bare word that could be a rollout's name is one (`/checklist q1`): only others are bad input.
+    () => rejected('checklist-unknown', '/checklist', join([pick(notRolloutNames)])),
     () =>
       rejected(
         'checklist-bad-phase',
         '/checklist',
         join(['phase', pick(['0', '5', '1.5', '-1', '١', '²', ...inj])]),
       ),
-    () => rejected('checklist-bad-date', '/checklist', join(['start', pick([...BAD_DATES, ...inj])])),
+    // `start <name> <date>` and the older `start <date>`: a word in the first place is a rollout's name.
+    () =>
+      rejected(
+        'checklist-bad-date',
+        '/checklist',
+        join(['start', ...(r() < 0.5 ? [pick(['q1', 'teamflow-q1'])] : []), pick(BAD_DATES)]),
+      ),
     () =>
       rejected(
         'checklist-override-bad',
         '/checklist',
         join(['override', pick(['', 'post', 'phase 9', 'pre abc', ...inj])]),
       ),
-    () => rejected('checklist-extra', '/checklist', join([pick(['pre', 'post', 'status']), pick(inj)])),
+    // After `pre`, `post` or `status` only a rollout's name may follow.
     () =>
-      rejected('checklist-recheck-bad', '/checklist', join(['recheck', pick(['phase', 'phase 7', ...inj])])),
+      rejected(
+        'checklist-extra',
+        '/checklist',
+        join([pick(['pre', 'post', 'status']), pick(notRolloutNames)]),
+      ),
+    () =>
+      rejected(
+        'checklist-recheck-bad',
+        '/checklist',
+        join(['recheck', pick(['phase', 'phase 7', ...notRolloutNames])]),
+      ),
   ];
 
   const refused: Gen[] = [
@@ -402,6 +431,18 @@ export function generateCases(seed: number, count: number, canary: string): Abus
         reply: new RegExp(`No release of ${s} is in flight in staging`),
       };
     },
+    () => {
+      const name = pick(rolloutLike);
+      return {
+        // Well-formed: the rollout it names does not exist, which is said, and nothing changes.
+        kind: 'checklist-unknown-rollout',
+        command: '/checklist',
+        text: tricks([name]),
+        user: pick(ANYONE),
+        expect: 'accepted',
+        reply: new RegExp(`There is no rollout \\*${name.toLowerCase()}\\*`),
+      };
+    },
     () => ({
       // Authorised and well-formed: the production gate (no pre-deployment checklist) refuses it.
       kind: 'deploy-production-gated',
@@ -409,7 +450,8 @@ export function generateCases(seed: number, count: number, canary: string): Abus
       text: tricks([svc(), pick(GOOD_VERSIONS), 'to', 'production']),
       user: USERS.dev,
       expect: 'accepted',
-      reply: /production deploys wait: the pre-deployment checklist is not complete/,
+      // No lead started a rollout covering production, so its deploys wait.
+      reply: /production deploys wait: no active rollout covers (api|web) in production/,
     }),
     () => {
       const s = svc();
