@@ -223,7 +223,9 @@ describe('a user without rights, however they phrase it', () => {
     );
     expect(states['env-vars']).toMatchObject({ ticked: true, by: USERS.lead });
     const gated = await answer(USERS.dev, '/deploy', 'api 1.2.3 to production', 'C0AUTHZ6');
-    expect(gated).toMatch(/production deploys wait: [\s\S]*pre-deployment checklist is not complete \(1\/\d+\)/);
+    expect(gated).toMatch(
+      /production deploys wait: [\s\S]*pre-deployment checklist is not complete \(1\/\d+\)/,
+    );
     expect(await releases(stack).recent(10)).toEqual([]);
     // And the guest was told why, privately.
     const told = stack.emulator
