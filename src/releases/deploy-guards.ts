@@ -5,7 +5,7 @@ import type { ReleaseContext } from './release-context.js';
 /** Why a deploy may not go ahead now; a lead can override any of these with a reason. */
 export interface GuardRefusal {
   kind: 'promotion' | 'freeze' | 'checklist';
-  /** Set when only this service is refused (promotion); unset when the whole environment is. */
+  /** Set when only this service is refused (promotion, a rollout covering it); unset for the whole environment. */
   service?: string;
   reason: string;
 }
