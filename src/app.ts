@@ -4,7 +4,6 @@ import type Docker from 'dockerode';
 import { AlertStore } from './alerts/alert-store.js';
 import { type AlertJobs, createAlertHandlers } from './alerts/handle-alerts.js';
 import { AuditLog } from './audit/audit-log.js';
-import { loadTemplate } from './checklists/load-template.js';
 import { Rollouts } from './checklists/rollouts.js';
 import { slackUserGroups } from './checklists/user-groups.js';
 import {
@@ -25,7 +24,7 @@ import { type Check, sharedChecks } from './http/readiness.js';
 import { createHttpServer } from './http/server.js';
 import { AlertmanagerClient } from './integrations/alertmanager.js';
 import { createNginxDriver, type Nginx } from './integrations/nginx-driver.js';
-import { instantQuery } from './integrations/prometheus.js';
+import { instantQuery, vectorQuery } from './integrations/prometheus.js';
 import { createRedis, waitReady, withTimeout } from './integrations/redis.js';
 import { ChannelBudget } from './integrations/slack/channel-budget.js';
 import { Outbox } from './integrations/slack/outbox.js';
@@ -44,6 +43,8 @@ import { startReleaseWorker, startRollbackWorker } from './jobs/release-workers.
 import { type SlackListeners, startSlackListeners } from './listeners/index.js';
 import { type Logger, logFailure } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
+import { DoraLog } from './releases/dora-log.js';
+import { doraHomeLines, setDoraGauges } from './releases/dora-stats.js';
 import { freezeLines } from './releases/freezes.js';
 import type { ReleaseContext } from './releases/release-context.js';
 import { ReleaseStore } from './releases/release-store.js';
@@ -81,8 +82,6 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
   const outbox = new Outbox(queues.outbox, redis, prefix);
   const alerts = new AlertStore(redis, prefix);
   const alertmanager = config.alertmanager ? new AlertmanagerClient(config.alertmanager.url) : undefined;
-  // The configured template is checked at start-up (a config error stops flightdeck here).
-  loadTemplate(config.checklists.templates, config, (w) => logger.warn(w));
   const closers: Array<() => Promise<unknown>> = [];
   const store = new ReleaseStore(redis, prefix);
   const states = new ServiceStateStore(redis, prefix, (ms) => metrics.lockWait.observe(ms / 1000));
@@ -120,10 +119,17 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
         );
       return instantQuery(url, q);
     },
+    promVector: (env, q, time) => {
+      const url = prometheusOf(config, env);
+      if (!url)
+        throw new Error(`no Prometheus for ${env}: set environments.${env}.prometheus.url or prometheus.url`);
+      return vectorQuery(url, q, { time });
+    },
     jobs: bullReleaseJobs(queues.releases, queues.rollbacks, logger),
     publish: outbox.release,
     releaseThread: outbox.releaseThread,
     trail: new VersionTrail(redis, prefix),
+    dora: new DoraLog(redis, prefix),
     homesChanged: outbox.homesChanged,
     // The production gate of the rollouts covering the deploy: pre-deployment checklist and phases.
     gate: (environment, service) => rollouts.deployGate(environment, service),
@@ -154,6 +160,9 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
     undefined,
     (w) => logger.warn(w),
   );
+  // The configured template is checked at start-up (a config error stops flightdeck here); loaded
+  // once, so its warnings are logged once.
+  rollouts.template(config.checklists.templates);
 
   // A web replica only acks and enqueues, so it needs Redis alone (and no Docker socket);
   // workers also drive each environment's Docker endpoint, nginx and Prometheus.
@@ -163,6 +172,7 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
     },
     ...(role === 'web' ? {} : infrastructureChecks(config, infra, nginxes)),
   };
+  let doraScrapedAt = 0;
   const beforeScrape = async () => {
     await Promise.all(
       Object.entries(queues).map(async ([key, q]) => {
@@ -171,6 +181,16 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
         for (const [state, n] of Object.entries(counts)) metrics.queueJobs.set({ queue: name, state }, n);
       }),
     );
+    // DORA gauges from Redis alone (every role), recomputed at most every 30 s.
+    if (ctx.dora && Date.now() - doraScrapedAt > 30_000) {
+      // A failure here leaves the last figures and does not stop the rest of the scrape.
+      await withTimeout(setDoraGauges(config, ctx.dora, metrics, Date.now()), 2_000, 'DORA figures').then(
+        () => {
+          doraScrapedAt = Date.now();
+        },
+        logFailure(logger, 'DORA figures for /metrics failed'),
+      );
+    }
     if (role === 'web') return;
     metrics.edgeInSync.reset();
     metrics.edgeGenerationAge.reset();
@@ -266,6 +286,7 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
           renderHome({
             board: ctx.trail ? await pipelineBoard(config, ctx.trail, states) : undefined,
             freezes: freezeLines(config, Date.now()),
+            dora: ctx.dora ? await doraHomeLines(config, ctx.dora, Date.now()) : undefined,
             rolloutStatus: await rollouts.homeStatus(),
             inFlight: await store.active(),
             openAlerts: await alerts.open(),

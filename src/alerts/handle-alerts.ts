@@ -176,6 +176,15 @@ export function createAlertHandlers(deps: AlertHandlerDeps) {
       escapeMrkdwn(record.labels.alertname ?? 'alert'),
       now(),
     );
+    // DORA: a critical alert counts against the service's last release (it never holds the release up).
+    await ctx.dora
+      ?.record(environment, service, {
+        kind: 'critical',
+        id: `critical:${record.fingerprint}:${record.firstSeen}`,
+        at: now(),
+        name: escapeMrkdwn(record.labels.alertname ?? 'alert'),
+      })
+      .catch((err: Error) => deps.logger.warn({ err: err.message }, 'Could not record DORA event'));
     if (mode === 'none') return;
     const state = await ctx.states.get(environment, service);
     if (!state.inFlight) return;

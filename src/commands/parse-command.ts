@@ -61,6 +61,7 @@ function parseDeploy(tokens: string[], config: FlightdeckConfig): DeployCommand 
     noMore(rest, '/deploy status');
     return { command: 'deploy', action: 'status' };
   }
+  if (word === 'stats') return parseStats(rest, config);
   if (word === 'history' || word === 'cancel' || word === 'abort' || word === 'promote') {
     const action = word === 'abort' ? 'cancel' : word;
     const [svc, ...tail] = rest;
@@ -85,6 +86,37 @@ function parseDeploy(tokens: string[], config: FlightdeckConfig): DeployCommand 
   return override === undefined
     ? { command: 'deploy', action: 'release', target, version, environment }
     : { command: 'deploy', action: 'release', target, version, environment, override };
+}
+
+/** `/deploy stats [environment] [days]`, in either order; default the default environment, 30 days. */
+function parseStats(rest: string[], config: FlightdeckConfig): DeployCommand {
+  const form = '`/deploy stats [environment] [days]` (days from 1 to 365, default 30)';
+  if (rest.length > 2) throw new UsageError(`Too much after \`/deploy stats\`: ${form}.`);
+  let environment: string | undefined;
+  let days: number | undefined;
+  for (const t of rest) {
+    if (/^\d+$/.test(t)) {
+      const n = Number(t);
+      if (days !== undefined || n < 1 || n > 365)
+        throw new UsageError(`\`${clip(t)}\` days: the window is 1 to 365 days; ${form}.`);
+      days = n;
+    } else if (Object.hasOwn(config.environments, t.toLowerCase())) {
+      if (environment !== undefined) throw new UsageError(`One environment at a time: ${form}.`);
+      environment = t.toLowerCase();
+    } else if (/^[-+]?\d/.test(t)) {
+      throw new UsageError(`\`${clip(t)}\` is not a number of days (1 to 365); ${form}.`);
+    } else {
+      throw new UsageError(
+        `Unknown environment \`${clip(t)}\`. Environments: ${Object.keys(config.environments).join(', ')}. ${form}.`,
+      );
+    }
+  }
+  return {
+    command: 'deploy',
+    action: 'stats',
+    environment: environment ?? defaultEnvironment(config),
+    days: days ?? 30,
+  };
 }
 
 function parseTraffic(tokens: string[], config: FlightdeckConfig): TrafficCommand {

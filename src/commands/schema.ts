@@ -7,6 +7,13 @@ export const ImageTag = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 
 export const DeployCommand = z.discriminatedUnion('action', [
   z.object({ command: z.literal('deploy'), action: z.literal('help') }),
   z.object({ command: z.literal('deploy'), action: z.literal('status') }),
+  /** DORA figures of an environment over the last `days`. */
+  z.object({
+    command: z.literal('deploy'),
+    action: z.literal('stats'),
+    environment: z.string(),
+    days: z.number().int().min(1).max(365),
+  }),
   z.object({
     command: z.literal('deploy'),
     action: z.literal('history'),

@@ -20,6 +20,7 @@ export function usage(command: CommandName, config: FlightdeckConfig, now = Date
           : []),
         '• `/deploy <service|all> <version> to <environment> override <reason>` — deploy past promotion rules, a freeze or a checklist gate (leads; audited)',
         '• `/deploy status` — releases in flight and the last ones',
+        '• `/deploy stats [environment] [days]` — DORA figures (deploys, change failure rate, time to restore, lead time) over the last days (default 30, at most 365)',
         '• `/deploy history <service> [in <environment>]` — past releases of a service',
         '• `/deploy promote <service> [in <environment>]` — skip the rest of the current soak',
         '• `/deploy cancel <service> [in <environment>]` — abort and roll back',

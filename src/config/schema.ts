@@ -14,6 +14,7 @@ import {
   parseDockerHost,
 } from './infrastructure.js';
 import { Freeze, PromotionRule } from './pipeline-schema.js';
+import { StickySessions } from './sticky-schema.js';
 
 /** Slack user IDs (U…/W…); `*` in a deployer list means "anyone in the workspace". */
 export const SlackUserId = z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'must be a Slack user ID like U012ABCDEF');
@@ -70,6 +71,8 @@ export const ServiceConfig = z.strictObject({
   blue: ColourTarget,
   green: ColourTarget,
   upstream: UpstreamSettings.prefault({}),
+  /** Sticky canary sessions (nginx.driver: lua), see sticky-schema.ts. */
+  sticky: StickySessions.optional(),
   /** One-off jobs of this service's releases; one named like an environment task replaces it. */
   tasks: TaskList.optional(),
 });
@@ -87,6 +90,59 @@ export const Gate = z
   })
   .refine((g) => g.max !== undefined || g.min !== undefined, 'needs max or min');
 export type Gate = z.infer<typeof Gate>;
+
+/** What both compare gates share: the canary judged against the stable colour over the same window. */
+const CompareCommon = {
+  name: z.string().min(1),
+  /** Fail when the canary is worse (and beyond the margin) with this confidence. */
+  confidence: z.number().gt(0.5).lt(1).default(0.95),
+  /** Worse beyond the margin but significant only at this lower confidence: marginal (pause, a person decides). */
+  marginalConfidence: z.number().gt(0).lt(1).default(0.8),
+  /** Requests each colour needs in the window before the gate is judged. */
+  minRequests: z.number().int().min(1).default(200),
+  /** How long the gate may wait (soak extended) for minRequests; then it counts as noData. */
+  maxExtension: Duration.default(600_000),
+  /** The range {{window}} is filled with; default: the time since this step's traffic shift. */
+  window: Duration.optional(),
+  noData: z.enum(['fail', 'pass']).default('fail'),
+};
+
+/** Error ratio, canary vs stable: a one-sided two-proportion test (Fisher's exact test on small counts). */
+export const ErrorsCompareGate = z.strictObject({
+  ...CompareCommon,
+  compare: z.literal('errors'),
+  /** PromQL of the requests in the window ({{colour}}, {{window}}, … filled in), summed over series. */
+  requests: z.string().min(1),
+  /** PromQL of the failed requests in the window. */
+  errors: z.string().min(1),
+  /** Worse by more than this many (ratio, 0.001 = 0.1 percentage point) to fail… */
+  margin: z.number().min(0).default(0.001),
+  /** …or by more than this share of the stable ratio (0.5 = 50% more errors), whichever is larger. */
+  relativeMargin: z.number().min(0).default(0),
+});
+export type ErrorsCompareGate = z.infer<typeof ErrorsCompareGate>;
+
+/** Latency distribution, canary vs stable, from histogram buckets: Mann-Whitney U and a quantile ratio. */
+export const LatencyCompareGate = z.strictObject({
+  ...CompareCommon,
+  compare: z.literal('latency'),
+  /** PromQL giving one series per `le`: e.g. sum by (le) (increase(…_bucket{…}[{{window}}])). */
+  buckets: z.string().min(1),
+  quantile: z.number().gt(0).lt(1).default(0.95),
+  /** The canary's quantile may be this much above the stable one's (0.2 = 20% slower) before it fails. */
+  tolerance: z.number().min(0).default(0.2),
+});
+export type LatencyCompareGate = z.infer<typeof LatencyCompareGate>;
+
+export type CompareGate = ErrorsCompareGate | LatencyCompareGate;
+/** An absolute gate (query against max/min) or a compare gate (`compare: errors | latency`). */
+export const AnyGate = z
+  .union([Gate, ErrorsCompareGate, LatencyCompareGate])
+  .refine(
+    (g) => !('compare' in g) || g.marginalConfidence < g.confidence,
+    'marginalConfidence must be below confidence',
+  );
+export type AnyGate = z.infer<typeof AnyGate>;
 
 export const SmokeCheck = z.strictObject({
   path: z.string().startsWith('/', 'must start with /'),
@@ -110,7 +166,7 @@ export const ReleasePolicy = z.strictObject({
     timeout: Duration,
   }),
   smoke: z.array(SmokeCheck),
-  gates: z.array(Gate),
+  gates: z.array(AnyGate),
   afterRelease: z.enum(['keep', 'scale-down']),
   parallel: z.boolean(),
   approvalTimeout: Duration,
@@ -460,6 +516,20 @@ export const FlightdeckConfig = z
     pipeline: z.array(Name).optional(),
     /** Deploy freezes (one-off or recurring), in `timezone`. */
     freezes: z.array(Freeze).default([]),
+    /** DORA figures from flightdeck's own records (`/deploy stats`, App Home, /metrics). */
+    dora: z
+      .strictObject({
+        /** A /rollback or a critical alert this long after a release counts as that release failing. */
+        failureWindow: Duration.default(86_400_000),
+        /**
+         * The image label holding its creation time (RFC 3339), for lead time; `docker:created` takes
+         * the image's own Created time instead.
+         */
+        imageCreatedLabel: z.string().min(1).max(200).default('org.opencontainers.image.created'),
+        /** The window of the /metrics gauges and App Home's section. */
+        metricsWindow: Duration.default(30 * 86_400_000),
+      })
+      .prefault({}),
   })
   .superRefine((cfg, ctx) => {
     const envs = Object.keys(cfg.environments);
@@ -600,6 +670,13 @@ export const FlightdeckConfig = z
               message: `must be an IPv4 address and port (e.g. 10.0.0.12:8001) with ${env.nginx ? `environments.${envName}.` : ''}nginx.driver: lua`,
             });
           }
+        }
+        if (svc.sticky?.enabled && nginx.driver !== 'lua') {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['environments', envName, 'services', svcName, 'sticky'],
+            message: `needs ${env.nginx ? `environments.${envName}.` : ''}nginx.driver: lua (the cookie is set by nginx's Lua balancer)`,
+          });
         }
         if (svc.blue.address === svc.green.address) {
           ctx.addIssue({

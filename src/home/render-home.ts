@@ -42,6 +42,8 @@ export function renderHome(input: {
   rolloutStatus: string;
   board?: BoardRow[];
   freezes?: string[];
+  /** DORA figures, a line per environment (src/releases/dora-stats.ts doraHomeLines). */
+  dora?: { days: number; lines: string[] };
   inFlight: Release[];
   openAlerts: AlertRecord[];
   now: number;
@@ -69,6 +71,20 @@ export function renderHome(input: {
       : []),
     { type: 'section', text: { type: 'mrkdwn', text: clip(input.rolloutStatus) } },
     { type: 'divider' },
+    ...(input.dora && input.dora.lines.length > 0
+      ? [
+          {
+            type: 'section' as const,
+            text: {
+              type: 'mrkdwn' as const,
+              text: clip(
+                `*DORA, last ${input.dora.days} days* (\`/deploy stats\` per service)\n${input.dora.lines.join('\n')}`,
+              ),
+            },
+          },
+          { type: 'divider' as const },
+        ]
+      : []),
     {
       type: 'section',
       text: {

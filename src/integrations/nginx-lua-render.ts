@@ -1,5 +1,5 @@
 import { createHash, createHmac } from 'node:crypto';
-import type { Upstream } from './nginx.js';
+import type { StickyUpstream, Upstream } from './nginx.js';
 
 /**
  * The weights as the Lua driver sends them and keeps them on disk: a `generation` line, then one
@@ -159,6 +159,120 @@ const LUA_LIBRARY = `
       ngx.say(generation)
     end`;
 
+// Sticky canary sessions, rendered only when a service asks for them (the plain balancer above
+// stays as it is). Each client holds a bucket 0–99 in a cookie; the peers cover 0–99 in their
+// order (blue, then green) by weight, and the client goes to the peer covering its bucket. Growing
+// green shrinks blue's range from the top, so a client on green stays there; at 100% stable (a
+// rollback) every bucket is stable's. New buckets come from a shared counter spread by the golden
+// ratio, so any range of buckets holds its share of new clients. A forged bucket only picks a point
+// in the current weights (the same as clearing the cookie until one lands on the canary), so the
+// cookie is not signed. Runs in the same chunk as LUA_LIBRARY: dict, cache, parse_line and bit.
+const STICKY_LIBRARY = `
+    local PHI = 0.6180339887498949
+    local function ipv4(addr)
+      local a, b, c, d = addr:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+      if not a then return nil end
+      return bit.tobit(((tonumber(a) * 256 + tonumber(b)) * 256 + tonumber(c)) * 256 + tonumber(d))
+    end
+    -- The address the pin header names, if the client is in one of the allowed networks.
+    local function pinned(s)
+      if #s.nets == 0 then return nil end
+      local colour = ngx.var[s.pin_var]
+      local addr = colour and s.colours[colour:lower()]
+      if not addr then return nil end
+      local ip = ipv4(ngx.var.remote_addr or "")
+      if not ip then return nil end
+      for _, n in ipairs(s.nets) do
+        if bit.band(ip, n[2]) == n[1] then return addr end
+      end
+      return nil
+    end
+    function lib.balance_sticky(name)
+      local s = STICKY[name]
+      local raw = dict:get("u:" .. name)
+      if not s or not raw then return lib.balance(name) end
+      local c = cache[name]
+      if not c or c.raw ~= raw then
+        local _, parsed = parse_line(raw)
+        c = { raw = raw, peers = parsed.peers, total = parsed.total }
+        cache[name] = c
+      end
+      if c.total <= 0 then return lib.balance(name) end
+      local p
+      local addr = pinned(s)
+      if addr then
+        for _, q in ipairs(c.peers) do
+          if q.addr == addr then p = q end
+        end
+      end
+      if not p then
+        local bucket = tonumber(ngx.var[s.cookie_var] or "")
+        if not bucket or bucket % 1 ~= 0 or bucket < 0 or bucket > 99 then
+          local n = dict:incr("sticky", 1, 0)
+          bucket = math.floor((n * PHI) % 1 * 100)
+          ngx.ctx[CTX_KEY] = s.cookie_prefix .. bucket .. s.cookie_attrs
+        end
+        local acc = 0
+        for _, q in ipairs(c.peers) do
+          if q.weight > 0 then
+            acc = acc + q.weight
+            p = q
+            if bucket * c.total < acc * 100 then break end
+          end
+        end
+      end
+      local ok, err = require("ngx.balancer").set_current_peer(p.host, p.port)
+      if not ok then
+        ngx.log(ngx.ERR, "flightdeck: ", err)
+        return ngx.exit(502)
+      end
+    end
+    -- header_filter: hands a newly assigned bucket to the client, beside the backend's own cookies.
+    function lib.sticky_cookie()
+      local cookie = ngx.ctx[CTX_KEY]
+      if not cookie then return end
+      local existing = ngx.header["Set-Cookie"]
+      if type(existing) == "table" then
+        existing[#existing + 1] = cookie
+        ngx.header["Set-Cookie"] = existing
+      elseif existing then
+        ngx.header["Set-Cookie"] = { existing, cookie }
+      else
+        ngx.header["Set-Cookie"] = cookie
+      end
+    end`;
+
+/** a.b.c.d/len → the network and mask as signed 32-bit integers, as LuaJIT's bit library has them. */
+export function cidrToLua(cidr: string): [number, number] {
+  const [ip = '', len = '32'] = cidr.split('/');
+  const value = ip.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+  const bits = Number(len);
+  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+  return [(value & mask) | 0, mask | 0];
+}
+
+/** The Set-Cookie attributes after `name=bucket`. */
+export function stickyCookieAttributes(s: StickyUpstream): string {
+  return `; Path=/; Max-Age=${Math.max(1, Math.round(s.maxAgeMs / 1000))}; HttpOnly; SameSite=Lax${s.secure ? '; Secure' : ''}`;
+}
+
+/** The STICKY table: per sticky upstream, its cookie, pin header variable, colours and networks. */
+function stickyTable(upstreams: Upstream[]): string {
+  return upstreams
+    .flatMap((u) => {
+      const s = u.sticky;
+      if (!s) return [];
+      const colours = u.servers
+        .map((sv) => `[${luaString(sv.colour)}] = ${luaString(sv.address)}`)
+        .join(', ');
+      const nets = s.pinFrom.map((c) => `{ ${cidrToLua(c).join(', ')} }`).join(', ');
+      return [
+        `[${luaString(u.name)}] = { cookie_var = ${luaString(`cookie_${s.cookie}`)}, cookie_prefix = ${luaString(`${s.cookie}=`)}, cookie_attrs = ${luaString(stickyCookieAttributes(s))}, pin_var = ${luaString(`http_${s.pinHeader.toLowerCase().replace(/-/g, '_')}`)}, colours = { ${colours} }, nets = { ${nets} } }`,
+      ];
+    })
+    .join(',\n      ');
+}
+
 export interface LuaRenderOptions {
   /** nginx.upstreamPrefix: names the shared dict and the Lua global, so two flightdecks can share an nginx. */
   prefix: string;
@@ -189,6 +303,7 @@ export function renderLuaUpstreams(
     )
     .join(', ');
   const digest = createHmac('sha1', TOKEN_KEY).update(adminToken).digest('hex');
+  const sticky = upstreams.some((u) => u.sticky);
   const body = [
     `lua_shared_dict ${dict} 1m;`,
     'init_by_lua_block {',
@@ -197,6 +312,13 @@ export function renderLuaUpstreams(
     `    local TOKEN_KEY = ${luaString(TOKEN_KEY)}`,
     `    local TOKEN_DIGEST = ${luaString(digest)}`,
     LUA_LIBRARY,
+    ...(sticky
+      ? [
+          `    local STICKY = {\n      ${stickyTable(upstreams)}\n    }`,
+          `    local CTX_KEY = ${luaString(`${prefix}_sticky`)}`,
+          STICKY_LIBRARY,
+        ]
+      : []),
     `    ${lib} = lib`,
     // A fresh nginx (the dict is empty) starts from the last weights flightdeck wrote; a reload keeps the dict.
     `    local f = io.open(${luaString(weightsFile)}, "r")`,
@@ -208,10 +330,12 @@ export function renderLuaUpstreams(
     '    end',
     '}',
     '',
+    // Applies to every location of the http block (one without its own header_filter_by_lua*).
+    ...(sticky ? [`header_filter_by_lua_block { ${lib}.sticky_cookie() }`, ''] : []),
     ...upstreams.flatMap((u) => [
       `upstream ${u.name} {`,
       '    server 0.0.0.1; # placeholder: the balancer below picks blue or green',
-      `    balancer_by_lua_block { ${lib}.balance(${luaString(u.name)}) }`,
+      `    balancer_by_lua_block { ${lib}.${u.sticky ? 'balance_sticky' : 'balance'}(${luaString(u.name)}) }`,
       ...(u.settings?.keepalive ? [`    keepalive ${u.settings.keepalive};`] : []),
       '}',
       '',

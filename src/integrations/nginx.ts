@@ -25,6 +25,18 @@ export interface Upstream {
   servers: UpstreamServer[];
   /** services.<svc>.upstream: keep-alive pool and nginx's max_fails / fail_timeout. */
   settings?: { keepalive: number; maxFails: number; failTimeoutMs: number };
+  /** services.<svc>.sticky, when enabled (only the lua driver renders it). */
+  sticky?: StickyUpstream;
+}
+
+/** Sticky canary sessions of one upstream: the bucket cookie and the tester's pin header. */
+export interface StickyUpstream {
+  cookie: string;
+  maxAgeMs: number;
+  secure: boolean;
+  pinHeader: string;
+  /** IPv4 CIDRs the pin header is honoured from; empty: never. */
+  pinFrom: string[];
 }
 
 /** `max_fails`/`fail_timeout` of a server line, only where they differ from nginx's own (1, 10s). */

@@ -32,3 +32,36 @@ export async function instantQuery(baseUrl: string, query: string, timeoutMs = 5
         : [];
   return values.filter((v) => !Number.isNaN(v));
 }
+
+export interface Sample {
+  metric: Record<string, string>;
+  value: number;
+}
+
+/**
+ * Every series of an instant query with its labels, evaluated at `time` (Unix ms) when given, so
+ * the queries of a compare gate (canary and stable) cover exactly the same window. NaN dropped.
+ */
+export async function vectorQuery(
+  baseUrl: string,
+  query: string,
+  opts: { time?: number; timeoutMs?: number } = {},
+): Promise<Sample[]> {
+  const url = new URL('api/v1/query', baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
+  url.searchParams.set('query', query);
+  if (opts.time !== undefined) url.searchParams.set('time', (opts.time / 1000).toFixed(3));
+  const res = await fetch(url, { signal: AbortSignal.timeout(opts.timeoutMs ?? 5_000) });
+  const body: unknown = await res.json().catch(() => undefined);
+  if (!res.ok) {
+    const msg = (body as { error?: string } | undefined)?.error ?? `HTTP ${res.status}`;
+    throw new Error(`Prometheus rejected the query: ${msg}`);
+  }
+  const parsed = QueryResponse.parse(body);
+  const samples: Sample[] =
+    parsed.data.resultType === 'vector'
+      ? VectorResult.parse(parsed.data.result).map((r) => ({ metric: r.metric, value: Number(r.value[1]) }))
+      : parsed.data.resultType === 'scalar'
+        ? [{ metric: {}, value: Number(ScalarResult.parse(parsed.data.result)[1]) }]
+        : [];
+  return samples.filter((s) => !Number.isNaN(s.value));
+}

@@ -495,6 +495,31 @@ export class Swarm {
     return lastLogLines(demuxDockerLog(buf), tail);
   }
 
+  /**
+   * When the image was created, from its `label` (RFC 3339, e.g. `org.opencontainers.image.created`)
+   * or, for `docker:created`, the image's own Created time; undefined when the engine does not have
+   * the image, the label is absent or unreadable, or the engine does not answer within `timeoutMs`.
+   */
+  async imageCreatedAt(image: string, label: string, timeoutMs = 5_000): Promise<number | undefined> {
+    try {
+      let timer: NodeJS.Timeout | undefined;
+      const raw = (await Promise.race([
+        this.docker.getImage(image).inspect(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('timeout')), timeoutMs);
+        }),
+      ]).finally(() => clearTimeout(timer))) as {
+        Created?: string;
+        Config?: { Labels?: Record<string, string> | null };
+      };
+      const value = label === 'docker:created' ? raw.Created : raw.Config?.Labels?.[label];
+      const at = value ? Date.parse(value) : Number.NaN;
+      return Number.isFinite(at) ? at : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Removes a service; false when it was already gone. */
   async removeService(name: string): Promise<boolean> {
     try {

@@ -166,7 +166,11 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
         await sender.post(
           job,
           r.message.channel,
-          { text: data.text, thread_ts: r.message.ts },
+          {
+            text: data.text,
+            thread_ts: r.message.ts,
+            ...(data.blocks ? { blocks: data.blocks as KnownBlock[] } : {}),
+          },
           `release-thread:${job.id}`,
         );
         return;

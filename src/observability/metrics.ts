@@ -153,6 +153,38 @@ export function createMetrics() {
       labelNames: ['status'] as const,
       registers: [registry],
     }),
+    // DORA figures over dora.metricsWindow, per environment and configured service (service `all`:
+    // the environment's total), computed from flightdeck's records at scrape time.
+    doraDeployments: new Gauge({
+      name: 'flightdeck_dora_deployments',
+      help: 'Releases completed in the DORA window (dora.metricsWindow)',
+      labelNames: ['environment', 'service'] as const,
+      registers: [registry],
+    }),
+    doraDeploysPerDay: new Gauge({
+      name: 'flightdeck_dora_deployment_frequency_per_day',
+      help: 'Releases completed per day over the DORA window',
+      labelNames: ['environment', 'service'] as const,
+      registers: [registry],
+    }),
+    doraChangeFailureRate: new Gauge({
+      name: 'flightdeck_dora_change_failure_ratio',
+      help: 'Share of changes that failed (rolled back, or followed by a /rollback or a critical alert) over the DORA window; absent with no change',
+      labelNames: ['environment', 'service'] as const,
+      registers: [registry],
+    }),
+    doraTimeToRestore: new Gauge({
+      name: 'flightdeck_dora_time_to_restore_seconds',
+      help: 'Median time from a failure to the next good state over the DORA window; absent with no failure restored',
+      labelNames: ['environment', 'service'] as const,
+      registers: [registry],
+    }),
+    doraLeadTime: new Gauge({
+      name: 'flightdeck_dora_lead_time_seconds',
+      help: 'Median time from image creation to release completion over the DORA window; absent with no creation time known',
+      labelNames: ['environment', 'service'] as const,
+      registers: [registry],
+    }),
     ready: new Gauge({
       name: 'flightdeck_dependency_up',
       help: '1 when the dependency answered the last readiness check',

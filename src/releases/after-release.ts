@@ -26,6 +26,27 @@ export async function runAfterRelease(ctx: ReleaseContext, r: Release): Promise<
   if (r.batch?.next) hooks.push(['next-in-batch', () => startNextInBatch(ctx, r.batch?.next as string)]);
   const onCompleted = ctx.onCompleted;
   if (onCompleted) hooks.push(['on-completed', () => onCompleted(r)]);
+  // DORA, last (it may wait up to 5 s for Docker): a deploy, with its image's creation time for lead
+  // time (best effort: none when unknown).
+  const dora = ctx.dora;
+  if (dora)
+    hooks.push([
+      'dora',
+      async () => {
+        const imageCreatedAt = await Promise.resolve()
+          .then(() => ctx.swarmFor(r.environment).imageCreatedAt(r.image, ctx.config.dora.imageCreatedLabel))
+          .catch(() => undefined);
+        await dora.record(r.environment, r.service, {
+          kind: 'deploy',
+          id: `deploy:${r.id}`,
+          at: r.finishedAt ?? ctx.now(),
+          releaseId: r.id,
+          version: r.version,
+          requestedAt: r.createdAt,
+          ...(imageCreatedAt === undefined ? {} : { imageCreatedAt }),
+        });
+      },
+    ]);
   if (hooks.length === 0) return;
   const key = doneKey(ctx, r.id);
   const done = new Set(await ctx.redis.hkeys(key));

@@ -2,6 +2,7 @@ import { isDeployer, isLead } from '../commands/authorise.js';
 import { type ExecutionContext, type ExecutionResult, refused } from '../commands/execution.js';
 import type { DeployCommand, ReleaseActionCommand, RollbackCommand } from '../commands/schema.js';
 import { startNextInBatch } from './after-release.js';
+import { doraReport, environmentDora } from './dora-stats.js';
 import { freezeLines } from './freezes.js';
 import { setPaused } from './pause-release.js';
 import { trailLine } from './promotion.js';
@@ -22,6 +23,8 @@ export async function deployCommand(
       return deploy(ctx, cmd.environment, cmd.target, cmd.version, ec, cmd.override);
     case 'status':
       return deployStatus(ctx);
+    case 'stats':
+      return deployStats(ctx, cmd.environment, cmd.days);
     case 'history':
       return deployHistory(ctx, cmd.environment, cmd.service);
     case 'cancel':
@@ -79,6 +82,12 @@ async function deployStatus(ctx: ReleaseContext): Promise<ExecutionResult> {
     ...(finished.length ? finished.map(releaseLine) : ['none yet']),
   ].join('\n');
   return { text };
+}
+
+async function deployStats(ctx: ReleaseContext, env: string, days: number): Promise<ExecutionResult> {
+  if (!ctx.dora) return { text: 'DORA figures are not kept by this flightdeck.', outcome: 'refused' };
+  const figures = await environmentDora(ctx.config, ctx.dora, env, days, ctx.now());
+  return { text: doraReport(figures, ctx.config.dora.failureWindow) };
 }
 
 async function deployHistory(ctx: ReleaseContext, env: string, svc: string): Promise<ExecutionResult> {

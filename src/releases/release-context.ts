@@ -1,8 +1,10 @@
 import type { Redis } from 'ioredis';
 import type { FlightdeckConfig } from '../config/schema.js';
+import type { Sample } from '../integrations/prometheus.js';
 import type { Swarm } from '../integrations/swarm.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { DoraLog } from './dora-log.js';
 import type { ReleaseStore } from './release-store.js';
 import type { Release, RollbackJob, Step } from './schema.js';
 import type { ServiceStateStore } from './service-state-store.js';
@@ -36,10 +38,12 @@ export interface ReleaseContext {
   dockerDown: (environment: string) => Promise<string | undefined>;
   /** An instant query against the environment's Prometheus (the top level's when it has none of its own). */
   promQuery: (environment: string | undefined, query: string) => Promise<number[]>;
+  /** Every series with its labels, evaluated at `time` (ms): the compare gates' queries. */
+  promVector?: (environment: string | undefined, query: string, time?: number) => Promise<Sample[]>;
   jobs: ReleaseJobs;
   publish: (releaseId: string) => Promise<void>;
   /** A reply in the release message's thread (after the message itself), posted once per `key`. */
-  releaseThread?: (releaseId: string, text: string, key: string) => Promise<void>;
+  releaseThread?: (releaseId: string, text: string, key: string, blocks?: unknown[]) => Promise<void>;
   /**
    * Why a deploy to this environment (of this service, when given) must wait, if it must: the
    * pre-deployment checklist and the phases of each rollout covering it. Without a service, every
@@ -48,6 +52,8 @@ export interface ReleaseContext {
   gate?: (environment: string, service?: string) => Promise<string | undefined>;
   /** Where each version has been (promotion between environments); absent, no promotion rule applies. */
   trail?: VersionTrail;
+  /** The DORA event list (deploys, failed releases, /rollbacks, critical alerts); absent, none is kept. */
+  dora?: DoraLog;
   /** Something App Home shows changed without a release message to publish (e.g. a /rollback). */
   homesChanged?: () => Promise<void>;
   /** Why the post-deployment checklist of a release is not complete, or undefined when it is. */

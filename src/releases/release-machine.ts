@@ -324,6 +324,20 @@ export async function rollBackRelease(
     (ctx.now() - r.createdAt) / 1000,
   );
   failpoint('persisted:rollback');
+  // DORA: a change that failed during its rollout (lost only if flightdeck dies just before this).
+  await ctx.dora
+    ?.record(r.environment, r.service, {
+      kind: 'failed',
+      id: `failed:${r.id}`,
+      at: final.finishedAt ?? ctx.now(),
+      releaseId: r.id,
+      version: r.version,
+      requestedAt: r.createdAt,
+      failedAt: final.rollback?.startedAt ?? final.finishedAt ?? ctx.now(),
+    })
+    .catch((err: Error) =>
+      ctx.logger.warn({ err: err.message, release: r.id }, 'Could not record DORA event'),
+    );
   await cancelRestOfBatch(ctx, final, `${r.service} rolled back`);
   await ctx.publish(id);
   return { release: final, trafficSwitchMs, trafficError, swarmDetail };

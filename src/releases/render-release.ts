@@ -1,4 +1,5 @@
 import type { KnownBlock } from '@slack/types';
+import { gatesText } from './render-gates.js';
 import type { Release, Step } from './schema.js';
 import { describeSplit } from './weights.js';
 
@@ -81,7 +82,10 @@ export function renderRelease(r: Release): { text: string; blocks: KnownBlock[] 
     { type: 'section', text: { type: 'mrkdwn', text: steps.slice(0, 2900) } },
     { type: 'section', text: { type: 'mrkdwn', text: `Traffic: ${describeSplit(r.weights)}` } },
   ];
-  if (r.gateResults.length > 0) {
+  // Every gate of every step: canary, stable, test, samples, verdict (newest kept if it must be cut).
+  if ((r.gateHistory ?? []).length > 0) {
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: gatesText(r, 2900) } });
+  } else if (r.gateResults.length > 0) {
     blocks.push({
       type: 'context',
       elements: [

@@ -252,6 +252,16 @@ export async function rollBackService(
   const out = versionOf(state.lastGood.image);
   if (out && ctx.trail && previous)
     await ctx.trail.rolledBack(env, svc, out, job.by, ctx.now(), versionOf(previous.image));
+  if (previous)
+    await ctx.dora
+      ?.record(env, svc, {
+        kind: 'rollback',
+        id: `rollback:${job.requestedAt}:${previous.releaseId}`,
+        at: ctx.now(),
+        ...(out ? { version: out } : {}),
+        by: job.by,
+      })
+      .catch((err: Error) => ctx.logger.warn({ err: err.message }, 'Could not record DORA event'));
   await ctx.homesChanged?.();
   const swarmDetail = rollsSwarmBack
     ? `; ${await swarmHalf(ctx, env, svc, def[other(target)].swarmService, dockerDown)}`

@@ -89,8 +89,33 @@ export const GateResult = z.object({
   value: z.number().nullable(),
   limit: z.string(),
   ok: z.boolean(),
+  /** health, an absolute threshold, or a compare gate (canary against the stable colour). */
+  kind: z.enum(['health', 'threshold', 'errors', 'latency']).optional(),
+  /** pass / marginal (a person decides) / fail / noData (counted as noData says) / waiting (too few requests yet) / skipped (compare gates at 100%). */
+  verdict: z.enum(['pass', 'marginal', 'fail', 'noData', 'waiting', 'skipped']).optional(),
+  /** The stable colour's value, for compare gates. */
+  stable: z.number().nullable().optional(),
+  /** Requests in the window: the canary's and the stable colour's. */
+  samples: z.object({ canary: z.number(), stable: z.number() }).optional(),
+  pValue: z.number().optional(),
+  /** The test in words ("one-sided z-test, 95%, margin 0.1 pp"). */
+  test: z.string().optional(),
+  /** How value and stable read: ratio (shown as %), seconds. */
+  unit: z.enum(['ratio', 'seconds']).optional(),
+  /** A marginal verdict a person accepted by resuming the release. */
+  accepted: z.boolean().optional(),
 });
 export type GateResult = z.infer<typeof GateResult>;
+
+/** One gate step's results (every run of it replaces the one before: waits, then the verdict). */
+export const GateRecord = z.object({
+  percent: z.number(),
+  at: z.number(),
+  canary: Colour,
+  stable: Colour,
+  results: z.array(GateResult),
+});
+export type GateRecord = z.infer<typeof GateRecord>;
 
 export const Person = z.object({ id: z.string(), name: z.string() });
 
@@ -118,6 +143,10 @@ export const Release = z.object({
   weights: Weights,
   swarmUpdated: z.boolean().default(false),
   gateResults: z.array(GateResult).default([]),
+  /** Every gate step's results, in step order. */
+  gateHistory: z.array(GateRecord).optional(),
+  /** A marginal gate paused the release at this step; resuming there accepts the marginal verdicts. */
+  gatePause: z.object({ stepIndex: z.number().int(), at: z.number() }).optional(),
   outcome: z.string().optional(),
   rollback: z
     .object({

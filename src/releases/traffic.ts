@@ -121,6 +121,17 @@ export class Traffic {
                 maxFails: def.upstream.maxFails,
                 failTimeoutMs: def.upstream.failTimeout,
               },
+              ...(def.sticky?.enabled
+                ? {
+                    sticky: {
+                      cookie: def.sticky.cookie,
+                      maxAgeMs: def.sticky.maxAge,
+                      secure: def.sticky.secure,
+                      pinHeader: def.sticky.pinHeader,
+                      pinFrom: def.sticky.pinFrom,
+                    },
+                  }
+                : {}),
             }
           : {}),
       };

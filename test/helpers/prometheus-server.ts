@@ -15,7 +15,8 @@ export class TestPrometheus extends LoopbackServer {
     super('prom');
   }
 
-  async start(targets: ScrapeTarget[]): Promise<this> {
+  /** `ruleFiles`: rule files to load (absolute paths), evaluated every second. */
+  async start(targets: ScrapeTarget[], opts: { ruleFiles?: string[] } = {}): Promise<this> {
     this.port = await freePort();
     // A `job` label names the scrape job (Prometheus sets `job` from job_name).
     const jobs = targets.map((t, i) => {
@@ -29,7 +30,11 @@ export class TestPrometheus extends LoopbackServer {
     });
     writeFileSync(
       join(this.dir, 'prometheus.yml'),
-      JSON.stringify({ global: { scrape_interval: '1s' }, scrape_configs: jobs }),
+      JSON.stringify({
+        global: { scrape_interval: '1s', ...(opts.ruleFiles ? { evaluation_interval: '1s' } : {}) },
+        ...(opts.ruleFiles ? { rule_files: opts.ruleFiles } : {}),
+        scrape_configs: jobs,
+      }),
     );
     await this.run('prometheus', [
       `--config.file=${join(this.dir, 'prometheus.yml')}`,

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { blocksError } from './block-kit.js';
 import { renderBlocks } from './render.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -772,7 +773,7 @@ function checkContent(a: Json): string | undefined {
   // Slack wants at least one of text, blocks or attachments.
   if (!a.text && !a.blocks && !a.attachments) return 'no_text';
   if (a.blocks !== undefined && !Array.isArray(a.blocks)) return 'invalid_blocks';
-  if (Array.isArray(a.blocks) && a.blocks.length > 50) return 'invalid_blocks';
+  if (Array.isArray(a.blocks) && blocksError(a.blocks)) return 'invalid_blocks';
   if (typeof a.text === 'string' && a.text.length > 40_000) return 'msg_too_long';
   return undefined;
 }

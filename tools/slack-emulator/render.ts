@@ -28,6 +28,14 @@ export function renderBlocks(blocks: unknown[] | undefined, fallback = ''): stri
             .join(' '),
         );
         break;
+      case 'data_visualization': {
+        // A chart as text: its title, then each series' points.
+        lines.push(`📈 ${b.title ?? ''} (${b.chart?.type ?? '?'} chart)`);
+        for (const s of b.chart?.series ?? [])
+          lines.push(`  ${s.name}: ${(s.data ?? []).map((p: any) => `${p.label} ${p.value}`).join(', ')}`);
+        for (const s of b.chart?.segments ?? []) lines.push(`  ${s.label}: ${s.value}`);
+        break;
+      }
       default:
         lines.push(`<${b.type}>`);
     }

@@ -25,7 +25,14 @@ export const OutboxJob = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('checklist-refresh'), checklistId: z.string(), ...Slot }),
   z.object({ kind: z.literal('text'), channel: z.string(), text: z.string(), ...Slot }),
   /** A reply in a release message's thread (e.g. a release task's last log lines). */
-  z.object({ kind: z.literal('release-thread'), releaseId: z.string(), text: z.string(), ...Slot }),
+  z.object({
+    kind: z.literal('release-thread'),
+    releaseId: z.string(),
+    text: z.string(),
+    /** Block Kit for the reply (e.g. the gates' chart); `text` is its fallback. */
+    blocks: z.array(z.unknown()).optional(),
+    ...Slot,
+  }),
   z.object({ kind: z.literal('home'), userId: z.string(), ...Slot }),
   /** Something App Home shows changed: republish the Home of everyone who opened it lately. */
   z.object({ kind: z.literal('homes'), ...Slot }),
@@ -98,9 +105,13 @@ export class Outbox {
       .add('text', { kind: 'text', channel, text }, key ? { jobId: `text-${key}` } : {})
       .then(() => {});
   /** `key` (no `:`) makes it once-only: the job id while queued, then the post's own key in the thread. */
-  releaseThread = (releaseId: string, text: string, key: string) =>
+  releaseThread = (releaseId: string, text: string, key: string, blocks?: unknown[]) =>
     this.queue
-      .add('release-thread', { kind: 'release-thread', releaseId, text }, { jobId: `release-thread-${key}` })
+      .add(
+        'release-thread',
+        { kind: 'release-thread', releaseId, text, ...(blocks ? { blocks } : {}) },
+        { jobId: `release-thread-${key}` },
+      )
       .then(() => {});
   home = (userId: string) => this.refresh({ kind: 'home', userId }, `home-${userId}`).then(() => {});
   /** A user opened App Home: it is kept current for them from now on (see homesChanged). */
