@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { TZDate } from '@date-fns/tz';
@@ -39,6 +40,41 @@ const svc = (env: string, name: string, base: number) => ({
   blue: { swarmService: `demo-${env}-${name}-blue`, address: `127.0.0.1:${base}` },
   green: { swarmService: `demo-${env}-${name}-green`, address: `127.0.0.1:${base + 1}` },
 });
+
+const DEMO_SELECTOR = 'service="{{service}}",colour="{{colour}}"';
+
+/**
+ * Request metrics per service and colour for the demo's compare gate, scraped by the stack's
+ * Prometheus: synthetic (the test app exports none), 60 requests a second each, 0.5% errors unless a
+ * colour is made bad on purpose.
+ */
+const demoMetrics = {
+  counts: new Map<string, { requests: number; errors: number }>(),
+  bad: new Set<string>(),
+};
+const demoMetricsTimer = setInterval(() => {
+  for (const service of ['api', 'web'])
+    for (const colour of ['blue', 'green']) {
+      const k = `${service}|${colour}`;
+      const c = demoMetrics.counts.get(k) ?? { requests: 0, errors: 0 };
+      c.requests += 60;
+      c.errors += 60 * (demoMetrics.bad.has(k) ? 0.06 : 0.005);
+      demoMetrics.counts.set(k, c);
+    }
+}, 1_000);
+demoMetricsTimer.unref();
+const demoMetricsServer = createServer((_req, res) => {
+  const lines = ['# TYPE demo_requests_total counter'];
+  for (const [k, c] of demoMetrics.counts) {
+    const [service, colour] = k.split('|');
+    const l = `service="${service}",colour="${colour}",environment="staging"`;
+    lines.push(`demo_requests_total{${l},code="200"} ${c.requests - c.errors}`);
+    lines.push(`demo_requests_total{${l},code="500"} ${c.errors}`);
+  }
+  res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+  res.end(`${lines.join('\n')}\n`);
+});
+demoMetricsServer.listen(Number(process.env.STACK_DEMO_METRICS_PORT ?? 8090), '127.0.0.1');
 
 /** "YYYY-MM-DD HH:MM" in the demo's time zone, `offsetMs` from now. */
 const localTime = (offsetMs: number) =>
@@ -90,7 +126,20 @@ const config = FlightdeckConfig.parse({
     pollInterval: '1s',
     healthCheck: { attempts: 2, interval: '500ms', timeout: '1s' },
     smoke: [{ path: '/version', status: 200 }],
+    // The canary's error ratio against the stable colour's, over the same window (the metrics are
+    // the demo's own synthetic ones, below).
+    gates: [
+      {
+        name: 'error rate',
+        compare: 'errors',
+        requests: `sum(increase(demo_requests_total{${DEMO_SELECTOR}}[{{window}}]))`,
+        errors: `sum(increase(demo_requests_total{${DEMO_SELECTOR},code="500"}[{{window}}]))`,
+        minRequests: 200,
+        maxExtension: '1m',
+      },
+    ],
   },
+  prometheus: { url: `http://127.0.0.1:${process.env.STACK_PROMETHEUS_PORT ?? 9090}` },
   environments: {
     staging: {
       deployers: ['*'],
@@ -287,6 +336,17 @@ await send('/rollback api');
 await settle(1_500);
 console.log(`  ${c.dim}(through nginx now: ${await split('staging', 'api')})${c.reset}`);
 
+// A compare gate fails a bad canary: web's green answers 6% errors while blue stays at 0.5%.
+console.log(
+  `\n${c.dim}(web 1.1.0 is bad: its green colour fails 6% of requests, blue 0.5%; the error-rate gate compares the two)${c.reset}`,
+);
+demoMetrics.bad.add('web|green');
+sent = Date.now();
+await send('/deploy web 1.1.0 to staging');
+await watchRelease('staging', 'web', sent, false);
+await settle(1_500);
+demoMetrics.bad.delete('web|green');
+
 // An alert fired through the real Alertmanager, acknowledged, silenced and resolved in place.
 const demoAlert = {
   labels: {
@@ -424,6 +484,7 @@ await send('/checklist post');
 await settle(1_500);
 
 async function shutdown(): Promise<void> {
+  demoMetricsServer.close();
   await app.stop();
   await emulator.stop();
   process.exit(0);

@@ -167,6 +167,10 @@ global: { scrape_interval: 5s, evaluation_interval: 5s }
 scrape_configs:
   - job_name: flightdeck
     static_configs: [ { targets: ['127.0.0.1:${FLIGHTDECK_PORT:-3000}'] } ]
+  # The demo's per-colour request metrics (scripts/demo.ts serves them), judged by its compare gate.
+  - job_name: demo-colours
+    scrape_interval: 2s
+    static_configs: [ { targets: ['127.0.0.1:${STACK_DEMO_METRICS_PORT:-8090}'] } ]
 PROM
   log "starting prometheus on 127.0.0.1:$PROM_PORT"
   setsid nohup prometheus --config.file="$d/prometheus.yml" --storage.tsdb.path="$d/data" \

@@ -24,6 +24,7 @@ describe('npm run demo (the README’s first command)', () => {
       STACK_PROMETHEUS_PORT: String(await freePort()),
       PORT: String(await freePort()),
       STACK_DEMO_HTTP_PORT: String(await freePort()),
+      STACK_DEMO_METRICS_PORT: String(await freePort()),
     };
     env.FLIGHTDECK_PORT = env.PORT as string;
     env.ALERTMANAGER_WEBHOOK_TOKEN = 'demo-test-webhook-token';
@@ -69,6 +70,14 @@ describe('npm run demo (the README’s first command)', () => {
       /api in staging: traffic 100% on blue \(flightdeck\/testapp:1\.0\.0\) in \d+\.\d+ s/,
     );
     expect(plain).toContain('through nginx now: blue 100 · 0 failed');
+    // A compare gate fails a bad canary (web's green at 6% errors against blue's 0.5%), with its chart.
+    expect(plain).toMatch(
+      /✗ error rate: green [\d.]+% of \d+ vs blue 0\.500% of \d+ · p=[\d.e-]+ one-sided (z-test|Fisher exact test)/,
+    );
+    expect(plain).toMatch(
+      /📈 error rate per step \(%\) \(bar chart\)\n\s+green \(canary\): 10% [\d.]+\n\s+blue \(stable\): 10% 0\.5/,
+    );
+    expect(plain).toContain('↩️ Rolled back: *web* `1.1.0` to *staging* (blue → green)');
     // An alert through the real Alertmanager: acknowledged, silenced and resolved in place.
     expect(plain).toMatch(/#oncall flightdeck: \*🔴 CRITICAL · HighLatency\* — firing/);
     expect(plain).toContain('👀 Acknowledged by <@U0ONCALL>');
