@@ -17,21 +17,13 @@ import {
   prometheusOf,
   readinessParts,
 } from '../../src/config/infrastructure.js';
-import { ConfigError, dockerFromEnv, loadConfig, parseConfigText } from '../../src/config/load-config.js';
+import {
+  type ConfigError,
+  dockerFromEnv,
+  loadConfig,
+} from '../../src/config/load-config.js';
 import { dockerOptions } from '../../src/integrations/swarm.js';
-import { type RawConfig, rawConfig, unitConfig } from './helpers.js';
-
-function problemsOf(edit: (raw: RawConfig) => void): string[] {
-  const raw = rawConfig();
-  edit(raw);
-  try {
-    parseConfigText(stringify(raw));
-    return [];
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-}
+import { problemsOf, type RawConfig, rawConfig, unitConfig } from './helpers.js';
 
 const otherNginx = {
   upstreamFile: '/etc/nginx/production/upstreams.conf',

@@ -2,8 +2,6 @@
 // test/config.test.ts covers the shipped example, a hostile file's shape errors and the
 // defaultEnvironment / address cross-checks; this covers the release policy and the other rules.
 import { describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
-import { ConfigError, parseConfigText } from '../../src/config/load-config.js';
 import {
   DEFAULT_RELEASE_POLICY,
   Duration,
@@ -11,20 +9,7 @@ import {
   releasePolicy,
   writtenInEnvironment,
 } from '../../src/config/schema.js';
-import { type RawConfig, rawConfig, unitConfig } from './helpers.js';
-
-/** The unit config as YAML, after `edit`; returns the problems parseConfigText reports (none: []). */
-function problemsOf(edit: (raw: RawConfig) => void): string[] {
-  const raw = rawConfig();
-  edit(raw);
-  try {
-    parseConfigText(stringify(raw));
-    return [];
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-}
+import { problemsOf, type RawConfig, unitConfig } from './helpers.js';
 
 describe('a release policy per environment', () => {
   it('accepts the unit config as it is', () => {

@@ -1,3 +1,5 @@
+import { stringify } from 'yaml';
+import { ConfigError, parseConfigText } from '../../src/config/load-config.js';
 import {
   type FlightdeckConfig,
   FlightdeckConfig as FlightdeckConfigSchema,
@@ -96,4 +98,17 @@ export function fakeContext(parts: Record<string, unknown> & { config?: Flightde
       return (target as Record<PropertyKey, unknown>)[key];
     },
   }) as unknown as ReleaseContext;
+}
+
+/** The unit config as YAML, after `edit`: the problems parseConfigText reports (none: []). */
+export function problemsOf(edit: (raw: RawConfig) => void): string[] {
+  const raw = rawConfig();
+  edit(raw);
+  try {
+    parseConfigText(stringify(raw));
+    return [];
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
 }

@@ -2,8 +2,6 @@
 // the steps go, the job's name, reading its task and log, the thread reply, and the step's resumable
 // phases against a fake Swarm. test/release-tasks-swarm.test.ts runs them on the real Swarm.
 import { describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
-import { ConfigError, parseConfigText } from '../../src/config/load-config.js';
 import { releasePolicy } from '../../src/config/schema.js';
 import {
   demuxDockerLog,
@@ -18,19 +16,14 @@ import { planSteps } from '../../src/releases/plan-steps.js';
 import type { Release, Step } from '../../src/releases/schema.js';
 import { runTask, taskThreadText } from '../../src/releases/steps/run-task.js';
 import { type StepTask, type TaskConfig, tasksFor } from '../../src/releases/task-schema.js';
-import { at, fakeContext, type RawConfig, rawConfig, release, step, unitConfig } from './helpers.js';
-
-function problemsOf(edit: (raw: RawConfig) => void): string[] {
-  const raw = rawConfig();
-  edit(raw);
-  try {
-    parseConfigText(stringify(raw));
-    return [];
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-}
+import {
+  at,
+  fakeContext,
+  problemsOf,
+  release,
+  step,
+  unitConfig,
+} from './helpers.js';
 
 const migrate = { name: 'migrate', when: 'before', command: ['./run-migrations.sh', '--yes'] };
 

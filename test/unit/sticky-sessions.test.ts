@@ -1,29 +1,15 @@
 // services.<svc>.sticky: its validation (src/config/sticky-schema.ts and the driver cross-check in
 // schema.ts) and what the Lua driver renders for it. test/nginx-sticky.test.ts runs it in nginx.
 import { describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
-import { ConfigError, parseConfigText } from '../../src/config/load-config.js';
 import type { Upstream } from '../../src/integrations/nginx.js';
 import {
   cidrToLua,
   renderLuaUpstreams,
   stickyCookieAttributes,
 } from '../../src/integrations/nginx-lua-render.js';
-import { type RawConfig, rawConfig, unitConfig } from './helpers.js';
+import { problemsOf, type RawConfig, unitConfig } from './helpers.js';
 
 const lua = (raw: RawConfig) => Object.assign(raw.nginx, { driver: 'lua', statusListen: '127.0.0.1:18089' });
-
-function problemsOf(edit: (raw: RawConfig) => void): string[] {
-  const raw = rawConfig();
-  edit(raw);
-  try {
-    parseConfigText(stringify(raw));
-    return [];
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-}
 
 const api = (raw: RawConfig) => raw.environments.staging?.services.api as Record<string, unknown>;
 
