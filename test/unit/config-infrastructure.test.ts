@@ -17,11 +17,7 @@ import {
   prometheusOf,
   readinessParts,
 } from '../../src/config/infrastructure.js';
-import {
-  type ConfigError,
-  dockerFromEnv,
-  loadConfig,
-} from '../../src/config/load-config.js';
+import { type ConfigError, dockerFromEnv, loadConfig } from '../../src/config/load-config.js';
 import { dockerOptions } from '../../src/integrations/swarm.js';
 import { problemsOf, type RawConfig, rawConfig, unitConfig } from './helpers.js';
 

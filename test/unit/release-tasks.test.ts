@@ -16,14 +16,7 @@ import { planSteps } from '../../src/releases/plan-steps.js';
 import type { Release, Step } from '../../src/releases/schema.js';
 import { runTask, taskThreadText } from '../../src/releases/steps/run-task.js';
 import { type StepTask, type TaskConfig, tasksFor } from '../../src/releases/task-schema.js';
-import {
-  at,
-  fakeContext,
-  problemsOf,
-  release,
-  step,
-  unitConfig,
-} from './helpers.js';
+import { at, fakeContext, problemsOf, release, step, unitConfig } from './helpers.js';
 
 const migrate = { name: 'migrate', when: 'before', command: ['./run-migrations.sh', '--yes'] };
 
