@@ -43,6 +43,8 @@ import { startReleaseWorker, startRollbackWorker } from './jobs/release-workers.
 import { type SlackListeners, startSlackListeners } from './listeners/index.js';
 import { type Logger, logFailure } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
+import { publishRelease } from './releases/batch-message.js';
+import { BatchStore } from './releases/batch-store.js';
 import { DoraLog } from './releases/dora-log.js';
 import { doraHomeLines, setDoraGauges } from './releases/dora-stats.js';
 import { freezeLines } from './releases/freezes.js';
@@ -126,7 +128,8 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
       return vectorQuery(url, q, { time });
     },
     jobs: bullReleaseJobs(queues.releases, queues.rollbacks, logger),
-    publish: outbox.release,
+    // A member of a `/deploy all` also refreshes its batch's message.
+    publish: publishRelease({ outbox, releases: store, batches: new BatchStore(redis, prefix) }),
     releaseThread: outbox.releaseThread,
     trail: new VersionTrail(redis, prefix),
     dora: new DoraLog(redis, prefix),
@@ -220,6 +223,7 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
       secrets,
       client,
       queue: queues.commands,
+      rollbacks: queues.rollbacks,
       redis,
       audit,
       outbox,
@@ -282,6 +286,7 @@ export async function startFlightdeck(loaded: LoadedConfig, logger: Logger): Pro
           refresh: outbox.checklistRefresh,
         },
         homes: { viewers: outbox.homeViewers, publish: outbox.home },
+        batchChanged: outbox.batch,
         home: async () =>
           renderHome({
             board: ctx.trail ? await pipelineBoard(config, ctx.trail, states) : undefined,

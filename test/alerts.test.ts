@@ -54,6 +54,13 @@ async function waitMessage(channel: string, name: string, re: RegExp = /./) {
   );
 }
 
+/** The storm id its Acknowledge all button carries. */
+const groupIdOf = (m: { blocks?: unknown }) =>
+  String(
+    (JSON.stringify(m.blocks ?? []).match(/"action_id":"alert_group_ack","value":"([a-f0-9]+)"/) ?? [])[1] ??
+      '',
+  );
+
 const fingerprintOf = async (name: string) =>
   waitFor(async () => (await am.alerts()).find((a) => a.labels.alertname === name)?.fingerprint, {
     what: `${name} in alertmanager`,
@@ -202,6 +209,104 @@ describe('alerts from a real Alertmanager', () => {
 });
 
 describe('an alert storm', () => {
+  it('one summary names its alerts, is edited in place as more arrive and as they resolve, and acknowledges all', async () => {
+    const name = 'StormNamed';
+    const node = (i: number) => alert(name, 'warning', { instance: `node-${String(i).padStart(2, '0')}` });
+    const first = Array.from({ length: 30 }, (_, i) => node(i));
+    await am.post(first);
+    const summaryOf = () =>
+      stack.emulator
+        .channelMessages('C0ALERTS')
+        .find((m) => m.text.startsWith('Alert storm:') && renderBlocks(m.blocks, '').includes(name));
+    const shows = (re: RegExp) => () => {
+      const m = summaryOf();
+      return m && re.test(renderBlocks(m.blocks, m.text)) ? m : undefined;
+    };
+    // Named in the summary itself, not only in its thread.
+    const s1 = await waitFor(shows(/Firing \(30\)\*: `node-00` `node-01`[^\n]* `node-29`/), {
+      what: 'the summary naming the first 30 alerts',
+    });
+    const before = stack.emulator.channelMessages('C0ALERTS').length;
+    await am.post(Array.from({ length: 30 }, (_, i) => node(30 + i)));
+    const s2 = await waitFor(shows(/Alert storm: 60 alerts[\s\S]*Firing \(60\)\*:[^\n]* `node-59`/), {
+      what: 'the same summary naming all 60',
+    });
+    expect(s2.ts).toBe(s1.ts);
+    expect(s2.edits).toBeGreaterThan(0);
+    expect(stack.emulator.channelMessages('C0ALERTS').length).toBe(before);
+
+    await am.resolve(first.slice(0, 10));
+    const s3 = await waitFor(shows(/50 firing, 10 resolved/), { what: 'ten resolved in the summary' });
+    const text = renderBlocks(s3.blocks, s3.text);
+    expect(text).toMatch(/✅ Resolved \(10\)\*: `node-00` `node-01`[^\n]* `node-09`/);
+    expect(text).toMatch(/🔥 Firing \(50\)\*: `node-10`/);
+    expect(text).not.toContain('more in the thread');
+    // Coalesced: a handful of edits for 70 changes (one per notification at most).
+    expect(s3.edits).toBeLessThan(70);
+
+    await stack.driver.click(
+      s3,
+      { action_id: 'alert_group_ack', value: groupIdOf(s3) },
+      { user: 'U0ONCALL' },
+    );
+    const acked = await waitFor(shows(/Acknowledged by <@U0ONCALL>/), { what: 'the storm acknowledged' });
+    expect(renderBlocks(acked.blocks, acked.text)).not.toContain('[Acknowledge all]');
+
+    // The thread lists every alert with its labels, once.
+    const fps = (await am.alerts()).filter((a) => a.labels.alertname === name).map((a) => a.fingerprint);
+    const thread = () =>
+      stack.emulator
+        .threadReplies('C0ALERTS', s1.ts)
+        .map((m) => m.text)
+        .join('\n');
+    await waitFor(() => fps.every((fp) => thread().includes(fp)), { what: 'every alert in the thread' });
+    expect(thread()).toContain('instance=node-42');
+    expect(stack.emulator.retryAfterViolations).toBe(0);
+  }, 90_000);
+
+  it('a storm’s alerts that end silenced (no notification comes) are shown resolved in its summary', async () => {
+    const name = 'StormMuted';
+    const burst = Array.from({ length: 25 }, (_, i) => alert(name, 'warning', { instance: `m-${i}` }));
+    await am.post(burst);
+    const summaryOf = () =>
+      stack.emulator
+        .channelMessages('C0ALERTS')
+        .find((m) => m.text.startsWith('Alert storm:') && renderBlocks(m.blocks, '').includes(name));
+    await waitFor(() => /25 firing, 0 resolved/.test(renderBlocks(summaryOf()?.blocks, '')), {
+      what: 'the storm summary with 25 firing',
+    });
+    const fps = (await am.alerts()).filter((a) => a.labels.alertname === name).map((a) => a.fingerprint);
+    expect(fps).toHaveLength(25);
+    const silence = await fetch(`${am.url}/api/v2/silences`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        matchers: [{ name: 'alertname', value: name, isRegex: false }],
+        startsAt: new Date().toISOString(),
+        endsAt: new Date(Date.now() + 3_600_000).toISOString(),
+        createdBy: 'test',
+        comment: 'muted storm',
+      }),
+    });
+    expect(silence.status).toBe(200);
+    await am.resolve(burst);
+    const done = await waitFor(
+      () => {
+        const m = summaryOf();
+        return m && /0 firing, 25 resolved/.test(renderBlocks(m.blocks, '')) ? m : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the summary showing all 25 resolved' },
+    );
+    const text = renderBlocks(done.blocks, done.text);
+    expect(text).toMatch(/✅ Resolved \(25\)\*: `m-0` `m-1`/);
+    expect(text).not.toContain('Firing (');
+    expect(text).not.toContain('[Acknowledge all]');
+    // Found by reconciliation, not by a notification.
+    const records = await new AlertStore(stack.client, stack.prefix).many(fps);
+    expect(records).toHaveLength(25);
+    for (const r of records) expect(r.resolvedNote).toContain('Alertmanager no longer holds it');
+  }, 60_000);
+
   it('1,000 alerts in a burst: every one is shown in Slack, Retry-After is never violated, nothing is lost', async () => {
     const names = ['StormA', 'StormB', 'StormC', 'StormD'];
     const burst = Array.from({ length: 1_000 }, (_, i) =>
@@ -231,7 +336,11 @@ describe('an alert storm', () => {
     const records = await new AlertStore(stack.client, stack.prefix).many(fps);
     expect(records).toHaveLength(1_000);
     // Summarised: a handful of summaries and thread messages, not a thousand posts.
-    const summaries = stack.emulator.messages.filter((m) => m.text.startsWith('Alert storm:'));
+    const summaries = stack.emulator.messages.filter(
+      (m) =>
+        m.text.startsWith('Alert storm:') &&
+        names.some((n) => renderBlocks(m.blocks, '').includes(`=${n}\``)),
+    );
     expect(summaries.length).toBe(4);
     expect(stack.emulator.callCount('chat.postMessage', 200)).toBeLessThan(100);
     expect(stack.emulator.callCount('chat.postMessage', 429)).toBeGreaterThanOrEqual(retriesBefore);

@@ -152,7 +152,8 @@ describe('/rollback in the middle of a release', () => {
     const [id] = releaseIds(await deploy('web 1.2.0'));
     await waitRelease(stack, id as string, soakingAt(10), 'soaking at 10%');
     expect((await stack.releaseQueue.getJob(id as string))?.id).toBe(id);
-    await command('/rollback', 'web', /Rolling back web in staging/);
+    // Straight to the rollback lane: acked at once, answered in the channel with the outcome.
+    expect((await stack.driver.command('/rollback', 'web')).body?.text).toMatch(/`\/rollback web` — on it/);
     const answer = await channelPost(new RegExp(`web in staging: release ${id} pre-empted`));
     expect(answer).toMatch(/traffic 100% on blue in \d+\.\d+ s/);
     expect((await measureSplit(url('staging', 'web'), 50)).blue).toBe(50);

@@ -93,7 +93,8 @@ describe.each([
   ['/deploy', 'history api', /\*api in staging\* — live blue[\s\S]*no releases yet/, 'done'],
   ['/traffic', 'status', /staging[\s\S]*api .*blue .*100%/, 'done'],
   ['/traffic', 'api 25 green', /unhealthy colour: .*127\.0\.0\.1:28002\/health/, 'refused'],
-  ['/rollback', 'web staging', /Rolling back web in staging/, 'done'],
+  // A /rollback goes straight to the rollback lane: its answer is the rollback's own outcome.
+  ['/rollback', 'web staging', /Nothing to roll back: web in staging has all traffic on blue/, 'done'],
   [
     '/checklist',
     'status',
@@ -112,12 +113,20 @@ describe.each([
   it('queues a valid call, audits it, and answers through response_url', async () => {
     const user = 'U0LEAD';
     const seen = stack.emulator.ephemeralsFor(user).length;
+    const posted = stack.emulator.messages.length;
     const sent = await stack.driver.command(command, validText, { user });
     expect(sent.status).toBe(200);
     expect(sent.body?.text).toContain('on it');
-    const text = await stack.answerTo(user, seen, answer);
+    // A rollback's outcome is the channel's business: it is answered in the channel.
+    const text =
+      command === '/rollback'
+        ? await waitFor(() => stack.emulator.messages.slice(posted).find((m) => answer.test(m.text))?.text, {
+            what: `the rollback's answer matching ${answer}`,
+          })
+        : await stack.answerTo(user, seen, answer);
     expect(text).toMatch(answer);
-    expect(await stack.jobsFor(validText, command)).toBe(1);
+    if (command === '/rollback') expect(await stack.rollbackJobsFor('staging', 'web')).toBe(1);
+    else expect(await stack.jobsFor(validText, command)).toBe(1);
     const outcomes = await waitFor(async () => {
       const o = (await stack.auditFor(validText)).map((e) => e.outcome);
       return o.includes(outcome) ? o : undefined;

@@ -8,7 +8,9 @@ export interface StormRouting {
 
 /**
  * A real Alertmanager that sends every notification twice: to flightdeck's webhook, and through
- * its own Slack receiver (`slack_configs`, the baseline) to chat.postMessage of the emulator.
+ * its own Slack receiver (`slack_configs`, the baseline) to chat.postMessage of the emulator; and,
+ * given `probeUrl`, a third time to the benchmark itself, which notes when each alert was first
+ * notified (the floor both receivers share: Alertmanager's own grouping).
  */
 export class StormAlertmanager extends TestAlertmanager {
   constructor() {
@@ -20,7 +22,11 @@ export class StormAlertmanager extends TestAlertmanager {
     webhookToken: string;
     slack: { apiUrl: string; token: string; channel: string };
     routing: StormRouting;
+    probeUrl?: string;
   }): Promise<this> {
+    const probe = opts.probeUrl
+      ? [{ name: 'probe', webhook_configs: [{ url: opts.probeUrl, send_resolved: false }] }]
+      : [];
     return this.startWithConfig({
       route: {
         receiver: 'flightdeck',
@@ -29,6 +35,7 @@ export class StormAlertmanager extends TestAlertmanager {
         group_interval: opts.routing.groupInterval,
         repeat_interval: '1h',
         routes: [
+          ...(opts.probeUrl ? [{ receiver: 'probe', continue: true }] : []),
           { receiver: 'flightdeck', continue: true },
           { receiver: 'slack', continue: false },
         ],
@@ -58,6 +65,7 @@ export class StormAlertmanager extends TestAlertmanager {
             },
           ],
         },
+        ...probe,
       ],
     });
   }

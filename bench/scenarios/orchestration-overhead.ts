@@ -3,9 +3,10 @@
  * 10 → 50 → 100) vs what a script does by hand to the same kind of services in the same run:
  * `docker service update` (which waits for convergence), then one nginx weight switch.
  * Both timed from the command to nginx serving the new colour to 20 requests in a row.
- * Two release policies: the test suite's (Swarm polled every 500 ms, 2 health checks 300 ms
- * apart) in staging, and a tight one (100 ms, 1 health check) in production, which isolates
- * the machinery (jobs, locks, state, three nginx applies) from the policy's waits.
+ * Three release policies: the test suite's (Swarm polled every 500 ms, 2 health checks 300 ms
+ * apart) in staging; a tight one (100 ms, 1 health check) in production, which isolates the
+ * machinery (jobs, locks, state, three nginx applies) from the policy's waits; and the config's
+ * built-in default (polled every 2 s, 3 health checks 2 s apart) in a third environment, `qa`.
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -23,6 +24,7 @@ import { median, round } from '../lib/stats.js';
 const run = promisify(execFile);
 const VERSIONS = ['1.1.0', '1.2.0', '2.0.0'];
 const RAW_PORT = 30480;
+const QA_PORT = 30490;
 /** Misses are retried after 20 ms: flightdeck shares the CPU with this poller. */
 const GENTLY = { pauseMs: 20 };
 
@@ -48,12 +50,31 @@ export async function orchestrationOverhead(): Promise<ScenarioResult> {
         requireApproval: false,
         release: { pollInterval: '100ms', healthCheck: { attempts: 1 } },
       });
+      // src/config/schema.ts DEFAULT_RELEASE_POLICY's waits, written out (the suite's config sets its own).
+      const prod = cfg.environments.production?.services.api;
+      if (prod)
+        cfg.environments.qa = {
+          deployers: ['*'],
+          release: {
+            convergeTimeout: '5m',
+            pollInterval: '2s',
+            healthCheck: { attempts: 3, interval: '2s', timeout: '2s' },
+          },
+          services: {
+            api: {
+              ...prod,
+              blue: { swarmService: 'fdbenchoo-qa-api-blue', address: `127.0.0.1:${QA_PORT}` },
+              green: { swarmService: 'fdbenchoo-qa-api-green', address: `127.0.0.1:${QA_PORT + 1}` },
+            },
+          },
+        };
       Object.assign(cfg, { checklists: { gateEnvironments: [] } });
     },
   });
   const api = stack.config.environments.staging?.services.api;
   const prodApi = stack.config.environments.production?.services.api;
-  if (!api || !prodApi) throw new Error('no api');
+  const qaApi = stack.config.environments.qa?.services.api;
+  if (!api || !prodApi || !qaApi) throw new Error('no api');
   const names = [
     api.blue.swarmService,
     api.green.swarmService,
@@ -61,6 +82,8 @@ export async function orchestrationOverhead(): Promise<ScenarioResult> {
     prodApi.green.swarmService,
     'fdbenchoo-raw-blue',
     'fdbenchoo-raw-green',
+    qaApi.blue.swarmService,
+    qaApi.green.swarmService,
   ];
   const port = (address: string) => Number(address.split(':')[1]);
   const rawPort = await freePort();
@@ -68,6 +91,7 @@ export async function orchestrationOverhead(): Promise<ScenarioResult> {
   const nginx = (argv: string[]) => run(argv[0] as string, argv.slice(1));
   const ours: number[] = [];
   const tight: number[] = [];
+  const builtIn: number[] = [];
   const raw: number[] = [];
   const steps: Release[] = [];
   try {
@@ -79,6 +103,8 @@ export async function orchestrationOverhead(): Promise<ScenarioResult> {
         { name: names[3] as string, port: port(prodApi.green.address), colour: 'green' },
         { name: names[4] as string, port: RAW_PORT, colour: 'blue' },
         { name: names[5] as string, port: RAW_PORT + 1, colour: 'green' },
+        { name: names[6] as string, port: QA_PORT, colour: 'blue' },
+        { name: names[7] as string, port: QA_PORT + 1, colour: 'green' },
       ].map(async (s) => {
         await createService({ ...s, image: 'flightdeck/testapp:1.0.0' });
         await waitServing(s.port);
@@ -93,10 +119,11 @@ export async function orchestrationOverhead(): Promise<ScenarioResult> {
     let live: 'blue' | 'green' = 'blue';
     for (const version of VERSIONS) {
       const next: 'blue' | 'green' = live === 'blue' ? 'green' : 'blue';
-      // flightdeck: /deploy, then the release runs by itself (zero soak); both policies.
+      // flightdeck: /deploy, then the release runs by itself (zero soak); each policy.
       for (const [env, into] of [
         ['staging', ours],
         ['production', tight],
+        ['qa', builtIn],
       ] as const) {
         const seen = stack.emulator.ephemeralsFor('U0DEV').length;
         const sent = await stack.driver.command('/deploy', `api ${version} to ${env}`);
@@ -132,18 +159,24 @@ export async function orchestrationOverhead(): Promise<ScenarioResult> {
   const r = {
     flightdeckMs: round(median(ours), 0),
     tightMs: round(median(tight), 0),
+    builtInMs: round(median(builtIn), 0),
     rawMs: round(median(raw), 0),
     ratio: round(median(ours) / median(raw)),
     tightRatio: round(median(tight) / median(raw)),
+    builtInRatio: round(median(builtIn) / median(raw)),
     runs: ours.map((x) => round(x, 0)),
     tightRuns: tight.map((x) => round(x, 0)),
+    builtInRuns: builtIn.map((x) => round(x, 0)),
     rawRuns: raw.map((x) => round(x, 0)),
     policies: {
       staging: { steps: [10, 50, 100], soak: '0s', pollInterval: '500ms', healthCheck: '2 × 300 ms' },
       production: { steps: [10, 50, 100], soak: '0s', pollInterval: '100ms', healthCheck: '1' },
+      qa: { steps: [10, 50, 100], soak: '0s', pollInterval: '2s', healthCheck: '3 × 2 s' },
     },
     /** Median time per step kind (ms), per environment: where a release spends its time. */
     stepMs: stepBreakdown(steps),
+    /** Median time between one step's end and the next one's start (ms), per environment: the machinery's own share. */
+    gapMs: gapBreakdown(steps),
   };
   return {
     id: 'orchestration',
@@ -154,16 +187,25 @@ export async function orchestrationOverhead(): Promise<ScenarioResult> {
         flightdeck: ms(r.flightdeckMs),
         baseline: `docker service update + one nginx switch by hand: ${ms(r.rawMs)}`,
         ratio: times(r.ratio),
-        target: '≤ ×1.2',
-        met: r.ratio <= 1.2,
+        target: '≤ ×1.1',
+        met: r.ratio <= 1.1,
       },
       {
         scenario: '5b. The same, Swarm polled every 100 ms and one health check',
         flightdeck: ms(r.tightMs),
         baseline: `by hand: ${ms(r.rawMs)}`,
         ratio: times(r.tightRatio),
-        target: '≤ ×1.2',
-        met: r.tightRatio <= 1.2,
+        target: '≤ ×1.1',
+        met: r.tightRatio <= 1.1,
+      },
+      {
+        scenario:
+          '5c. The same with the built-in default policy (polled every 2 s, 3 health checks 2 s apart)',
+        flightdeck: ms(r.builtInMs),
+        baseline: `by hand: ${ms(r.rawMs)}`,
+        ratio: times(r.builtInRatio),
+        target: 'none: bounded by the spaced health checks (docs/benchmarks.md § 5)',
+        met: true,
       },
     ],
   };
@@ -187,6 +229,31 @@ function stepBreakdown(releases: Release[]): Record<string, Record<string, numbe
         s.finishedAt - s.startedAt,
       );
     }
+  }
+  return Object.fromEntries(
+    Object.entries(out).map(([env, kinds]) => [
+      env,
+      Object.fromEntries(Object.entries(kinds).map(([k, xs]) => [k, round(median(xs), 0)])),
+    ]),
+  );
+}
+
+function gapBreakdown(releases: Release[]): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number[]>> = {};
+  for (const r of releases) {
+    const byKey = out[r.environment] ?? {};
+    out[r.environment] = byKey;
+    let total = 0;
+    for (let i = 1; i < r.steps.length; i++) {
+      const before = r.steps[i - 1];
+      const s = r.steps[i];
+      if (before?.finishedAt === undefined || s?.startedAt === undefined) continue;
+      const gap = s.startedAt - before.finishedAt;
+      total += gap;
+      const key = `${before.kind} → ${s.kind}`;
+      byKey[key] = [...(byKey[key] ?? []), gap];
+    }
+    byKey.total = [...(byKey.total ?? []), total];
   }
   return Object.fromEntries(
     Object.entries(out).map(([env, kinds]) => [

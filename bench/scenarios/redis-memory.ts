@@ -13,6 +13,9 @@ import type { Release } from '../../src/releases/schema.js';
 import { TestRedis } from '../../test/helpers/redis-server.js';
 import type { ScenarioResult } from '../lib/result.js';
 
+/** A service keeps the records of its last this many releases (src/releases/release-store.ts, docs/operations.md). */
+const KEPT_PER_SERVICE = 50;
+
 const usedMemory = async (r: ReturnType<TestRedis['client']>) =>
   Number(/used_memory:(\d+)/.exec(await r.info('memory'))?.[1] ?? 0);
 
@@ -46,6 +49,14 @@ function release(id: string, full: boolean): Omit<Release, 'rev'> {
       startedAt: now,
       finishedAt: now,
       detail: 'ok: 3/3 tasks running',
+      // What a health step checked while Swarm confirmed the update: when, and which tasks.
+      ...(s.kind === 'health'
+        ? {
+            streak: 3,
+            checkedAt: now,
+            tasks: ['k1v3b8f0q2w9e7r6t5y4u3i2o', 'p0o9i8u7y6t5r4e3w2q1a2s3d', 'z9x8c7v6b5n4m3l2k1j0h9g8f'],
+          }
+        : {}),
     })),
     weights: { blue: 0, green: 100 },
     swarmUpdated: true,
@@ -120,26 +131,28 @@ export async function redisMemory(): Promise<ScenarioResult> {
       id: 'memory',
       rows: [
         {
-          scenario: 'Redis memory per finished release (record + indexes)',
+          scenario: '7. Redis memory per finished release (record + indexes)',
           flightdeck: kb(full),
           baseline: `${kb(bare)} with no steps or events`,
           ratio: `×${(full / bare).toFixed(2)}`,
           target: 'reported',
+          met: true,
         },
         {
-          scenario: '1,000 releases of one service: memory left',
-          flightdeck: `${kb(oneService)} (${records} records)`,
+          scenario: '7. 1,000 releases of one service: records and memory left',
+          flightdeck: `${records} records, ${kb(oneService)}`,
           baseline: `${kb(full * 1_000)} if every record were kept`,
           ratio: `×${(oneService / (full * 1_000)).toFixed(2)}`,
-          target: 'bounded: last 50 per service',
-          met: records <= 50,
+          target: `bounded: the last ${KEPT_PER_SERVICE} per service`,
+          met: records === KEPT_PER_SERVICE,
         },
         {
-          scenario: 'Redis memory per alert record',
+          scenario: '7. Redis memory per alert record (record + open set)',
           flightdeck: kb(perAlert),
           baseline: '—',
           ratio: '—',
           target: 'reported (kept 30 days)',
+          met: true,
         },
       ],
       raw: {

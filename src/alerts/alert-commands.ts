@@ -34,6 +34,9 @@ export async function alertAction(
     await actx.alerts.mutateGroup(g.id, (cur) =>
       cur && !cur.ack ? { ...cur, ack: { by: ec.userId, name: ec.userName, at: now } } : undefined,
     );
+    // The summary shows the acknowledgement first; the alerts' own records (one locked write each,
+    // a second or more in a big storm) follow.
+    await actx.outbox.alertGroup(g.id);
     for (const fp of g.fingerprints) {
       await actx.alerts.mutate(fp, (cur) =>
         cur && !cur.ack && cur.status === 'firing'
@@ -41,7 +44,6 @@ export async function alertAction(
           : undefined,
       );
     }
-    await actx.outbox.alertGroup(g.id);
     return { text: `👀 Acknowledged all ${g.fingerprints.length} alerts of the storm.` };
   }
   const a = await actx.alerts.get(cmd.target);

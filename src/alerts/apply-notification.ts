@@ -55,19 +55,39 @@ export function applyNotification(
   };
 }
 
+/** What the summary needs of an alert: a record, or (before its record is written) the alert as notified. */
+export type GroupMember = Pick<AlertRecord, 'fingerprint' | 'status' | 'labels' | 'groupId'>;
+
+/**
+ * How a storm's summary names one alert: by the labels it does not share with the rest of its group
+ * (the value alone when only one differs, e.g. the instance; severity only when nothing else
+ * differs), raw and clipped; undefined when it differs by none (the summary shows its fingerprint).
+ */
+export function shortName(labels: Record<string, string>, commonKeys: readonly string[]): string | undefined {
+  const common = new Set(commonKeys);
+  let own = Object.entries(labels).filter(([k]) => k !== 'alertname' && !common.has(k));
+  // The summary shows severity by its icon: it names an alert only when nothing else tells it apart.
+  if (own.some(([k]) => k !== 'severity')) own = own.filter(([k]) => k !== 'severity');
+  if (own.length === 0) return undefined;
+  const name =
+    own.length === 1 ? (own[0] as [string, string])[1] : own.map(([k, v]) => `${k}=${v}`).join(' ');
+  return name.length > 60 ? `${name.slice(0, 59)}…` : name;
+}
+
 /** The storm summary after a notification: every alert listed once, counts from each alert's latest state. */
 export function summarise(
   cur: AlertGroup | undefined,
   id: string,
   payload: AlertmanagerWebhook,
   channel: string,
-  touched: AlertRecord[],
+  touched: GroupMember[],
   now: number,
 ): AlertGroup {
   const g: AlertGroup = cur ?? {
     id,
     groupKey: payload.groupKey,
     groupLabels: payload.groupLabels,
+    commonKeys: [...new Set([...Object.keys(payload.commonLabels), ...Object.keys(payload.groupLabels)])],
     channel,
     fingerprints: [],
     listed: 0,
@@ -78,15 +98,40 @@ export function summarise(
     updatedAt: now,
     escalations: 0,
   };
+  return withMembers(g, touched, now);
+}
+
+/** A storm's summary with the latest state of these alerts (those of other groups, or none, are ignored). */
+export function withMembers(g: AlertGroup, touched: GroupMember[], now: number): AlertGroup {
   const known = new Set(g.fingerprints);
   for (const a of touched) {
-    if (a.groupId !== id) continue;
+    if (a.groupId !== g.id) continue;
     if (!known.has(a.fingerprint)) {
       known.add(a.fingerprint);
       g.fingerprints.push(a.fingerprint);
     }
-    g.statuses[a.fingerprint] = { status: a.status, severity: severityKey(a.labels.severity) };
+    g.statuses[a.fingerprint] = {
+      status: a.status,
+      severity: severityKey(a.labels.severity),
+      name: shortName(a.labels, g.commonKeys),
+    };
   }
+  return recount(g, now);
+}
+
+/**
+ * Takes out alerts the summary listed that turned out to keep their own message (posted between the
+ * summary's write and their record's): shown once, in their own message.
+ */
+export function withoutMembers(g: AlertGroup, fps: ReadonlySet<string>, now: number): AlertGroup {
+  // The thread lists `fingerprints` in order up to `listed`: what goes from before it shifts it back.
+  g.listed -= g.fingerprints.slice(0, g.listed).filter((fp) => fps.has(fp)).length;
+  g.fingerprints = g.fingerprints.filter((fp) => !fps.has(fp));
+  g.statuses = Object.fromEntries(Object.entries(g.statuses).filter(([fp]) => !fps.has(fp)));
+  return recount(g, now);
+}
+
+function recount(g: AlertGroup, now: number): AlertGroup {
   g.firing = 0;
   g.resolved = 0;
   const bySeverity: Record<string, number> = {};

@@ -8,7 +8,14 @@ import { setPaused } from '../releases/pause-release.js';
 import type { ReleaseContext } from '../releases/release-context.js';
 import { TERMINAL } from '../releases/schema.js';
 import type { AlertStore } from './alert-store.js';
-import { applyNotification, type EscalateJob, firingCritical, summarise } from './apply-notification.js';
+import {
+  applyNotification,
+  type EscalateJob,
+  firingCritical,
+  summarise,
+  withMembers,
+  withoutMembers,
+} from './apply-notification.js';
 import { escapeMrkdwn } from './render-alert.js';
 import { alertTarget, isCritical, mentions, routeAlert } from './route-alert.js';
 import type { AlertmanagerWebhook, AlertRecord } from './schema.js';
@@ -66,6 +73,24 @@ export function createAlertHandlers(deps: AlertHandlerDeps) {
         if (absorbed?.groupId === gid) touched.push(absorbed);
       }
     }
+    let listed = new Set<string>();
+    if (groupId) {
+      // The summary names the storm's alerts, so it is written and queued before their records: those
+      // are one locked write each (a second or more for a thousand alerts), the summary one write.
+      // An alert already shown on its own keeps its message (the same rule as in the records below).
+      const known = new Map(
+        (await deps.alerts.many(payload.alerts.map((a) => a.fingerprint))).map((r) => [r.fingerprint, r]),
+      );
+      const members = payload.alerts.map((a) => {
+        const cur = known.get(a.fingerprint);
+        return { ...a, groupId: cur && !cur.groupId && cur.message ? undefined : groupId };
+      });
+      listed = new Set(members.filter((m) => m.groupId === groupId).map((m) => m.fingerprint));
+      await deps.alerts.mutateGroup(groupId, (cur) =>
+        summarise(cur, groupId, payload, groupChannel, [...touched, ...members], now()),
+      );
+      await deps.outbox.alertGroup(groupId);
+    }
     for (const a of payload.alerts) {
       deps.metrics.alertsReceived.inc({ severity: severityLabel(a.labels.severity), status: a.status });
       let newEpisode = false;
@@ -90,11 +115,15 @@ export function createAlertHandlers(deps: AlertHandlerDeps) {
         await actOnRelease(record);
       }
     }
-    if (groupId && touched.length > 0) {
-      await deps.alerts.mutateGroup(groupId, (cur) =>
-        summarise(cur, groupId, payload, groupChannel, touched, now()),
+    if (groupId) {
+      // Named in the summary, but its own message was posted meanwhile: it stays there alone.
+      const own = new Set(
+        touched.filter((r) => listed.has(r.fingerprint) && r.groupId !== groupId).map((r) => r.fingerprint),
       );
-      await deps.outbox.alertGroup(groupId);
+      if (own.size > 0) {
+        await deps.alerts.mutateGroup(groupId, (cur) => (cur ? withoutMembers(cur, own, now()) : undefined));
+        await deps.outbox.alertGroup(groupId);
+      }
     }
   };
 
@@ -249,8 +278,12 @@ export function createAlertHandlers(deps: AlertHandlerDeps) {
       });
       if (resolved && r) {
         deps.metrics.alertsReceived.inc({ severity: severityLabel(r.labels.severity), status: 'resolved' });
-        if (r.groupId) await deps.outbox.alertGroup(r.groupId);
-        else await deps.outbox.alert(r.fingerprint);
+        if (r.groupId) {
+          // The summary counts and names it as resolved too.
+          const gid = r.groupId;
+          await deps.alerts.mutateGroup(gid, (cur) => (cur ? withMembers(cur, [r], now()) : undefined));
+          await deps.outbox.alertGroup(gid);
+        } else await deps.outbox.alert(r.fingerprint);
       }
     }
   };

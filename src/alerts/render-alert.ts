@@ -1,5 +1,6 @@
 import type { KnownBlock } from '@slack/types';
 import { formatDistanceStrict } from 'date-fns';
+import { severityKey } from './route-alert.js';
 import type { AlertGroup, AlertRecord } from './schema.js';
 
 export const ALERT_ACTIONS = {
@@ -108,7 +109,63 @@ export function renderAlert(
   return { text: clip(escapeMrkdwn(plain), 3000), blocks };
 }
 
-/** A storm's summary: counts and one button; the alerts themselves are listed in the thread. */
+/** Block Kit's limits for one message (50 blocks, 3,000 characters a section), with room to spare. */
+const SECTION_CHARS = 2_900;
+const NAME_SECTIONS = 40;
+/** All names together: about Slack's limit for a message's text, so the summary stays one message. */
+const NAMED_CHARS = 36_000;
+
+/**
+ * Names a storm's alerts in sections: firing first, then resolved, each in arrival order, as many as
+ * fit; returns the blocks and how many alerts were left out (they are in the thread).
+ */
+function namedSections(g: AlertGroup): { blocks: KnownBlock[]; unnamed: number } {
+  const mixed = Object.keys(g.bySeverity).length > 1;
+  const token = (fp: string) => {
+    const st = g.statuses[fp];
+    // Backticks would end the code span early: shown as quotes.
+    const name = st?.name ? escapeMrkdwn(st.name.replace(/`/g, "'")) : fp;
+    const icon = mixed && st?.status === 'firing' ? `${severityIcon(severityKey(st.severity))}` : '';
+    return `${icon}\`${name}\``;
+  };
+  const lists: Array<[string, string[]]> = [
+    [`*🔥 Firing (${g.firing})*`, g.fingerprints.filter((fp) => g.statuses[fp]?.status !== 'resolved')],
+    [`*✅ Resolved (${g.resolved})*`, g.fingerprints.filter((fp) => g.statuses[fp]?.status === 'resolved')],
+  ];
+  const blocks: KnownBlock[] = [];
+  let budget = NAMED_CHARS;
+  let unnamed = 0;
+  for (const [heading, fps] of lists) {
+    if (fps.length === 0) continue;
+    let text = `${heading}:`;
+    let i = 0;
+    for (; i < fps.length; i++) {
+      const t = ` ${token(fps[i] as string)}`;
+      if (t.length > budget) break;
+      if (text.length + t.length > SECTION_CHARS) {
+        if (blocks.length + 1 >= NAME_SECTIONS) break;
+        blocks.push({ type: 'section', text: { type: 'mrkdwn', text: text.trimStart() } });
+        text = '';
+      }
+      text += t;
+      budget -= t.length;
+    }
+    unnamed += fps.length - i;
+    if (i > 0) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: text.trimStart() } });
+    if (blocks.length >= NAME_SECTIONS) {
+      // No room for the other list: it is counted among the unnamed.
+      for (const [, rest] of lists.slice(lists.findIndex(([h]) => h === heading) + 1)) unnamed += rest.length;
+      break;
+    }
+  }
+  return { blocks, unnamed };
+}
+
+/**
+ * A storm's summary, edited in place as the storm goes on: counts by state and severity, the alerts
+ * named by what tells them apart (firing first), "+M more" when they do not all fit, one
+ * Acknowledge all button; every alert is listed with its labels in the thread.
+ */
 export function renderGroup(g: AlertGroup, now: number): { text: string; blocks: KnownBlock[] } {
   const labels = Object.entries(g.groupLabels)
     .map(([k, v]) => `\`${escapeMrkdwn(k)}=${escapeMrkdwn(clip(v, 60))}\``)
@@ -117,6 +174,7 @@ export function renderGroup(g: AlertGroup, now: number): { text: string; blocks:
     .map(([k, v]) => `${severityIcon(k)} ${v} ${escapeMrkdwn(k)}`)
     .join(' · ');
   const head = `*🌩️ Alert storm: ${g.fingerprints.length} alerts* ${labels} — ${g.firing} firing, ${g.resolved} resolved`;
+  const named = namedSections(g);
   const blocks: KnownBlock[] = [
     { type: 'section', text: { type: 'mrkdwn', text: clip(head, 2900) } },
     {
@@ -125,11 +183,17 @@ export function renderGroup(g: AlertGroup, now: number): { text: string; blocks:
         {
           type: 'mrkdwn',
           // Severities are whatever the alerts carry: as many as there are alerts, so clipped.
-          text: `${clip(sev, 2000) || 'no severity'} · updated ${hhmm(now)} · every alert is listed in the thread`,
+          text: `${clip(sev, 2000) || 'no severity'} · updated ${hhmm(now)} · every alert with its labels is in the thread`,
         },
       ],
     },
+    ...named.blocks,
   ];
+  if (named.unnamed > 0)
+    blocks.push({
+      type: 'context',
+      elements: [{ type: 'mrkdwn', text: `+${named.unnamed} more in the thread` }],
+    });
   if (g.escalations > 0 && !g.ack)
     blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `📣 Escalated ${g.escalations}×` }] });
   if (g.ack)
@@ -155,6 +219,24 @@ export function alertLine(a: AlertRecord): string {
     .map(([k, v]) => `${k}=${clip(v, 30)}`)
     .join(' ');
   return `${alertTitle(a)} ${escapeMrkdwn(labels)} \`${a.fingerprint}\``;
+}
+
+/** A storm's thread lists its alerts with their labels, this many a reply at most… */
+export const THREAD_LINES = 250;
+/** …and within this many characters (Slack takes 40,000 in a message's text). */
+const THREAD_CHARS = 20_000;
+
+/** The lines of one thread reply of a storm: the first alerts, as many as fit (at least one). */
+export function threadReply(records: AlertRecord[]): string[] {
+  const lines: string[] = [];
+  let chars = 0;
+  for (const r of records.slice(0, THREAD_LINES)) {
+    const line = alertLine(r);
+    if (lines.length > 0 && chars + line.length + 1 > THREAD_CHARS) break;
+    lines.push(line);
+    chars += line.length + 1;
+  }
+  return lines;
 }
 
 function button(text: string, action_id: string, value: string, style?: 'primary' | 'danger') {

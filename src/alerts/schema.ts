@@ -59,18 +59,26 @@ export const AlertRecord = z.object({
 });
 export type AlertRecord = z.infer<typeof AlertRecord>;
 
-/** A storm: one summary message for a group of many alerts, the alerts listed in its thread. */
+/**
+ * A storm: one summary message for a group of many alerts, which names them (as many as Block Kit
+ * allows) and is edited in place; every alert is listed with its labels in the summary's thread.
+ */
 export const AlertGroup = z.object({
   id: z.string(),
   groupKey: z.string(),
   groupLabels: Labels,
+  /** Label names every alert of the group shared when it became a storm: the summary names alerts by the others. */
+  commonKeys: z.array(z.string()).default([]),
   channel: z.string(),
   fingerprints: z.array(z.string()),
   /** How many of `fingerprints` are already listed in the thread. */
   listed: z.number().int().default(0),
-  /** Latest status and severity of every alert in the group, for the counts. */
+  /** Latest status and severity of every alert in the group, for the counts, and its short name (raw: escaped when shown). */
   statuses: z
-    .record(z.string(), z.object({ status: z.enum(['firing', 'resolved']), severity: z.string() }))
+    .record(
+      z.string(),
+      z.object({ status: z.enum(['firing', 'resolved']), severity: z.string(), name: z.string().optional() }),
+    )
     .default({}),
   firing: z.number().int(),
   resolved: z.number().int(),

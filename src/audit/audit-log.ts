@@ -22,11 +22,12 @@ export interface AuditEntry {
 
 /** Who did what, when, and how it ended: a capped Redis stream any replica can append to. */
 export class AuditLog {
-  private readonly key: string;
+  /** The stream, and its approximate cap: the ack path appends to it inside its own transaction. */
+  readonly key: string;
   constructor(
     private readonly redis: Redis,
     prefix: string,
-    private readonly maxLen = 100_000,
+    readonly maxLen = 100_000,
   ) {
     this.key = `${prefix}:data:audit`;
   }

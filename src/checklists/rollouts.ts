@@ -325,7 +325,8 @@ export class Rollouts {
       template: covering[0]?.template ?? this.config.checklists.templates,
       rollouts: covering.map((x) => x.id),
       channel: r.message?.channel ?? r.channel,
-      threadTs: r.message?.ts,
+      // A batch member's message is itself a reply: its thread is the batch's.
+      threadTs: r.message?.thread ?? r.message?.ts,
       at: this.now().getTime(),
     });
   }

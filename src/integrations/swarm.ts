@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import Docker from 'dockerode';
+import { z } from 'zod';
 import type { DockerEndpoint } from '../config/infrastructure.js';
 import { FlightdeckError } from '../errors.js';
 
@@ -85,9 +86,21 @@ export interface ServiceInfo {
   updateMessage?: string;
 }
 
+/**
+ * `tasks`: the IDs of the tasks running the image once there are as many as desired (while Swarm
+ * still monitors the update, and when converged), so health checks made in that window can be
+ * matched with the tasks that converged. `starting`: tasks of the image about to run.
+ */
 export type Convergence =
-  | { state: 'converged'; running: number; desired: number }
-  | { state: 'converging'; running: number; desired: number; detail: string }
+  | { state: 'converged'; running: number; desired: number; tasks?: string[] }
+  | {
+      state: 'converging';
+      running: number;
+      desired: number;
+      detail: string;
+      tasks?: string[];
+      starting?: number;
+    }
   | { state: 'failed'; detail: string };
 
 /** Image references compare without a pinned digest (the CLI pins one, the API does not). */
@@ -112,6 +125,8 @@ function withReplicas(spec: Spec, replicas: number): Spec {
 }
 
 const FAILED_TASK_STATES = ['failed', 'rejected', 'complete'];
+/** A task in this state runs within moments (its container is being started; 'preparing' may be a long pull). */
+const STARTING_TASK_STATES = ['starting'];
 
 /** Node ID → hostname (from `GET /nodes`), to say where a task ran. */
 export type NodeNames = ReadonlyMap<string, string>;
@@ -200,16 +215,25 @@ export function judgeConvergence(
   if (svc.replicas === 0)
     return { state: 'failed', detail: `${svc.name} is scaled to 0 replicas: no task can run ${image}` };
   const ofImage = tasks.filter((t) => stripDigest(t.Spec?.ContainerSpec?.Image ?? '') === image);
-  const running = ofImage.filter((t) => t.DesiredState === 'running' && t.Status?.State === 'running').length;
+  const runningTasks = ofImage.filter((t) => t.DesiredState === 'running' && t.Status?.State === 'running');
+  const running = runningTasks.length;
   const failures = ofImage.filter((t) => FAILED_TASK_STATES.includes(t.Status?.State)).length;
   if (failures >= 3) return { state: 'failed', detail: exited ? cite(exited) : `${failures} tasks failed` };
   const updateDone = !svc.updateState || svc.updateState === 'completed';
-  if (running >= svc.replicas && updateDone) return { state: 'converged', running, desired: svc.replicas };
+  const ids = runningTasks.map((t) => t.ID).filter((id): id is string => typeof id === 'string');
+  const all = running >= svc.replicas && ids.length === running ? { tasks: ids.sort() } : {};
+  if (running >= svc.replicas && updateDone)
+    return { state: 'converged', running, desired: svc.replicas, ...all };
+  const starting = ofImage.filter(
+    (t) => t.DesiredState === 'running' && STARTING_TASK_STATES.includes(t.Status?.State),
+  ).length;
   return {
     state: 'converging',
     running,
     desired: svc.replicas,
     detail: `${running}/${svc.replicas} tasks running ${image}${svc.updateState ? `, update ${svc.updateState}` : ''}${failures ? `, ${failures} failed` : ''}`,
+    ...all,
+    ...(starting > 0 ? { starting } : {}),
   };
 }
 
@@ -336,6 +360,250 @@ export function taskJobSpec(req: TaskJobRequest, like: Spec): Spec {
   };
 }
 
+/** The part of one `GET /events` line flightdeck reads; anything else on the line is ignored. */
+const DockerEvent = z.object({
+  Type: z.string(),
+  Action: z.string(),
+  Actor: z.object({ Attributes: z.record(z.string(), z.string()).nullish() }).nullish(),
+});
+
+/**
+ * The Swarm service an event is about: a service event names it, a container event of a task
+ * carries it as a label. Only actions that move a convergence count (no exec, attach, …).
+ */
+export function serviceOfEvent(line: unknown): string | undefined {
+  const e = DockerEvent.safeParse(line);
+  if (!e.success) return undefined;
+  const attrs = e.data.Actor?.Attributes ?? {};
+  if (e.data.Type === 'service' && e.data.Action === 'update') return attrs.name || undefined;
+  if (e.data.Type === 'container' && CONTAINER_ACTIONS.includes(e.data.Action))
+    return attrs['com.docker.swarm.service.name'] || undefined;
+  return undefined;
+}
+
+const CONTAINER_ACTIONS = ['start', 'die'];
+
+interface Waiter {
+  service: string;
+  mark: number;
+  fire: () => void;
+  timer: NodeJS.Timeout;
+}
+
+export interface SwarmEventsOptions {
+  /** How long the stream stays open after the last interest in it (a look or a waiter). */
+  idleMs?: number;
+  /** The first and the longest pause before reconnecting a dropped stream. */
+  retryMs?: readonly [number, number];
+}
+
+/**
+ * One Docker endpoint's event stream (`GET /events`, service updates and task containers starting
+ * or dying), so a release waiting for Swarm moves on when Swarm reports a change instead of at its
+ * next poll. Opened on first use and closed when idle; its socket never keeps the process alive.
+ *
+ * Events only hurry a poll, never replace it: a stream that drops (a restarted or remote engine)
+ * can miss some, so every waiter also has its own poll. A waiter registered before the stream
+ * (re)connected fires when it connects, since what it waited for may have gone by meanwhile.
+ * Service events come from the manager; container events only for tasks on the endpoint's own node,
+ * so on several nodes a task starting elsewhere is seen at the next poll.
+ */
+export class SwarmEvents {
+  private seq = 0;
+  /** Service → the seq of its latest event. */
+  private readonly changed = new Map<string, number>();
+  /** Service → the seq when its state was last read (what a later event is news against). */
+  private readonly looked = new Map<string, number>();
+  /** The seq at which the open stream connected; undefined while there is none. */
+  private connectedAt: number | undefined;
+  private readonly waiters = new Set<Waiter>();
+  private stream: (NodeJS.ReadableStream & { destroy(): void }) | undefined;
+  private opening = false;
+  private retry: NodeJS.Timeout | undefined;
+  private idle: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private closed = false;
+  private readonly idleMs: number;
+  private readonly retryMs: readonly [number, number];
+
+  constructor(
+    private readonly docker: Docker,
+    opts: SwarmEventsOptions = {},
+  ) {
+    this.idleMs = opts.idleMs ?? 120_000;
+    this.retryMs = opts.retryMs ?? [500, 30_000];
+  }
+
+  get connected(): boolean {
+    return this.connectedAt !== undefined;
+  }
+
+  /** Called just before reading a service's state: an event after this is news. */
+  lookingAt(service: string): void {
+    this.want();
+    this.looked.set(service, this.seq);
+  }
+
+  /**
+   * Calls `fire` once: at the first event of `service` since it was last looked at (at once if one
+   * came already), or when the stream (re)connects after that look; never after `untilMs`. While the
+   * stream is down nothing fires: the caller's poll is the fallback. Returns a cancel.
+   */
+  whenChanged(service: string, untilMs: number, fire: () => void): () => void {
+    const delay = untilMs - Date.now();
+    if (delay <= 0 || this.closed) return () => {};
+    this.want();
+    const mark = this.looked.get(service) ?? this.seq;
+    const w: Waiter = { service, mark, fire, timer: setTimeout(() => this.waiters.delete(w), delay) };
+    w.timer.unref();
+    this.waiters.add(w);
+    if (this.missed(w)) setImmediate(() => this.release(w));
+    return () => {
+      clearTimeout(w.timer);
+      this.waiters.delete(w);
+    };
+  }
+
+  /** Stops for good (a process shutting down): the stream, its retries and every waiter. */
+  close(): void {
+    this.closed = true;
+    for (const w of this.waiters) clearTimeout(w.timer);
+    this.waiters.clear();
+    clearTimeout(this.idle);
+    clearTimeout(this.retry);
+    this.disconnect();
+  }
+
+  private missed(w: Waiter): boolean {
+    if ((this.changed.get(w.service) ?? -1) > w.mark) return true;
+    return this.connectedAt !== undefined && this.connectedAt > w.mark;
+  }
+
+  private release(w: Waiter): void {
+    if (!this.waiters.delete(w)) return;
+    clearTimeout(w.timer);
+    try {
+      w.fire();
+    } catch {
+      // A waiter's own failure is its business; the others still fire.
+    }
+  }
+
+  /** Someone is interested: the stream opens (or stays open) until idleMs after the last interest. */
+  private want(): void {
+    if (this.closed) return;
+    clearTimeout(this.idle);
+    this.idle = setTimeout(() => this.idleCheck(), this.idleMs);
+    this.idle.unref();
+    if (!this.stream && !this.opening && !this.retry) void this.open();
+  }
+
+  private idleCheck(): void {
+    if (this.waiters.size > 0) {
+      this.idle = setTimeout(() => this.idleCheck(), this.idleMs);
+      this.idle.unref();
+      return;
+    }
+    this.idle = undefined;
+    clearTimeout(this.retry);
+    this.retry = undefined;
+    this.disconnect();
+  }
+
+  private disconnect(): void {
+    const s = this.stream;
+    this.stream = undefined;
+    this.connectedAt = undefined;
+    s?.destroy();
+  }
+
+  private async open(): Promise<void> {
+    this.opening = true;
+    try {
+      const filters = { type: ['service', 'container'], event: ['update', ...CONTAINER_ACTIONS] };
+      const stream = (await this.docker.getEvents({
+        filters,
+      } as never)) as unknown as NodeJS.ReadableStream & {
+        destroy(): void;
+        socket?: { setTimeout(ms: number): void; unref(): void };
+      };
+      this.opening = false;
+      if (this.closed || !this.idle) {
+        stream.destroy();
+        return;
+      }
+      // The client's 15 s request timeout would cut a quiet stream; and it must not hold the process open.
+      stream.socket?.setTimeout(0);
+      stream.socket?.unref();
+      this.stream = stream;
+      this.failures = 0;
+      this.connectedAt = ++this.seq;
+      let buffered = '';
+      stream.on('data', (chunk: Buffer | string) => {
+        buffered += chunk.toString();
+        // A line never gets this long; a stream that is not line-delimited JSON is dropped.
+        if (buffered.length > 1_000_000) buffered = '';
+        for (let i = buffered.indexOf('\n'); i >= 0; i = buffered.indexOf('\n')) {
+          const line = buffered.slice(0, i);
+          buffered = buffered.slice(i + 1);
+          this.onLine(line);
+        }
+      });
+      const ended = () => {
+        if (this.stream !== stream) return;
+        this.stream = undefined;
+        this.connectedAt = undefined;
+        this.scheduleRetry();
+      };
+      stream.on('end', ended);
+      stream.on('close', ended);
+      stream.on('error', ended);
+      for (const w of [...this.waiters]) if (this.missed(w)) this.release(w);
+    } catch {
+      this.opening = false;
+      this.scheduleRetry();
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (this.closed || !this.idle || this.retry) return;
+    const [first, longest] = this.retryMs;
+    const delay = Math.min(longest, first * 2 ** this.failures);
+    this.failures += 1;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      if (!this.closed && this.idle && !this.stream && !this.opening) void this.open();
+    }, delay);
+    this.retry.unref();
+  }
+
+  private onLine(line: string): void {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      return;
+    }
+    const service = serviceOfEvent(parsed);
+    if (!service) return;
+    this.seq += 1;
+    this.changed.set(service, this.seq);
+    for (const w of [...this.waiters]) if (w.service === service) this.release(w);
+  }
+}
+
+/** Environments on one endpoint share its Docker client, and with it one event stream. */
+const eventStreams = new WeakMap<Docker, SwarmEvents>();
+
+function eventsOf(docker: Docker): SwarmEvents {
+  let events = eventStreams.get(docker);
+  if (!events) {
+    events = new SwarmEvents(docker);
+    eventStreams.set(docker, events);
+  }
+  return events;
+}
+
 /** The narrow slice of the Docker Engine API a release needs, through dockerode (never the CLI). */
 export class Swarm {
   /** `where` names the endpoint in messages, e.g. "staging's Docker endpoint unix:///run/docker.sock". */
@@ -385,6 +653,8 @@ export class Swarm {
     image: string,
   ): Promise<{ changed: boolean; previous: string; scaledTo?: number }> {
     const svc = await this.inspect(name);
+    // Opens the event stream now, so it is connected by the time the release waits on it.
+    this.events.lookingAt(name);
     const scaledTo = svc.replicas === 0 ? svc.restoreReplicas : undefined;
     if (svc.image === image && scaledTo === undefined)
       return { changed: false, previous: svc.previousImage ?? svc.image };
@@ -423,8 +693,23 @@ export class Swarm {
     );
   }
 
+  /** The endpoint's event stream (shared by the environments on it). */
+  get events(): SwarmEvents {
+    return eventsOf(this.docker);
+  }
+
+  /**
+   * Calls `fire` once when Swarm reports a change to `name` after the last convergence() of it, or
+   * not at all (no change before `untilMs`, or no event stream): the caller polls anyway.
+   */
+  whenChanged(name: string, untilMs: number, fire: () => void): () => void {
+    return this.events.whenChanged(name, untilMs, fire);
+  }
+
   /** All desired tasks running the image and the update completed; failed if Swarm gave up or tasks keep failing. */
   async convergence(name: string, image: string): Promise<Convergence> {
+    // Before the read: an event after this point is a change this read may not have seen.
+    this.events.lookingAt(name);
     const svc = await this.inspect(name);
     const tasks = (await this.call(
       () => this.docker.listTasks({ filters: { service: [name] } }),

@@ -4,8 +4,9 @@ import type { WebClient } from '@slack/web-api';
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AlertStore } from '../alerts/alert-store.js';
-import { alertLine, renderAlert, renderGroup } from '../alerts/render-alert.js';
+import { renderAlert, renderGroup, THREAD_LINES, threadReply } from '../alerts/render-alert.js';
 import { rollbackOffer } from '../alerts/rollback-offer.js';
+import type { AlertRecord } from '../alerts/schema.js';
 import type { ChecklistStore } from '../checklists/checklist-store.js';
 import { renderMoved } from '../checklists/render-checklist.js';
 import type { FlightdeckConfig } from '../config/schema.js';
@@ -15,6 +16,7 @@ import { OutboxJob, THREAD_TTL_SEC, threadKeys } from '../integrations/slack/out
 import { SlackPermanentError, SlackSender, Wait } from '../integrations/slack/post-once.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { deliverBatch, releaseMessagePlace } from '../releases/batch-message.js';
 import type { ReleaseStore } from '../releases/release-store.js';
 import { renderRelease } from '../releases/render-release.js';
 import type { ServiceStateStore } from '../releases/service-state-store.js';
@@ -45,6 +47,8 @@ export interface OutboxDeps {
   home?: (userId: string) => Promise<{ type: 'home'; blocks: KnownBlock[] }>;
   /** Whose App Home is kept current, and how to queue one (each coalesces on its own). */
   homes?: { viewers(): Promise<string[]>; publish(userId: string): Promise<void> };
+  /** A batch member's message was posted: refresh the batch message (it links to it). */
+  batchChanged?: (batchId: string) => Promise<void>;
   metrics: Metrics;
   logger: Logger;
 }
@@ -63,6 +67,14 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
   });
   /** The workspace's address (auth.test), for links to messages; asked once. */
   let workspaceUrl: Promise<string | undefined> | undefined;
+  const askWorkspaceUrl = () => {
+    workspaceUrl ??= deps.client.auth.test().then((r) => r.url);
+    // Not known yet (auth.test failed): asked again on the retry, so every pointer is a link.
+    return workspaceUrl.catch((err: unknown) => {
+      workspaceUrl = undefined;
+      throw err;
+    });
+  };
 
   const deliver = async (data: OutboxJob, job: Job): Promise<void> => {
     switch (data.kind) {
@@ -71,10 +83,32 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
         if (!r) return;
         const view = renderRelease(r);
         if (r.message) return sender.update(job, r.message, view);
-        const m = await sender.post(job, r.channel, view, `release:${r.id}`);
-        await deps.releases.update(r.id, (rel) => (rel.message ? undefined : { ...rel, message: m }));
+        // A member of a `/deploy all` goes into the batch message's thread.
+        const place = await releaseMessagePlace(deps.connection, deps.prefix, r);
+        const m = await sender.post(
+          job,
+          place.channel,
+          place.threadTs ? { ...view, thread_ts: place.threadTs } : view,
+          `release:${r.id}`,
+        );
+        const message = place.threadTs ? { ...m, thread: place.threadTs } : m;
+        await deps.releases.update(r.id, (rel) => (rel.message ? undefined : { ...rel, message }));
+        // The batch message links to it.
+        if (r.batch && place.threadTs) await deps.batchChanged?.(r.batch.id);
         return;
       }
+      case 'batch':
+        return deliverBatch(
+          {
+            redis: deps.connection,
+            prefix: deps.prefix,
+            releases: deps.releases,
+            sender,
+            workspaceUrl: askWorkspaceUrl,
+          },
+          job,
+          data.batchId,
+        );
       case 'alert': {
         const a = await deps.alerts.get(data.fingerprint);
         if (!a || a.groupId) return;
@@ -105,17 +139,29 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
           const g = await deps.alerts.getGroup(data.groupId);
           if (!g) return;
           if (!g.message) throw new Wait(Date.now() + 500); // the summary goes first
-          const batch = g.fingerprints.slice(g.listed, g.listed + 100);
-          if (batch.length === 0) return;
-          const records = await deps.alerts.many(batch);
+          if (g.listed >= g.fingerprints.length) return;
+          // Which alerts a reply lists is fixed on its first attempt: a retry (its answer lost, the
+          // storm grown since) posts, or finds, the same reply and moves `listed` past exactly those.
+          const plan = `${deps.prefix}:data:alert-group:${g.id}:thread-plan:${g.listed}`;
+          const planned = Number(await deps.connection.get(plan));
+          const fps = g.fingerprints.slice(g.listed, planned > g.listed ? planned : g.listed + THREAD_LINES);
+          const byFp = new Map((await deps.alerts.many(fps)).map((r) => [r.fingerprint, r]));
+          // The summary names alerts before their records are written: the reply stops at the first
+          // one not written yet, and waits a moment when that is the very first.
+          const missing = fps.findIndex((fp) => !byFp.has(fp));
+          const ready = (missing < 0 ? fps : fps.slice(0, missing)).map((fp) => byFp.get(fp) as AlertRecord);
+          if (ready.length === 0) throw new Wait(Date.now() + 500);
+          const lines = threadReply(ready);
+          const end = planned > g.listed ? planned : g.listed + lines.length;
+          if (!planned) await deps.connection.set(plan, String(end), 'EX', THREAD_TTL_SEC);
           await sender.post(
             job,
             g.channel,
-            { text: records.map(alertLine).join('\n'), thread_ts: g.message.ts },
+            { text: lines.join('\n'), thread_ts: g.message.ts },
             `group-thread:${g.id}:${g.listed}`,
           );
           await deps.alerts.mutateGroup(g.id, (cur) =>
-            cur ? { ...cur, listed: Math.max(cur.listed, g.listed + batch.length) } : undefined,
+            cur ? { ...cur, listed: Math.max(cur.listed, end) } : undefined,
           );
         }
       }
@@ -144,14 +190,7 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
             checklists: deps.checklists,
             logger: deps.logger,
             update: (m, view) => sender.update(job, m, view),
-            workspaceUrl: () => {
-              workspaceUrl ??= deps.client.auth.test().then((r) => r.url);
-              // Not known yet (auth.test failed): asked again on the retry, so every pointer is a link.
-              return workspaceUrl.catch((err: unknown) => {
-                workspaceUrl = undefined;
-                throw err;
-              });
-            },
+            workspaceUrl: askWorkspaceUrl,
           },
           data.checklistId,
         );
@@ -168,7 +207,7 @@ export function startOutboxWorker(deps: OutboxDeps): Worker {
           r.message.channel,
           {
             text: data.text,
-            thread_ts: r.message.ts,
+            thread_ts: r.message.thread ?? r.message.ts,
             ...(data.blocks ? { blocks: data.blocks as KnownBlock[] } : {}),
           },
           `release-thread:${job.id}`,

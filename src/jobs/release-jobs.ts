@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Logger } from '../observability/logger.js';
 import type { ReleaseJobs } from '../releases/release-context.js';
+import { rollbackJobId } from '../releases/rollback-lane.js';
 
 /** The release machine's view of the queues, on BullMQ: a release's job id is the release id. */
 export function bullReleaseJobs(releases: Queue, rollbacks: Queue, logger: Logger): ReleaseJobs {
@@ -25,7 +26,9 @@ export function bullReleaseJobs(releases: Queue, rollbacks: Queue, logger: Logge
       });
     },
     async rollback(job) {
-      await rollbacks.add('rollback', job);
+      // One job per service per request: a command retried after a crash does not roll back twice.
+      const jobId = rollbackJobId(job);
+      await rollbacks.add('rollback', job, jobId ? { jobId } : {});
     },
   };
 }

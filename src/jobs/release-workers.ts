@@ -2,12 +2,14 @@ import { DelayedError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.js';
+import { isDeployer } from '../commands/authorise.js';
 import type { SlackResponder } from '../integrations/slack/respond.js';
 import { logFailure } from '../observability/logger.js';
 import { noteResume } from '../releases/note-resume.js';
 import type { ReleaseContext } from '../releases/release-context.js';
-import { advance, finishInterruptedRollback } from '../releases/release-machine.js';
+import { advance, finishInterruptedRollback, type SwarmWatch } from '../releases/release-machine.js';
 import { rollBackService } from '../releases/roll-back-service.js';
+import { AUTOMATIC_ROLLBACK } from '../releases/rollback-lane.js';
 import { RollbackJob } from '../releases/schema.js';
 import { QUEUE, workerOptions } from './queues.js';
 
@@ -33,9 +35,11 @@ export function startReleaseWorker(ctx: ReleaseContext, opts: WorkerOptions): Wo
         const r = await ctx.store.get(releaseId);
         if (r?.status === 'rolling_back') await finishInterruptedRollback(ctx, r, { trigger: 'failure' });
       }
-      const { waitUntil } = await advance(ctx, releaseId, ctx.config.jobs.lockDuration);
+      const { waitUntil, watch } = await advance(ctx, releaseId, ctx.config.jobs.lockDuration);
       if (waitUntil !== undefined) {
         await job.moveToDelayed(Math.max(waitUntil, Date.now() + 1), token);
+        // Only once the job is delayed: a wake before that would find nothing to promote.
+        if (watch) wakeOnSwarmChange(ctx, releaseId, watch, waitUntil);
         throw new DelayedError();
       }
     },
@@ -48,14 +52,44 @@ export function startReleaseWorker(ctx: ReleaseContext, opts: WorkerOptions): Wo
   return worker;
 }
 
+/**
+ * A release waiting for Swarm runs again as soon as Swarm reports a change to the service (its
+ * delayed job promoted), not at the next poll; the poll stays, for events that never come. Up to
+ * just before the poll is due, and only while the release is still converging: a late event must
+ * not cut another step's wait short.
+ */
+function wakeOnSwarmChange(ctx: ReleaseContext, releaseId: string, watch: SwarmWatch, until: number): void {
+  const swarm = ctx.swarmFor(watch.environment);
+  if (typeof swarm.whenChanged !== 'function') return;
+  swarm.whenChanged(watch.service, until - 20, () => {
+    void (async () => {
+      const r = await ctx.store.get(releaseId);
+      if (r?.status !== 'running' || r.steps[r.stepIndex]?.kind !== 'converge') return;
+      await ctx.jobs.wake(releaseId);
+    })().catch((err: Error) =>
+      ctx.logger.debug({ releaseId, err: err.message }, 'Could not wake a release on a Swarm event'),
+    );
+  });
+}
+
 /** The high-priority lane: rollbacks never queue behind release steps. */
 export function startRollbackWorker(ctx: ReleaseContext, opts: WorkerOptions): Worker {
   const worker = new Worker(
     QUEUE.rollbacks,
     async (job) => {
       const data = RollbackJob.parse(job.data);
-      // A retry after an error is a re-run too: the release it stopped may already be recorded.
-      const report = await rollBackService(ctx, data, job.stalledCounter > 0 || job.attemptsMade > 0);
+      const requestId = data.requestId ?? job.id ?? '';
+      // A person's rollback is authorised here, where it is executed: a /rollback comes straight from
+      // the listener, and the config may have changed since. Automatic ones are by flightdeck itself.
+      const report =
+        data.by !== AUTOMATIC_ROLLBACK && !isDeployer(data.by, data.environment, ctx.config)
+          ? {
+              ok: false,
+              refused: true,
+              text: `:no_entry: Not done: you are not a deployer for *${data.environment}*, so you cannot roll back there.`,
+            }
+          : // A retry after an error is a re-run too: the release it stopped may already be recorded.
+            await rollBackService(ctx, data, job.stalledCounter > 0 || job.attemptsMade > 0);
       if (data.reply) {
         await opts.responder
           .reply(data.reply, { text: report.text, responseType: 'in_channel' })
@@ -69,9 +103,9 @@ export function startRollbackWorker(ctx: ReleaseContext, opts: WorkerOptions): W
           userName: data.by,
           command: '/rollback',
           text: `${data.service} ${data.environment}`,
-          outcome: report.ok ? 'done' : 'failed',
+          outcome: 'refused' in report ? 'refused' : report.ok ? 'done' : 'failed',
           detail: report.text.slice(0, 300),
-          requestId: job.id ?? '',
+          requestId,
         })
         .catch(logFailure(ctx.logger, 'Audit write failed', { jobId: job.id }));
       return report;

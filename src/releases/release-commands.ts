@@ -10,6 +10,7 @@ import type { ReleaseContext } from './release-context.js';
 import { cancelRestOfBatch } from './release-machine.js';
 import { releaseLine } from './render-release.js';
 import { requestRelease } from './request-release.js';
+import { rollbackJobs } from './rollback-lane.js';
 import { type Release, TERMINAL } from './schema.js';
 
 /** /deploy in a worker: start, inspect, cancel or promote releases (the listener has parsed and authorised it). */
@@ -40,7 +41,7 @@ export function rollbackCommand(
   cmd: Exclude<RollbackCommand, { action: 'help' }>,
   ec: ExecutionContext,
 ): Promise<ExecutionResult> {
-  return rollback(ctx, cmd.environment, cmd.target, ec, cmd.action === 'confirm');
+  return rollback(ctx, cmd, ec);
 }
 
 async function deploy(
@@ -67,6 +68,12 @@ async function deploy(
       : `🚀 \`${r.id}\`: releasing ${r.service} ${version} to ${env} on ${r.toColour}; progress in <#${channel}>.`,
   );
   for (const x of result.refused) lines.push(`:no_entry: ${x.reason}`);
+  // A batch: one message in the channel for all of it, each release's own in its thread.
+  const batch = result.started.find((r) => r.batch)?.batch;
+  if (batch && result.started.length > 1)
+    lines.unshift(
+      `📋 \`${batch.id}\`: ${result.started.length} releases of ${version} to ${env}; the batch's progress is one message in <#${channel}>, each release's steps in its thread.`,
+    );
   return { text: lines.join('\n'), outcome: result.started.length === 0 ? 'refused' : 'done' };
 }
 
@@ -168,13 +175,13 @@ async function promote(ctx: ReleaseContext, r: Release): Promise<ExecutionResult
 
 async function rollback(
   ctx: ReleaseContext,
-  env: string,
-  target: string,
+  cmd: Exclude<RollbackCommand, { action: 'help' }>,
   ec: ExecutionContext,
-  confirmed: boolean,
 ): Promise<ExecutionResult> {
-  const services = target === 'all' ? Object.keys(ctx.config.environments[env]?.services ?? {}) : [target];
-  if (ctx.config.environments[env]?.requireApproval && !confirmed) {
+  const { environment: env, target } = cmd;
+  if (!ctx.config.environments[env]) return refused(`*${env}* is not a configured environment.`);
+  const jobs = rollbackJobs(cmd, ctx.config, { ...ec, requestId: ec.requestId });
+  if (!jobs) {
     return {
       text: `Roll back ${target} in ${env}?`,
       blocks: [
@@ -200,18 +207,8 @@ async function rollback(
       ],
     };
   }
-  for (const service of services) {
-    await ctx.jobs.rollback({
-      environment: env,
-      service,
-      reason: `/rollback by <@${ec.userId}>`,
-      by: ec.userId,
-      trigger: 'command',
-      requestedAt: ec.receivedAt,
-      reply: ec.reply,
-    });
-  }
-  return { text: `↩️ Rolling back ${services.join(', ')} in ${env}…` };
+  for (const job of jobs) await ctx.jobs.rollback(job);
+  return { text: `↩️ Rolling back ${jobs.map((j) => j.service).join(', ')} in ${env}…` };
 }
 
 /** The buttons of a release message: who may press which is checked against that release. */

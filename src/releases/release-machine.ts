@@ -31,16 +31,21 @@ const HANDLERS: Record<StepKind, StepHandler> = {
 export const stepLockKey = (ctx: ReleaseContext, id: string) =>
   `${ctx.config.redis.prefix}:data:release:${id}:steplock`;
 
+/** A wait that a change of one Swarm service may end early (a convergence waiting for Swarm). */
+export interface SwarmWatch {
+  environment: string;
+  service: string;
+}
+
+/** `watch`: the wait ends early when that service changes (the worker wakes the job). */
+export type Advanced = { waitUntil?: number; watch?: SwarmWatch };
+
 /**
  * Runs the release's steps until one has to wait (soak, poll, approval) or the release ends.
  * Each step runs under the release's step lock, reads the persisted state first and writes its
  * result after, so a process killed at any point resumes from the last recorded step.
  */
-export async function advance(
-  ctx: ReleaseContext,
-  id: string,
-  lockMs: number,
-): Promise<{ waitUntil?: number }> {
+export async function advance(ctx: ReleaseContext, id: string, lockMs: number): Promise<Advanced> {
   for (;;) {
     const next = await withRedisLock(ctx.redis, stepLockKey(ctx, id), () => runOneStep(ctx, id), {
       ttlMs: lockMs,
@@ -50,7 +55,7 @@ export async function advance(
   }
 }
 
-async function runOneStep(ctx: ReleaseContext, id: string): Promise<{ waitUntil?: number } | 'continue'> {
+async function runOneStep(ctx: ReleaseContext, id: string): Promise<Advanced | 'continue'> {
   const r = await ctx.store.get(id);
   // Completed before a crash: what follows the release may not have happened yet (each hook runs once).
   if (r?.status === 'completed') await runAfterRelease(ctx, r);
@@ -180,7 +185,11 @@ async function runOneStep(ctx: ReleaseContext, id: string): Promise<{ waitUntil?
     await runAfterRelease(ctx, saved);
     return {};
   }
-  if (outcome.kind === 'wait') return { waitUntil: outcome.until };
+  if (outcome.kind === 'wait') {
+    if (step.kind !== 'converge') return { waitUntil: outcome.until };
+    const watch = { environment: r.environment, service: serviceDef(ctx, r)[r.toColour].swarmService };
+    return { waitUntil: outcome.until, watch };
+  }
   return 'continue';
 }
 
@@ -246,13 +255,8 @@ export async function rollBackRelease(
   // 1. Traffic, first and at once. Moving towards the stable colour keeps the file even if nginx is down.
   let trafficSwitchMs: number | undefined;
   let trafficError: string | undefined;
-  const stableHealth = await ctx.traffic.checkColour(
-    r.environment,
-    r.service,
-    r.fromColour,
-    undefined,
-    'any',
-  );
+  // The stable colour's health is reported, never waited for: it is checked while traffic moves.
+  const stableHealthCheck = ctx.traffic.checkColour(r.environment, r.service, r.fromColour, undefined, 'any');
   try {
     await ctx.traffic.setWeights(
       r.environment,
@@ -271,6 +275,7 @@ export async function rollBackRelease(
     trafficError = (err as Error).message;
   }
   failpoint('after:rollback-traffic');
+  const stableHealth = await stableHealthCheck;
 
   // 2. Pending steps cancelled, then Swarm rolled back, once no step of this release is running.
   let swarmDetail = '';

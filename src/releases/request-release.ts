@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { releasePolicy } from '../config/schema.js';
 import { failpoint } from '../observability/failpoints.js';
+import { BatchStore } from './batch-store.js';
 import { checkDeployGuards } from './deploy-guards.js';
 import { planSteps } from './plan-steps.js';
 import type { ReleaseContext } from './release-context.js';
@@ -75,6 +76,10 @@ export async function requestRelease(
   // Every release here would fail at its first step, after its retries: say so now and start none.
   // The same command run again still resumes what it already started (below).
   const dockerDown = await ctx.dockerDown(req.environment);
+  // The batch's one message (src/releases/batch-message.ts): recorded with its first release, so a
+  // command that starts nothing posts nothing.
+  const batches = new BatchStore(ctx.redis, ctx.config.redis.prefix);
+  let batchRecorded = false;
 
   for (const service of req.services) {
     if (req.override === undefined && refusedServices.has(service)) continue;
@@ -203,6 +208,20 @@ export async function requestRelease(
       requestId: req.requestId,
     };
     if (release.status === 'running' && release.steps[0]) release.steps[0].status = 'running';
+    if (batchId && !batchRecorded) {
+      await batches.create({
+        id: batchId,
+        environment: req.environment,
+        version: req.version,
+        channel,
+        requestedBy: req.requestedBy,
+        createdAt: now,
+        services: req.services,
+        sequential,
+      });
+      batchRecorded = true;
+    }
+    if (batchId) await batches.addMember(batchId, service, id);
     const created = await ctx.store.create(release);
     // Chain a sequential batch: each release starts the next when it completes.
     if (sequential && prev) {
@@ -219,6 +238,12 @@ export async function requestRelease(
     }
     await ctx.publish(id);
     result.started.push(created);
+  }
+  if (batchId && batchRecorded && result.refused.length > 0) {
+    await batches.setRefused(batchId, result.refused);
+    // Refreshes the batch message too (the refusals are on it).
+    const last = result.started.at(-1);
+    if (last) await ctx.publish(last.id);
   }
   if (dockerDown) {
     // One line for every service the endpoint stopped, not the same sentence per service.

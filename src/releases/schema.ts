@@ -54,6 +54,10 @@ export const Step = z.object({
   failures: z.number().default(0),
   /** Consecutive healthy answers (health step). */
   streak: z.number().optional(),
+  /** Health step: when the last check of the streak was made (the next waits the policy's interval). */
+  checkedAt: z.number().optional(),
+  /** Health step: the tasks checked, when the checks began while Swarm still monitored the update. */
+  tasks: z.array(z.string()).optional(),
   detail: z.string().optional(),
   /** A task step's task and how its job went (what a run after a crash resumes from). */
   task: StepTask.optional(),
@@ -156,7 +160,8 @@ export const Release = z.object({
       trafficSwitchMs: z.number().optional(),
     })
     .optional(),
-  message: z.object({ channel: z.string(), ts: z.string() }).optional(),
+  /** Its progress message; `thread` is the batch message it replies to (a `/deploy all`). */
+  message: z.object({ channel: z.string(), ts: z.string(), thread: z.string().optional() }).optional(),
   /** Its `/deploy all`: in a sequential one, the release it starts after and the one after it. */
   batch: z.object({ id: z.string(), next: z.string().optional(), after: z.string().optional() }).optional(),
   /** The slash command that started it: a command re-run after a crash continues this release. */
@@ -181,5 +186,7 @@ export const RollbackJob = z.object({
   trigger: z.string(),
   requestedAt: z.number(),
   reply: z.object({ responseUrl: z.string(), channelId: z.string(), userId: z.string() }).optional(),
+  /** The slash command or click that asked for it, when a person did. */
+  requestId: z.string().optional(),
 });
 export type RollbackJob = z.infer<typeof RollbackJob>;

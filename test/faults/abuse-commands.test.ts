@@ -24,6 +24,7 @@ import {
   jobIds,
   jobTotal,
   postRaw,
+  requestIdsOf,
 } from './helpers/abuse-requests.js';
 
 // FDABUSE_SEED reproduces a failing run; FDABUSE_COUNT shrinks it while debugging.
@@ -104,7 +105,9 @@ describe('10,000 generated slash commands', () => {
 
     const failures: string[] = [];
     const fail = (c: AbuseCase, why: string) => failures.push(`${describeCase(c)}: ${why}`);
-    const ids = await jobIds(stack.queue);
+    // A /rollback goes straight to the rollback lane: its jobs carry the request id.
+    const laneRequests = await requestIdsOf(rollbackQueue());
+    const ids = new Set([...(await jobIds(stack.queue)), ...laneRequests]);
     const audit = await waitForAudit(cases, sent);
     const counts = { rejected: 0, refused: 0, help: 0, accepted: 0 };
     let answered = 0;

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/ports.js';
 import { TestStack } from '../helpers/stack.js';
 
-// The web replica acks a slash command ("on it"), then queues it. Killed right after queueing, the
-// command must still run: there is no moment where the request is marked seen but not queued.
+// The web replica acks a slash command ("on it"), then queues it (the add, with the request's claim
+// and audit entry sent alongside). Killed right after queueing, the command must still run, once.
 const stack = new TestStack({ prefix: 'fdenqk' });
 
 beforeAll(async () => {
@@ -15,7 +15,7 @@ afterAll(async () => {
   await stack.stop();
 });
 
-describe('the web replica SIGKILLed between queueing a command and recording it as seen', () => {
+describe('the web replica SIGKILLed right after queueing a command', () => {
   it('after:enqueue: the user was told "on it", and the worker answers it, once', async () => {
     const web = stack.apps[0];
     const seen = stack.emulator.ephemeralsFor('U0DEV').length;

@@ -1,3 +1,4 @@
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/ports.js';
 import { TestStack } from '../helpers/stack.js';
@@ -64,5 +65,40 @@ describe('a command job forged in Redis', () => {
       'refused',
       'refused',
     ]);
+  }, 60_000);
+
+  it("a guest's rollback job on the rollback lane is refused by the rollback worker, audited, traffic untouched", async () => {
+    const responseUrl = stack.emulator.issueResponseUrl('C0RELEASES', 'U0GUEST');
+    const posted = stack.emulator.messages.length;
+    const rollbacks = new Queue('rollbacks', { connection: stack.redis.client(), prefix: stack.prefix });
+    const stateKeys = async () => (await stack.client.keys(`${stack.prefix}:data:state:production:*`)).sort();
+    const before = await Promise.all((await stateKeys()).map((k) => stack.client.get(k)));
+    try {
+      await rollbacks.add(
+        'rollback',
+        {
+          environment: 'production',
+          service: 'api',
+          reason: '/rollback by <@U0GUEST>',
+          by: 'U0GUEST',
+          trigger: 'command',
+          requestedAt: Date.now(),
+          requestId: 'forged-rb',
+          reply: { responseUrl, channelId: 'C0RELEASES', userId: 'U0GUEST' },
+        },
+        { jobId: 'forged-rb-api' },
+      );
+      const answer = await waitFor(
+        () => stack.emulator.messages.slice(posted).find((m) => /Not done/.test(m.text))?.text,
+        { timeoutMs: 30_000, what: "the rollback worker's refusal" },
+      );
+      expect(answer).toMatch(/Not done: you are not a deployer for \*production\*/);
+      await waitFor(async () =>
+        (await stack.audit.recent(50)).some((e) => e.requestId === 'forged-rb' && e.outcome === 'refused'),
+      );
+      expect(await Promise.all((await stateKeys()).map((k) => stack.client.get(k)))).toEqual(before);
+    } finally {
+      await rollbacks.close();
+    }
   }, 60_000);
 });

@@ -111,6 +111,17 @@ export class TestStack {
     ).length;
   }
 
+  /** Jobs (any state) in the rollback lane for one service. */
+  async rollbackJobsFor(environment: string, service: string): Promise<number> {
+    const q = new Queue('rollbacks', { connection: this.redis.client(), prefix: this.prefix });
+    try {
+      const jobs = await q.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized']);
+      return jobs.filter((j) => j?.data?.environment === environment && j.data.service === service).length;
+    } finally {
+      await q.close();
+    }
+  }
+
   async auditFor(requestText: string): Promise<AuditEntry[]> {
     return (await this.audit.recent(500)).filter((e) => e.text === requestText);
   }

@@ -116,6 +116,7 @@ describe('alert rendering with hostile labels and annotations', () => {
       id: 'g1',
       groupKey: 'k',
       groupLabels: { alertname: EVIL },
+      commonKeys: [],
       channel: 'C0ALERTS',
       fingerprints: ['a'],
       listed: 0,

@@ -3,7 +3,9 @@ import {
   applyNotification,
   escalationJobId,
   firingCritical,
+  shortName,
   summarise,
+  withoutMembers,
 } from '../../src/alerts/apply-notification.js';
 import {
   AlertGroup,
@@ -150,6 +152,7 @@ describe('summarise (storm summary)', () => {
   const payload = {
     groupKey: '{}:{alertname="X"}',
     groupLabels: { alertname: 'X' },
+    commonLabels: { alertname: 'X' },
   } as unknown as AlertmanagerWebhook;
   const rec = (fp: string, status: 'firing' | 'resolved', severity?: string, groupId = 'g1'): AlertRecord =>
     ({
@@ -307,7 +310,7 @@ describe('summarise (storm summary)', () => {
       T0,
     );
     expect(g.bySeverity).toEqual({ critical: 3, page: 1, p1: 1, other: 2, none: 2 });
-    expect(g.statuses.a2).toEqual({ status: 'firing', severity: 'critical' });
+    expect(g.statuses.a2).toEqual({ status: 'firing', severity: 'critical', name: 'Critical' });
   });
 
   it('normalises the severities of a group stored before severities were normalised', () => {
@@ -338,5 +341,85 @@ describe('summarise (storm summary)', () => {
     expect(firingCritical(g)).toBe(2);
     expect(firingCritical({ bySeverity: {} })).toBe(0);
     expect(firingCritical({ bySeverity: { warning: 3, constructor: 1 } })).toBe(0);
+  });
+});
+
+describe('shortName (how a storm’s summary names an alert)', () => {
+  it('is the one label value an alert does not share with its group', () => {
+    expect(shortName({ alertname: 'X', instance: 'web-1', job: 'node' }, ['alertname', 'job'])).toBe('web-1');
+  });
+  it('is `key=value` pairs when several labels differ, severity left to the icon', () => {
+    expect(shortName({ alertname: 'X', instance: 'web-1', shard: 's1', severity: 'critical' }, [])).toBe(
+      'instance=web-1 shard=s1',
+    );
+  });
+  it('is the severity when nothing else differs, and undefined when nothing does', () => {
+    expect(shortName({ alertname: 'X', instance: 'a', severity: 'p1' }, ['instance'])).toBe('p1');
+    expect(shortName({ alertname: 'X', instance: 'a' }, ['instance'])).toBeUndefined();
+  });
+  it('is clipped to 60 characters (raw: the summary escapes it)', () => {
+    const n = shortName({ alertname: 'X', instance: `<!channel>${'x'.repeat(100)}` }, []) as string;
+    expect(n).toHaveLength(60);
+    expect(n.startsWith('<!channel>')).toBe(true);
+  });
+});
+
+describe('summarise names and withoutMembers', () => {
+  const payload = {
+    groupKey: 'k',
+    groupLabels: { alertname: 'X' },
+    commonLabels: { alertname: 'X', job: 'node' },
+  } as unknown as AlertmanagerWebhook;
+  const member = (fp: string, instance: string, status: 'firing' | 'resolved' = 'firing') => ({
+    fingerprint: fp,
+    status,
+    labels: { alertname: 'X', job: 'node', instance },
+    groupId: 'g1',
+  });
+
+  it('keeps the labels the group shared when it began, and names each alert by the others', () => {
+    const g = summarise(
+      undefined,
+      'g1',
+      payload,
+      'C0ALERTS',
+      [member('a', 'web-1'), member('b', 'web-2')],
+      T0,
+    );
+    expect(g.commonKeys.sort()).toEqual(['alertname', 'job']);
+    expect(g.statuses.a?.name).toBe('web-1');
+    // Names stay comparable as the storm grows: a later alert is named by the same labels, even when
+    // it differs in one the group shared (its thread line shows every label).
+    const later = { ...member('c', 'web-3'), labels: { alertname: 'X', job: 'db', instance: 'web-3' } };
+    const g2 = summarise(
+      g,
+      'g1',
+      { ...payload, commonLabels: { alertname: 'X' } },
+      'C0ALERTS',
+      [later],
+      T0 + 1,
+    );
+    expect(g2.statuses.c?.name).toBe('web-3');
+  });
+
+  it('takes out alerts that kept their own message, the thread’s position included', () => {
+    const g = summarise(
+      undefined,
+      'g1',
+      payload,
+      'C0ALERTS',
+      [member('a', '1'), member('b', '2', 'resolved'), member('c', '3')],
+      T0,
+    );
+    g.listed = 2;
+    const out = withoutMembers(g, new Set(['a']), T0 + 5);
+    expect(out).toMatchObject({
+      fingerprints: ['b', 'c'],
+      listed: 1,
+      firing: 1,
+      resolved: 1,
+      updatedAt: T0 + 5,
+    });
+    expect(Object.keys(out.statuses)).toEqual(['b', 'c']);
   });
 });

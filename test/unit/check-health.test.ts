@@ -69,3 +69,44 @@ describe('checkHealth step', () => {
     expect(applied(out, step('health', { failures: 5 })).failures).toBe(5);
   });
 });
+
+describe('checkHealth after checks made while Swarm confirmed the update', () => {
+  it('is done at once when the streak is already complete', async () => {
+    const calls: unknown[][] = [];
+    const out = await checkHealth(
+      ctxAnswering(true, calls),
+      release(),
+      step('health', { streak: 2, checkedAt: NOW - 500, detail: '2/2 healthy: 200 in 2 ms' }),
+    );
+    expect(calls).toEqual([]);
+    expect(out).toEqual({
+      kind: 'done',
+      detail: '2/2 healthy: 200 in 2 ms (checked while Swarm confirmed the update)',
+    });
+  });
+
+  it('waits out the interval since the last check before the next', async () => {
+    const calls: unknown[][] = [];
+    const out = await checkHealth(
+      ctxAnswering(true, calls),
+      release(),
+      step('health', { streak: 1, checkedAt: NOW - 100 }),
+    );
+    expect(calls).toEqual([]);
+    expect(out).toMatchObject({ kind: 'wait', until: NOW + 200 });
+  });
+
+  it('carries the streak on once the interval has passed', async () => {
+    const out = await checkHealth(
+      ctxAnswering(true),
+      release(),
+      step('health', { streak: 1, checkedAt: NOW - 300 }),
+    );
+    expect(out).toMatchObject({ kind: 'done', detail: '2/2 healthy: http://x/health 200 in 2 ms' });
+  });
+
+  it('records when it checked, for the spacing of the next check', async () => {
+    const out = await checkHealth(ctxAnswering(true), release(), step('health'));
+    expect(applied(out, step('health')).checkedAt).toBe(NOW);
+  });
+});

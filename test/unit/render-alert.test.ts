@@ -6,8 +6,11 @@ import {
   escapeMrkdwn,
   renderAlert,
   renderGroup,
+  THREAD_LINES,
+  threadReply,
 } from '../../src/alerts/render-alert.js';
 import type { AlertGroup, AlertRecord } from '../../src/alerts/schema.js';
+import { blocksError } from '../../tools/slack-emulator/block-kit.js';
 
 const T0 = Date.parse('2026-01-01T12:00:00Z');
 
@@ -172,6 +175,7 @@ describe('renderGroup', () => {
     id: 'g1',
     groupKey: 'k',
     groupLabels: { alertname: 'NodeDown' },
+    commonKeys: [],
     channel: 'C0ALERTS',
     fingerprints: ['a', 'b', 'c'],
     listed: 0,
@@ -198,6 +202,115 @@ describe('renderGroup', () => {
     const acked = renderGroup(group({ ack: { by: 'U0LEAD', name: 'lead', at: T0 } }), T0);
     expect(buttons(acked)).toEqual([]);
     expect(allText(acked)).toContain('👀 Acknowledged by <@U0LEAD> at 12:00 UTC');
+  });
+});
+
+describe('renderGroup names the storm’s alerts', () => {
+  /** A storm of `n` alerts named `node-<i>`; `resolved` of them (the first ones) resolved. */
+  const storm = (n: number, opts: { resolved?: number; name?: (i: number) => string } = {}): AlertGroup => {
+    const fingerprints = Array.from({ length: n }, (_, i) => `f${i}`);
+    const statuses = Object.fromEntries(
+      fingerprints.map((fp, i) => [
+        fp,
+        {
+          status: i < (opts.resolved ?? 0) ? ('resolved' as const) : ('firing' as const),
+          severity: 'warning',
+          name: opts.name ? opts.name(i) : `node-${i}`,
+        },
+      ]),
+    );
+    const resolved = Math.min(n, opts.resolved ?? 0);
+    return {
+      id: 'g1',
+      groupKey: 'k',
+      groupLabels: { alertname: 'NodeDown' },
+      commonKeys: ['alertname', 'severity'],
+      channel: 'C0ALERTS',
+      fingerprints,
+      listed: 0,
+      statuses,
+      firing: n - resolved,
+      resolved,
+      bySeverity: n - resolved > 0 ? { warning: n - resolved } : {},
+      updatedAt: T0,
+      escalations: 0,
+    };
+  };
+  const sectionTexts = (r: { blocks: unknown[] }) =>
+    blocksOf(r)
+      .filter((b) => b.type === 'section')
+      .map((b) => b.text?.text ?? '');
+
+  it('lists firing alerts first, then the resolved ones, each by its short name', () => {
+    const r = renderGroup(storm(5, { resolved: 2 }), T0);
+    expect(sectionTexts(r)).toEqual([
+      '*🌩️ Alert storm: 5 alerts* `alertname=NodeDown` — 3 firing, 2 resolved',
+      '*🔥 Firing (3)*: `node-2` `node-3` `node-4`',
+      '*✅ Resolved (2)*: `node-0` `node-1`',
+    ]);
+    expect(allText(r)).not.toContain('more in the thread');
+    expect(blocksError(r.blocks)).toBeUndefined();
+  });
+
+  it('marks each firing alert with its severity when the storm mixes severities', () => {
+    const g = storm(2);
+    g.statuses.f0 = { status: 'firing', severity: 'critical', name: 'db-1' };
+    g.bySeverity = { critical: 1, warning: 1 };
+    expect(sectionTexts(renderGroup(g, T0))[1]).toBe('*🔥 Firing (2)*: 🔴`db-1` 🟠`node-1`');
+  });
+
+  it('shows the fingerprint of an alert it has no name for (stored before names were kept)', () => {
+    const g = storm(1);
+    g.statuses.f0 = { status: 'firing', severity: 'warning' };
+    expect(sectionTexts(renderGroup(g, T0))[1]).toBe('*🔥 Firing (1)*: `f0`');
+  });
+
+  it('names a thousand alerts in one message within Block Kit’s limits', () => {
+    const r = renderGroup(storm(1_000, { resolved: 100 }), T0);
+    expect(blocksError(r.blocks)).toBeUndefined();
+    const text = allText(r);
+    for (let i = 0; i < 1_000; i++) expect(text).toContain(`\`node-${i}\``);
+    expect(text).not.toContain('more in the thread');
+    expect(buttons(r).map((b) => b.action_id)).toEqual([ALERT_ACTIONS.ackGroup]);
+  });
+
+  it('names as many as fit and counts the rest as “+M more in the thread”, buttons kept', () => {
+    const long = (i: number) => `instance-with-a-long-name-${String(i).padStart(5, '0')}.example.internal`;
+    const r = renderGroup(storm(5_000, { resolved: 10, name: long }), T0);
+    expect(blocksError(r.blocks)).toBeUndefined();
+    expect(r.blocks.length).toBeLessThanOrEqual(50);
+    const text = allText(r);
+    const named = (text.match(/instance-with-a-long-name-/g) ?? []).length;
+    expect(named).toBeGreaterThan(400);
+    expect(text).toContain(`+${5_000 - named} more in the thread`);
+    // Firing alerts come first, so the ones left out are the last to arrive and the resolved ones.
+    expect(text).toContain(`\`${long(10)}\``);
+    expect(text).not.toContain(`\`${long(0)}\``);
+    expect(buttons(r).map((b) => b.action_id)).toEqual([ALERT_ACTIONS.ackGroup]);
+  });
+
+  it('escapes names, and a backtick cannot end the code span', () => {
+    const g = storm(1, { name: () => '<!channel> `x` & <@U1>' });
+    expect(sectionTexts(renderGroup(g, T0))[1]).toBe(
+      "*🔥 Firing (1)*: `&lt;!channel&gt; 'x' &amp; &lt;@U1&gt;`",
+    );
+  });
+});
+
+describe('threadReply', () => {
+  it('lists at most THREAD_LINES alerts in one reply, within 20,000 characters', () => {
+    const many = Array.from({ length: 400 }, (_, i) => record({ fingerprint: `f${i}` }));
+    expect(threadReply(many)).toHaveLength(THREAD_LINES);
+    const wide = Array.from({ length: 400 }, (_, i) =>
+      record({
+        fingerprint: `f${i}`,
+        labels: { alertname: 'X'.repeat(150), a: 'v'.repeat(30), b: 'v'.repeat(30), c: 'v'.repeat(30) },
+      }),
+    );
+    const lines = threadReply(wide);
+    expect(lines.length).toBeLessThan(THREAD_LINES);
+    expect(lines.join('\n').length).toBeLessThanOrEqual(20_000);
+    expect(lines[0]).toBe(alertLine(wide[0] as AlertRecord));
   });
 });
 

@@ -190,3 +190,34 @@ describe('a colour scaled to 0 and back (afterRelease: scale-down)', () => {
     expect(state.spec.Mode).toEqual({ Replicated: { Replicas: 1 } });
   });
 });
+
+describe('judgeConvergence: the tasks health checks may begin on', () => {
+  const running = (id: string, image = NEW) => ({ ...task(image, 'running'), ID: id });
+
+  it('names the running tasks once as many as desired run the image, while Swarm still monitors the update', () => {
+    const c = judgeConvergence(service({ replicas: 2 }), NEW, [
+      running('t2'),
+      running('t1'),
+      running('t0', OLD),
+    ]);
+    expect(c).toMatchObject({ state: 'converging', running: 2, tasks: ['t1', 't2'] });
+  });
+
+  it('names none while fewer than desired run it', () => {
+    const c = judgeConvergence(service({ replicas: 2 }), NEW, [running('t1'), running('t0', OLD)]);
+    expect(c).toMatchObject({ state: 'converging', running: 1 });
+    expect(c).not.toHaveProperty('tasks');
+  });
+
+  it('names the tasks that converged', () => {
+    const c = judgeConvergence(service({ updateState: 'completed' }), NEW, [running('t1')]);
+    expect(c).toEqual({ state: 'converged', running: 1, desired: 1, tasks: ['t1'] });
+  });
+
+  it('counts a task Swarm is starting (its container about to run), not one still preparing', () => {
+    const starting = { ...task(NEW, 'starting'), DesiredState: 'running' };
+    const preparing = { ...task(NEW, 'preparing'), DesiredState: 'running' };
+    expect(judgeConvergence(service(), NEW, [starting])).toMatchObject({ starting: 1 });
+    expect(judgeConvergence(service(), NEW, [preparing])).not.toHaveProperty('starting');
+  });
+});

@@ -7,9 +7,11 @@ export const Slot = { slot: z.number().optional(), slotScope: z.string().optiona
 
 export const OutboxJob = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('release'), releaseId: z.string(), ...Slot }),
+  /** The one message of a `/deploy all` (src/releases/batch-message.ts). */
+  z.object({ kind: z.literal('batch'), batchId: z.string(), ...Slot }),
   z.object({ kind: z.literal('alert'), fingerprint: z.string(), ...Slot }),
   z.object({ kind: z.literal('alert-group'), groupId: z.string(), ...Slot }),
-  /** Lists a storm's alerts in its thread, 100 a message, resuming where it stopped. */
+  /** Lists a storm's alerts with their labels in its thread, up to 250 a reply, resuming where it stopped. */
   z.object({ kind: z.literal('alert-group-thread'), groupId: z.string(), ...Slot }),
   /** Posts an alert thread's pending replies, one at a time, in the order they were asked for. */
   z.object({ kind: z.literal('alert-thread-drain'), fingerprint: z.string(), ...Slot }),
@@ -66,14 +68,24 @@ export class Outbox {
     private readonly prefix: string,
   ) {}
 
-  private refresh(job: OutboxJob, id: string, delay = 0) {
-    return this.queue.add(job.kind, job, { deduplication: { id, keepLastIfActive: true }, delay });
+  /** `reschedule`: a refresh already waiting out a delay runs after this one's delay instead. */
+  private refresh(job: OutboxJob, id: string, delay = 0, reschedule = false) {
+    return this.queue.add(job.kind, job, {
+      deduplication: { id, keepLastIfActive: true, ...(reschedule ? { reschedule: true } : {}) },
+      delay,
+    });
   }
-  /** A release changed: its message, and App Home (what runs where, releases in flight). */
-  release = async (releaseId: string) => {
-    await this.refresh({ kind: 'release', releaseId }, `release-${releaseId}`);
+  /**
+   * A release changed: its message, and App Home (what runs where, releases in flight). `delay`
+   * coalesces a batch member's refreshes (src/releases/batch-message.ts).
+   */
+  release = async (releaseId: string, opts: { delay?: number; prompt?: boolean } = {}) => {
+    // `prompt`: now, even if an earlier refresh is waiting out a delay.
+    await this.refresh({ kind: 'release', releaseId }, `release-${releaseId}`, opts.delay, opts.prompt);
     await this.homesChanged();
   };
+  /** A release of a `/deploy all` changed: the batch's one message. */
+  batch = (batchId: string) => this.refresh({ kind: 'batch', batchId }, `batch-${batchId}`).then(() => {});
   /** `delay` lets a new alert wait a moment: if its group turns into a storm meanwhile, it joins the summary. */
   alert = (fingerprint: string, delay = 0) =>
     this.refresh({ kind: 'alert', fingerprint }, `alert-${fingerprint}`, delay).then(() => {});

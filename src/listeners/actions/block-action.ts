@@ -8,11 +8,13 @@ import { type ActionLike, parseButton, parseChecklistTick } from '../../commands
 import { type CommandJob, CommandJob as CommandJobSchema } from '../../commands/schema.js';
 import type { FlightdeckConfig } from '../../config/schema.js';
 import { type Logger, logFailure } from '../../observability/logger.js';
-import { EnqueueUnconfirmed, enqueueOnce } from '../enqueue-command.js';
+import { EnqueueUnconfirmed, enqueueOnce, laneJobs } from '../enqueue-command.js';
 
 export interface BlockActionDeps {
   config: FlightdeckConfig;
   queue: Queue;
+  /** The rollback lane: a /rollback goes straight there. */
+  rollbacks: Queue;
   redis: Redis;
   audit: AuditLog;
   logger: Logger;
@@ -92,15 +94,12 @@ export function blockActionListener(deps: BlockActionDeps) {
       return;
     }
     try {
-      const queued = await enqueueOnce(
-        { redis: deps.redis, queue: deps.queue, prefix: deps.config.redis.prefix },
-        `button-${parsed.command}`,
+      await enqueueOnce(
+        { redis: deps.redis, prefix: deps.config.redis.prefix, audit: deps.audit },
         job,
+        laneJobs(deps, `button-${parsed.command}`, job),
+        base,
       );
-      if (queued === 'duplicate') return;
-      await deps.audit
-        .record({ ...base, outcome: 'accepted', detail: `queued ${requestId}` })
-        .catch(logFailure(deps.logger, 'Audit write failed', { requestId }));
     } catch (err) {
       deps.logger.error({ err: (err as Error).message }, 'Could not enqueue a button click');
       await respond({

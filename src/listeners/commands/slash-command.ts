@@ -10,11 +10,13 @@ import { usage } from '../../commands/usage.js';
 import type { FlightdeckConfig } from '../../config/schema.js';
 import { type Logger, logFailure } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
-import { EnqueueUnconfirmed, enqueueOnce } from '../enqueue-command.js';
+import { EnqueueUnconfirmed, enqueueOnce, laneJobs } from '../enqueue-command.js';
 
 export interface SlashCommandDeps {
   config: FlightdeckConfig;
   queue: Queue;
+  /** The rollback lane: a /rollback goes straight there. */
+  rollbacks: Queue;
   redis: Redis;
   audit: AuditLog;
   metrics: Metrics;
@@ -111,16 +113,12 @@ export function slashCommandListener(name: CommandName, deps: SlashCommandDeps) 
 
     try {
       const queued = await enqueueOnce(
-        { redis: deps.redis, queue: deps.queue, prefix: deps.config.redis.prefix },
-        name,
+        { redis: deps.redis, prefix: deps.config.redis.prefix, audit: deps.audit },
         job,
+        laneJobs(deps, name, job),
+        base,
       );
-      if (queued === 'duplicate') {
-        done('duplicate');
-        return;
-      }
-      done('accepted');
-      await audit('accepted', `queued ${requestId}`);
+      done(queued === 'duplicate' ? 'duplicate' : 'accepted');
     } catch (err) {
       done('error');
       deps.logger.error({ err: (err as Error).message, requestId }, 'Could not enqueue command');

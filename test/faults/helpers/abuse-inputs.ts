@@ -472,7 +472,8 @@ export function generateCases(seed: number, count: number, canary: string): Abus
         text: s === 'all' ? join(['all', 'staging']) : tricks([s, 'staging']),
         user: pick(ANYONE),
         expect: 'accepted',
-        reply: new RegExp(`Rolling back ${s === 'all' ? 'api, web' : s} in staging`),
+        // Straight to the rollback lane; nothing was released here, so nothing to roll back.
+        reply: new RegExp(`Nothing to roll back: ${s === 'all' ? '(api|web)' : s} in staging`),
         rollbacks: s === 'all' ? 2 : 1,
       };
     },

@@ -49,6 +49,12 @@ export function commandRequestId(stack: TestStack, sent: Pick<SentRequest, 'trig
 }
 
 /** Every job id of a queue, in any state. */
+/** The request ids of the jobs in a queue: a command job's id, a rollback job's `requestId`. */
+export async function requestIdsOf(queue: TestStack['queue']): Promise<Set<string>> {
+  const jobs = await queue.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized']);
+  return new Set(jobs.flatMap((j) => (j?.data?.requestId ? [String(j.data.requestId)] : [])));
+}
+
 export async function jobIds(queue: TestStack['queue']): Promise<Set<string>> {
   const jobs = await queue.getJobs([
     'waiting',
