@@ -247,12 +247,13 @@ export class Traffic {
 
   /**
    * What one apply takes, once the mutex is held (so all that arrived while waiting joins): one
-   * change per service, and moves to safety (kept on a failed reload) apart from the others, so a
-   * failed reload keeps a round's file for all of it or none.
+   * change per service, and moves to safety (kept on a failed reload) apart from the others and
+   * before them, so a failed reload keeps a round's file for all of it or none.
    */
   private takeRound(groupId: string): WeightChange[] {
     const all = this.waiting.get(groupId) ?? [];
-    const keep = all[0]?.keep ?? false;
+    // Moves to safety (rollbacks) go first: the way back never waits behind a round of releases.
+    const keep = all.some((c) => c.keep);
     const round: WeightChange[] = [];
     const rest: WeightChange[] = [];
     const seen = new Set<string>();

@@ -164,8 +164,10 @@ describe('Traffic.setWeights in rounds', () => {
     });
   });
 
-  it('keeps moves to safety apart: a failed reload keeps their file, never that of plain changes', async () => {
-    const t = setup({ fail: (call) => (call === 1 ? new NginxReloadFailed('nginx is down') : undefined) });
+  it('keeps moves to safety apart and first: a failed reload keeps their file, never that of plain changes', async () => {
+    // Call 1 is the move to safety's own round (it goes before the plain change queued ahead of
+    // it); call 2, the plain change's round, fails to reload.
+    const t = setup({ fail: (call) => (call === 2 ? new NginxReloadFailed('nginx is down') : undefined) });
     const held = t.holdCall(0);
     const first = t.traffic.setWeights('staging', 'web', toGreen(10));
     await held.started;
@@ -175,11 +177,15 @@ describe('Traffic.setWeights in rounds', () => {
     });
     held.release();
     await first;
-    // The plain change's round failed to reload: not recorded. The move to safety had its own round.
-    await expect(plain).rejects.toBeInstanceOf(NginxReloadFailed);
+    // The move to safety went first and is recorded; the plain change's failed round is not.
     await expect(safety).resolves.toBeDefined();
+    await expect(plain).rejects.toBeInstanceOf(NginxReloadFailed);
     expect(t.applies).toHaveLength(3);
     expect((await t.states.get('staging', 'api')).weights).toEqual(toGreen(0));
+    expect((await t.states.get('production', 'api')).weights).toEqual(toGreen(0));
+    // The safety round came before the plain one, each with only its own change.
+    expect(t.applies[1]).toMatchObject({ [API]: toGreen(0), [PROD_API]: toGreen(0) });
+    expect(t.applies[2]).toMatchObject({ [API]: toGreen(50) });
   });
 
   it("renders an environment's recorded state in the next round (a finalize), not in an apply of its own", async () => {
