@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServiceStateStore } from '../src/releases/service-state-store.js';
+import { colourService } from './helpers/config.js';
 import { waitFor } from './helpers/ports.js';
 import { releaseIds, releases, waitProgress, waitRelease } from './helpers/release.js';
 import { TestStack } from './helpers/stack.js';
@@ -10,13 +11,7 @@ const BASE = 31000;
 const stack = new TestStack({ prefix: 'fdseq', basePort: BASE });
 const names: string[] = [];
 
-const svc = (env: string, name: string, port: number) => ({
-  image: 'flightdeck/testapp',
-  port: 8080,
-  healthPath: '/health',
-  blue: { swarmService: `fdseq-${env}-${name}-blue`, address: `127.0.0.1:${port}` },
-  green: { swarmService: `fdseq-${env}-${name}-green`, address: `127.0.0.1:${port + 1}` },
-});
+const svc = (env: string, name: string, port: number) => colourService('fdseq', env, name, port);
 // seqa: x, y, z run on real Swarm; w has no Swarm services (it is never approved, so never touches them).
 const seqa = {
   x: svc('seqa', 'x', BASE + 301),

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderBlocks } from '../tools/slack-emulator/render.js';
+import { colourService } from './helpers/config.js';
 import { waitFor } from './helpers/ports.js';
 import { releaseIds, releases, waitProgress, waitRelease } from './helpers/release.js';
 import { TestStack } from './helpers/stack.js';
@@ -11,13 +12,7 @@ const stack = new TestStack({ prefix: 'fdbatch', basePort: BASE });
 const names: string[] = [];
 const CHANNEL = 'C0RELEASES';
 
-const svc = (name: string, port: number, env = 'staging') => ({
-  image: 'flightdeck/testapp',
-  port: 8080,
-  healthPath: '/health',
-  blue: { swarmService: `fdbatch-${env}-${name}-blue`, address: `127.0.0.1:${port}` },
-  green: { swarmService: `fdbatch-${env}-${name}-green`, address: `127.0.0.1:${port + 1}` },
-});
+const svc = (name: string, port: number, env = 'staging') => colourService('fdbatch', env, name, port);
 const services = {
   alpha: svc('alpha', BASE + 1),
   beta: svc('beta', BASE + 11),

@@ -17,6 +17,7 @@ import { freePort } from '../../test/helpers/ports.js';
 import { releaseIds, waitRelease } from '../../test/helpers/release.js';
 import { TestStack } from '../../test/helpers/stack.js';
 import { createService, removeServicesAndWait, waitServing } from '../../test/helpers/swarm.js';
+import { handRunConf } from '../lib/hand-run.js';
 import { ms, type ScenarioResult, times } from '../lib/result.js';
 import { untilServing } from '../lib/serving.js';
 import { median, round } from '../lib/stats.js';
@@ -28,19 +29,17 @@ const QA_PORT = 30490;
 /** Misses are retried after 20 ms: flightdeck shares the CPU with this poller. */
 const GENTLY = { pauseMs: 20 };
 
-function rawUpstream(port: number, live: 'blue' | 'green'): string {
-  const server = (colour: string, p: number) =>
-    `    server 127.0.0.1:${p}${colour === live ? ' weight=100' : ' down'}; # ${colour}`;
-  return [
-    "# The hand-run script's own upstream and server.",
-    'upstream fdbench_raw {',
-    server('blue', RAW_PORT),
-    server('green', RAW_PORT + 1),
-    '}',
-    `server { listen 127.0.0.1:${port}; location / { proxy_pass http://fdbench_raw; proxy_next_upstream off; } }`,
-    '',
-  ].join('\n');
-}
+const rawUpstream = (port: number, live: 'blue' | 'green') =>
+  handRunConf({
+    upstream: 'fdbench_raw',
+    listenPort: port,
+    servers: (['blue', 'green'] as const).map((colour, i) => ({
+      colour,
+      address: `127.0.0.1:${RAW_PORT + i}`,
+      weight: colour === live ? 100 : 0,
+    })),
+    nextUpstream: 'off',
+  });
 
 export async function orchestrationOverhead(): Promise<ScenarioResult> {
   const stack = await new TestStack({ prefix: 'fdbenchoo', basePort: 30400 }).start({

@@ -15,6 +15,7 @@ import { freePort, waitFor } from '../../test/helpers/ports.js';
 import { releaseIds, soakingAt, waitRelease } from '../../test/helpers/release.js';
 import { TestStack } from '../../test/helpers/stack.js';
 import { createColourServices, removeServicesAndWait } from '../../test/helpers/swarm.js';
+import { handRunConf } from '../lib/hand-run.js';
 import { ms, type Row, type ScenarioResult, times } from '../lib/result.js';
 import { untilServing } from '../lib/serving.js';
 import { median, round } from '../lib/stats.js';
@@ -33,19 +34,16 @@ interface Breakdown {
   total: number;
 }
 
-/** An upstream and a server of the hand-run script's own, in the same nginx, on `port`. */
-function handFile(port: number, blue: string, green: string, greenWeight: number): string {
-  const server = (address: string, w: number) => `    server ${address}${w > 0 ? ` weight=${w}` : ' down'};`;
-  return [
-    '# The hand-run script: its own upstream, written and reloaded by hand.',
-    'upstream fdbench_hand {',
-    server(blue, 100 - greenWeight),
-    server(green, greenWeight),
-    '}',
-    `server { listen 127.0.0.1:${port}; location / { proxy_pass http://fdbench_hand; } }`,
-    '',
-  ].join('\n');
-}
+/** The hand-run script's file: `api` at `greenWeight`% green, in the same nginx, on `port`. */
+const handFile = (port: number, blue: string, green: string, greenWeight: number) =>
+  handRunConf({
+    upstream: 'fdbench_hand',
+    listenPort: port,
+    servers: [
+      { colour: 'blue', address: blue, weight: 100 - greenWeight },
+      { colour: 'green', address: green, weight: greenWeight },
+    ],
+  });
 
 async function oneDriver(driver: Driver, basePort: number) {
   const stack = new TestStack({ prefix: `fdbenchrb${driver === 'lua' ? 'l' : 'r'}`, basePort });
@@ -55,7 +53,6 @@ async function oneDriver(driver: Driver, basePort: number) {
   if (!api) throw new Error('no api');
   const names = await createColourServices([api]);
   const rollbacks = new Queue('rollbacks', { connection: stack.redis.client(), prefix: stack.prefix });
-  const commands = new Queue('commands', { connection: stack.redis.client(), prefix: stack.prefix });
   const url = `http://127.0.0.1:${stack.nginx.port}/staging/api/colour`;
   const handPort = await freePort();
   const handUrl = `http://127.0.0.1:${handPort}/colour`;
@@ -83,10 +80,8 @@ async function oneDriver(driver: Driver, basePort: number) {
         trigger_id: sent.triggerId,
         user_id: 'U0DEV',
       });
-      const rbJob = (await rollbacks.getJobs(['completed', 'active', 'waiting'])).find(
-        (j) => j?.data?.requestedAt !== undefined && j.data.requestedAt >= sentAt - 1_000,
-      );
-      const cmdJob = await commands.getJob(requestId);
+      // The rollback lane's job of this request (rollbackJobId: request id and service).
+      const rbJob = await rollbacks.getJob(`${requestId}-api`);
       const requestedAt = rbJob?.data.requestedAt as number;
       const appliedAt = requestedAt + (r.rollback?.trafficSwitchMs ?? Number.NaN);
       const pickedAt = rbJob?.processedOn ?? Number.NaN;
@@ -97,8 +92,7 @@ async function oneDriver(driver: Driver, basePort: number) {
         serving: servingAt - appliedAt,
         total: servingAt - sentAt,
       });
-      if (i === 0 && cmdJob)
-        process.stdout.write(`[bench] rollback: /rollback went through the command lane\n`);
+      process.stdout.write(`[bench] rollback: /rollback went through the command lane\n`);
       await waitFor(
         async () =>
           (await fetch(`http://${api.green.address}/version`).then((x) => x.text())).trim() === '1.0.0',
@@ -118,7 +112,6 @@ async function oneDriver(driver: Driver, basePort: number) {
     }
   } finally {
     await rollbacks.close();
-    await commands.close();
     await stack.stop();
     await removeServicesAndWait(names);
   }

@@ -2,7 +2,7 @@ import { DelayedError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.js';
-import { isDeployer } from '../commands/authorise.js';
+import { authorise } from '../commands/authorise.js';
 import type { SlackResponder } from '../integrations/slack/respond.js';
 import { logFailure } from '../observability/logger.js';
 import { noteResume } from '../releases/note-resume.js';
@@ -81,15 +81,23 @@ export function startRollbackWorker(ctx: ReleaseContext, opts: WorkerOptions): W
       const requestId = data.requestId ?? job.id ?? '';
       // A person's rollback is authorised here, where it is executed: a /rollback comes straight from
       // the listener, and the config may have changed since. Automatic ones are by flightdeck itself.
-      const report =
-        data.by !== AUTOMATIC_ROLLBACK && !isDeployer(data.by, data.environment, ctx.config)
-          ? {
-              ok: false,
-              refused: true,
-              text: `:no_entry: Not done: you are not a deployer for *${data.environment}*, so you cannot roll back there.`,
-            }
-          : // A retry after an error is a re-run too: the release it stopped may already be recorded.
-            await rollBackService(ctx, data, job.stalledCounter > 0 || job.attemptsMade > 0);
+      const decision =
+        data.by === AUTOMATIC_ROLLBACK
+          ? { allowed: true as const }
+          : authorise(
+              {
+                command: 'rollback',
+                action: 'rollback',
+                target: data.service,
+                environment: data.environment,
+              },
+              data.by,
+              ctx.config,
+            );
+      const report = !decision.allowed
+        ? { ok: false, refused: true, text: `:no_entry: Not done: ${decision.reason}` }
+        : // A retry after an error is a re-run too: the release it stopped may already be recorded.
+          await rollBackService(ctx, data, job.stalledCounter > 0 || job.attemptsMade > 0);
       if (data.reply) {
         await opts.responder
           .reply(data.reply, { text: report.text, responseType: 'in_channel' })

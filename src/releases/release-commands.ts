@@ -180,7 +180,7 @@ async function rollback(
 ): Promise<ExecutionResult> {
   const { environment: env, target } = cmd;
   if (!ctx.config.environments[env]) return refused(`*${env}* is not a configured environment.`);
-  const jobs = rollbackJobs(cmd, ctx.config, { ...ec, requestId: ec.requestId });
+  const jobs = rollbackJobs(cmd, ctx.config, ec);
   if (!jobs) {
     return {
       text: `Roll back ${target} in ${env}?`,

@@ -7,18 +7,21 @@ export interface TestConfigOptions {
   basePort?: number;
 }
 
+/** One service of the test image, its blue colour on `base` and green on `base + 1`, Swarm services named `<prefix>-<env>-<name>-<colour>`. */
+export const colourService = (prefix: string, env: string, name: string, base: number) => ({
+  image: 'flightdeck/testapp',
+  port: 8080,
+  healthPath: '/health',
+  blue: { swarmService: `${prefix}-${env}-${name}-blue`, address: `127.0.0.1:${base}` },
+  green: { swarmService: `${prefix}-${env}-${name}-green`, address: `127.0.0.1:${base + 1}` },
+});
+
 /** A two-environment config like a small team's: staging open to all, production to named deployers. */
 export function testConfig(
   nginx: Pick<TestNginx, 'upstreamFile' | 'testCommand' | 'reloadCommand' | 'probeUrl' | 'statusListen'>,
   { prefix = 'fdtest', basePort = 28000 }: TestConfigOptions = {},
 ) {
-  const svc = (env: string, name: string, base: number) => ({
-    image: 'flightdeck/testapp',
-    port: 8080,
-    healthPath: '/health',
-    blue: { swarmService: `${prefix}-${env}-${name}-blue`, address: `127.0.0.1:${base}` },
-    green: { swarmService: `${prefix}-${env}-${name}-green`, address: `127.0.0.1:${base + 1}` },
-  });
+  const svc = (env: string, name: string, base: number) => colourService(prefix, env, name, base);
   return {
     timezone: 'Europe/London',
     defaultEnvironment: 'staging',
