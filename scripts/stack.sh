@@ -134,6 +134,21 @@ NGX
   nginx -p "$p" -c nginx.conf -e "$p/logs/error.log"
 }
 
+# Waits until the process we just started answers /-/ready on its port. If it died (its port was
+# taken meanwhile, say), stops with its log: the demo must not talk to whatever holds that port.
+wait_ready() {
+  local name=$1 port=$2 d=$3 pid
+  pid=$(cat "$d/pid")
+  for _ in $(seq 1 300); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "$name did not start on 127.0.0.1:$port:"; tail -5 "$d/log" >&2; exit 1
+    fi
+    curl -fs "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+  log "$name is not ready on 127.0.0.1:$port after 30 s:"; tail -5 "$d/log" >&2; exit 1
+}
+
 alertmanager_demo() {
   if curl -fs "http://127.0.0.1:$AM_PORT/-/ready" >/dev/null 2>&1; then return; fi
   local d="$STATE/alertmanager"
@@ -156,6 +171,7 @@ AM
   setsid nohup prometheus-alertmanager --config.file="$d/alertmanager.yml" --storage.path="$d/data" \
     --web.listen-address="127.0.0.1:$AM_PORT" --cluster.listen-address= >"$d/log" 2>&1 </dev/null &
   echo $! >"$d/pid"
+  wait_ready alertmanager "$AM_PORT" "$d"
 }
 
 prometheus_demo() {
@@ -176,6 +192,7 @@ PROM
   setsid nohup prometheus --config.file="$d/prometheus.yml" --storage.tsdb.path="$d/data" \
     --web.listen-address="127.0.0.1:$PROM_PORT" >"$d/log" 2>&1 </dev/null &
   echo $! >"$d/pid"
+  wait_ready prometheus "$PROM_PORT" "$d"
 }
 
 down() {
