@@ -68,7 +68,6 @@ describe('request signing', () => {
     const sent = await stack.driver.command('/deploy', 'status');
     expect(sent.status).toBe(200);
     expect(sent.timedOut).toBe(false);
-    expect(sent.ms).toBeLessThan(1_000);
   });
 });
 

@@ -1,18 +1,17 @@
 import { readFile, rm } from 'node:fs/promises';
 import {
   type ApplyResult,
+  FRESH_CONNECTION,
   generationOf,
   NginxError,
   type NginxOptions,
   NginxReloadFailed,
   runArgv,
+  servedSteadily,
   type Upstream,
   writeAtomically,
 } from './nginx.js';
 import { renderLuaUpstreams, renderWeights } from './nginx-lua-render.js';
-
-// A connection kept alive across a reload may still reach an old worker running the old config.
-const FRESH = { connection: 'close' };
 
 export interface NginxLuaOptions extends NginxOptions {
   /** The loopback admin server rendered into the upstream file (required for this driver). */
@@ -46,7 +45,7 @@ export class NginxLuaDriver {
 
   /** Headers of a request to the weights endpoint: a fresh connection and the admin token. */
   private get adminHeaders(): Record<string, string> {
-    return { ...FRESH, authorization: `Bearer ${this.opts.adminToken}` };
+    return { ...FRESH_CONNECTION, authorization: `Bearer ${this.opts.adminToken}` };
   }
 
   async apply(upstreams: Upstream[], { keepOnReloadFailure = false } = {}): Promise<ApplyResult> {
@@ -98,7 +97,7 @@ export class NginxLuaDriver {
             : `nginx reload failed; the old config stays: ${err.message}`,
         );
       });
-      if (!(await this.waitForConfig(statics.version, 5_000))) {
+      if (!(await servedSteadily(`${this.admin}/config`, statics.version, 5_000))) {
         throw new NginxError(
           `nginx accepted the reload but is not serving config ${statics.version} after 5 s (see nginx's error log); the old config stays`,
         );
@@ -148,24 +147,6 @@ export class NginxLuaDriver {
     } catch {
       return undefined;
     }
-  }
-
-  /**
-   * Until nginx's workers run the static file of this version: several answers in a row, since old
-   * workers may still accept a connection or two in the moment after a reload.
-   */
-  private async waitForConfig(version: string, timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    let streak = 0;
-    while (Date.now() < deadline) {
-      const live = await fetch(`${this.admin}/config`, { headers: FRESH, signal: AbortSignal.timeout(1_000) })
-        .then(async (res) => (await res.text()).trim() === version)
-        .catch(() => false);
-      streak = live ? streak + 1 : 0;
-      if (streak >= 5) return true;
-      if (!live) await new Promise((r) => setTimeout(r, 25));
-    }
-    return false;
   }
 }
 

@@ -13,6 +13,29 @@ export async function probeNginx(probeUrl: string, timeoutMs = 1_500): Promise<v
   await res.body?.cancel();
 }
 
+/** Request headers for a probe of nginx's own answers: a new connection each time (see servedSteadily). */
+export const FRESH_CONNECTION = { connection: 'close' };
+
+/**
+ * True once `url` answers `expected` several times in a row, each on a new connection, within
+ * `timeoutMs`. After a reload nginx's old workers keep accepting connections for a moment (the
+ * master waits before telling them to quit, and an idle old worker wins the accept), so one new
+ * answer, or a kept-alive connection to a new worker, does not mean nginx serves the new config.
+ */
+export async function servedSteadily(url: string, expected: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let streak = 0;
+  while (Date.now() < deadline) {
+    const live = await fetch(url, { headers: FRESH_CONNECTION, signal: AbortSignal.timeout(1_000) })
+      .then(async (res) => (await res.text()).trim() === expected)
+      .catch(() => false);
+    streak = live ? streak + 1 : 0;
+    if (streak >= 5) return true;
+    if (!live) await new Promise((r) => setTimeout(r, 25));
+  }
+  return false;
+}
+
 export interface UpstreamServer {
   address: string;
   /** Percent of traffic, 0–100; 0 renders as `down` because nginx rejects weight=0. */
@@ -174,7 +197,10 @@ export class NginxDriver {
             : `nginx reload failed; the old config stays: ${err.message}`,
         );
       });
-      if (this.opts.statusListen && !(await this.waitLive(generation, 5_000))) {
+      if (
+        this.opts.statusListen &&
+        !(await servedSteadily(`http://${this.opts.statusListen}/flightdeck/generation`, generation, 5_000))
+      ) {
         throw new NginxError(
           `nginx accepted the reload but is not serving generation ${generation} after 5 s (see nginx's error log); the old config stays`,
         );
@@ -195,21 +221,13 @@ export class NginxDriver {
     if (!this.opts.statusListen) return true;
     try {
       const res = await fetch(`http://${this.opts.statusListen}/flightdeck/generation`, {
+        headers: FRESH_CONNECTION,
         signal: AbortSignal.timeout(1_000),
       });
       return (await res.text()) === generation;
     } catch {
       return false;
     }
-  }
-
-  private async waitLive(generation: string, timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (await this.isLive(generation)) return true;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    return false;
   }
 }
 

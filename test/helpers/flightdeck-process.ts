@@ -26,6 +26,8 @@ export class FlightdeckProcess {
   readonly dir = mkdtempSync(join(tmpdir(), 'fd-app-'));
   port = 0;
   output = '';
+  /** Set when this helper signals the process, so an exit it did not ask for can be reported. */
+  private stopping = false;
 
   constructor(private readonly opts: ProcessOptions) {}
 
@@ -88,6 +90,15 @@ export class FlightdeckProcess {
       this.output += d.toString();
     });
     const proc = this.proc;
+    this.stopping = false;
+    proc.once('exit', (code, signal) => {
+      if (this.stopping || code === 0) return;
+      // A process that dies mid-suite otherwise shows only as ECONNREFUSED in some later request.
+      process.stderr.write(
+        `flightdeck on ${this.port} (pid ${proc.pid}) exited by itself: code ${code} signal ${signal}; its last output:\n` +
+          `${this.output.slice(-4_000)}\n`,
+      );
+    });
     await waitFor(
       async () => {
         if (proc.exitCode !== null) throw new Error(`flightdeck exited (${proc.exitCode}):\n${this.output}`);
@@ -115,6 +126,7 @@ export class FlightdeckProcess {
     const p = this.proc;
     if (!p || p.exitCode !== null || p.signalCode !== null) return;
     const exited = new Promise((r) => p.once('exit', r));
+    this.stopping = true;
     p.kill(sig);
     await exited;
   }
