@@ -19,6 +19,7 @@ import { releaseIds, releases, waitRelease } from '../../test/helpers/release.js
 import { TestStack } from '../../test/helpers/stack.js';
 import { createService, docker, removeServicesAndWait, waitServing } from '../../test/helpers/swarm.js';
 import { renderBlocks } from '../../tools/slack-emulator/render.js';
+import { cpuByProcess } from '../lib/cpu.js';
 import { ms, type ScenarioResult, times } from '../lib/result.js';
 import { untilServing } from '../lib/serving.js';
 import { round, sleep } from '../lib/stats.js';
@@ -173,6 +174,11 @@ export async function deployAll(): Promise<ScenarioResult> {
     },
   });
   const app = stack.apps[0];
+  // CPU by process in each phase: on two cores the batch is bound by the machine, not one process.
+  const cpu = () =>
+    cpuByProcess((pid) =>
+      pid === app?.pid ? 'flightdeck' : pid === process.pid ? 'bench (emulator, pollers)' : undefined,
+    );
   let serviceNames: string[] = [];
   try {
     const setupT0 = performance.now();
@@ -184,6 +190,7 @@ export async function deployAll(): Promise<ScenarioResult> {
     // 1. One service, the baseline.
     const soloVersion = await nextVersion(solo.green.swarmService);
     const rss1 = peakRss(app?.pid);
+    const cpu1 = cpu();
     const since1 = Date.now();
     let seen = stack.emulator.ephemeralsFor('U0DEV').length;
     const sent1 = await stack.driver.command('/deploy', `solo ${soloVersion} to solo`);
@@ -193,6 +200,7 @@ export async function deployAll(): Promise<ScenarioResult> {
       untilServing(url('solo', 'solo'), 'green', POLL),
     );
     const singleMs = performance.now() - t1;
+    const singleCpu = cpu1.stop();
     await waitRelease(stack, soloId as string, (r) => r.status === 'completed', 'solo completed');
     const singleRssMb = rss1.stop();
     const single = slackCounts(stack, since1);
@@ -201,6 +209,7 @@ export async function deployAll(): Promise<ScenarioResult> {
     const version = await nextVersion(many['svc-01']?.green.swarmService as string);
     await sleep(1_000); // the solo release's last Slack calls out of the way
     const rssN = peakRss(app?.pid);
+    const cpuN = cpu();
     const sinceN = Date.now();
     const topBefore = stack.emulator.messages.filter((m) => m.channel === CHANNEL && !m.threadTs).length;
     seen = stack.emulator.ephemeralsFor('U0DEV').length;
@@ -217,6 +226,7 @@ export async function deployAll(): Promise<ScenarioResult> {
       ),
     );
     const batchMs = performance.now() - tN;
+    const batchCpu = cpuN.stop();
     const done: Release[] = await Promise.all(
       ids.map((id) => waitRelease(stack, id, (r) => r.status === 'completed', 'completed', 300_000)),
     );
@@ -271,11 +281,15 @@ export async function deployAll(): Promise<ScenarioResult> {
       ]);
     const blueVersion = await nextVersion(solo.blue.swarmService);
     const h1 = performance.now();
+    const cpuH1 = cpu();
     await handUpdate(solo.blue.swarmService, blueVersion);
     const handSingleMs = performance.now() - h1;
+    const handSingleCpu = cpuH1.stop();
     const hN = performance.now();
+    const cpuHN = cpu();
     await Promise.all(names.map((n) => handUpdate(many[n]?.blue.swarmService as string, blueVersion)));
     const handBatchMs = performance.now() - hN;
+    const handBatchCpu = cpuHN.stop();
 
     const stepKinds = (r: Release, kind: string) =>
       r.steps
@@ -297,6 +311,8 @@ export async function deployAll(): Promise<ScenarioResult> {
         batchMs: round(handBatchMs, 0),
         ratio: round(handBatchMs / handSingleMs),
       },
+      /** CPU ms by process in each phase (the docker CLI's own processes are "other" by hand). */
+      cpuMs: { single: singleCpu, batch: batchCpu, handSingle: handSingleCpu, handBatch: handBatchCpu },
       firstServedMs: round(Math.min(...servedAt), 0),
       medianServedMs: round([...servedAt].sort((a, b) => a - b)[Math.floor(servedAt.length / 2)] ?? 0, 0),
       peakRssMb: { single: singleRssMb, batch: batchRssMb },

@@ -190,3 +190,14 @@ export const CommandJob = z.object({
   parsed: ParsedCommand,
 });
 export type CommandJob = z.infer<typeof CommandJob>;
+
+/**
+ * The part of a command job that comes from Slack's request as is, checked at the ack: the rest is
+ * built by the listener itself (the parse, the id, the time), and re-checking it cost ~3% of an ack.
+ */
+export const SlackCommandFields = CommandJob.pick({
+  teamId: true,
+  user: true,
+  channelId: true,
+  responseUrl: true,
+});

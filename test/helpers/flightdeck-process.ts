@@ -100,15 +100,14 @@ export class FlightdeckProcess {
       );
     });
     await waitFor(
-      async () => {
-        if (proc.exitCode !== null) throw new Error(`flightdeck exited (${proc.exitCode}):\n${this.output}`);
-        return (await fetch(`${this.url}/healthz`)).ok;
-      },
+      // An exit ends the wait at once (waitFor would retry a throw until its timeout).
+      async () => proc.exitCode !== null || (await fetch(`${this.url}/healthz`)).ok,
       // A guard, not an expectation: start-up takes a second or two, far more on a loaded machine.
       { timeoutMs: 60_000, what: `flightdeck on ${this.port}` },
     ).catch((err) => {
       throw new Error(`${(err as Error).message}\n--- output ---\n${this.output}`);
     });
+    if (proc.exitCode !== null) throw new Error(`flightdeck exited (${proc.exitCode}):\n${this.output}`);
     return this;
   }
 

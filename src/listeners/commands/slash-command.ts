@@ -5,7 +5,12 @@ import type { Redis } from 'ioredis';
 import type { AuditLog, AuditOutcome } from '../../audit/audit-log.js';
 import { authorise } from '../../commands/authorise.js';
 import { parseCommand, UsageError } from '../../commands/parse-command.js';
-import { CommandJob, type CommandName, type ParsedCommand } from '../../commands/schema.js';
+import {
+  type CommandJob,
+  type CommandName,
+  type ParsedCommand,
+  SlackCommandFields,
+} from '../../commands/schema.js';
 import { usage } from '../../commands/usage.js';
 import type { FlightdeckConfig } from '../../config/schema.js';
 import { type Logger, logFailure } from '../../observability/logger.js';
@@ -97,7 +102,7 @@ export function slashCommandListener(name: CommandName, deps: SlashCommandDeps) 
       parsed,
     };
     // Slack always sends these fields; without them nobody could be answered later, so nothing is queued.
-    if (!CommandJob.safeParse(job).success) {
+    if (!SlackCommandFields.safeParse(job).success) {
       await ack({
         response_type: 'ephemeral',
         text: ':x: That request lacks fields Slack always sends; nothing was done.',
