@@ -48,7 +48,7 @@ export function cpuByProcess(groupOf: (pid: number, comm: string) => string | un
       for (const [pid, s] of after) {
         const delta = s.ticks - (before.get(pid)?.comm === s.comm ? (before.get(pid)?.ticks ?? 0) : 0);
         if (delta <= 0) continue;
-        const group = groupOf(pid, s.comm) ?? defaultGroup(s.comm);
+        const group = groupOf(pid, s.comm) ?? (pid === 1 ? 'init (reaped processes)' : defaultGroup(s.comm));
         totals[group] = (totals[group] ?? 0) + delta * TICK_MS;
       }
       return Object.fromEntries(Object.entries(totals).sort((a, b) => b[1] - a[1]));
@@ -61,5 +61,7 @@ function defaultGroup(comm: string): string {
   if (comm === 'dockerd' || comm === 'containerd' || comm === 'redis-server') return comm;
   if (comm.startsWith('nginx')) return 'nginx';
   if (comm === 'httpd' || comm === 'busybox' || comm === 'sh') return 'containers';
+  if (comm === 'docker') return 'docker CLI';
+  if (/^(kworker|ksoftirqd|kdamond|rcu_|jbd2|migration|kswapd)/.test(comm)) return 'kernel threads';
   return 'other';
 }

@@ -148,6 +148,14 @@ async function servedUnlessFailed(
   }
 }
 
+/** "dockerd 15.5, flightdeck 9.3, …": the largest CPU consumers of a phase, in seconds. */
+function cpuLine(cpu: Record<string, number>): string {
+  return Object.entries(cpu)
+    .filter(([, ms]) => ms >= 500)
+    .map(([group, ms]) => `${group} ${round(ms / 1000, 1)}`)
+    .join(', ');
+}
+
 function slackCounts(stack: TestStack, since: number) {
   const calls = stack.emulator.calls.filter((c) => c.at >= since);
   const by = (m: string) => calls.filter((c) => c.method === m).length;
@@ -354,6 +362,13 @@ export async function deployAll(): Promise<ScenarioResult> {
           baseline: `one service by hand: ${ms(raw.swarmByHand.singleMs)}`,
           ratio: times(raw.swarmByHand.ratio),
           target: "context: Swarm's own parallelism on one node",
+        },
+        {
+          scenario: `9c. CPU while the ${N} updates run (s, by process; the machine has 2 cores)`,
+          flightdeck: cpuLine(raw.cpuMs.batch),
+          baseline: `by hand: ${cpuLine(raw.cpuMs.handBatch)}`,
+          ratio: `dockerd ×${round((raw.cpuMs.batch.dockerd ?? 0) / (raw.cpuMs.handBatch.dockerd || 1))}`,
+          target: 'context: what the machine spends its time on',
         },
       ],
     };
