@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse } from 'node:querystring';
+import { z } from 'zod';
 import { send } from './send.js';
 
 /**
@@ -24,8 +25,9 @@ function refuse(res: ServerResponse, status: number): void {
  * without a fresh timestamp and signature are refused before the body is read, the body is capped at
  * what Slack sends, and its v0 signature is checked before anything parses it. Then it turns away what
  * Bolt cannot survive: a body that parses to something other than an object (e.g. `payload=null`)
- * makes Bolt's receiver throw outside any handler, which kills the process. Bolt reuses the buffered
- * body (`req.rawBody`) and checks the signature again. Returns false when it has answered itself.
+ * makes Bolt's receiver throw outside any handler, which kills the process; an interaction without
+ * its user makes Bolt answer 500. Bolt reuses the buffered body (`req.rawBody`). Returns false when
+ * it has answered itself.
  */
 export async function admitSlackBody(
   req: IncomingMessage,
@@ -63,7 +65,7 @@ export async function admitSlackBody(
     return false;
   }
   (req as IncomingMessage & { rawBody?: Buffer }).rawBody = raw;
-  if (parsesToNonObject(raw.toString(), req.headers['content-type'])) {
+  if (notASlackBody(raw.toString(), req.headers['content-type'])) {
     send(res, 400, { error: 'not a Slack request body' });
     return false;
   }
@@ -103,21 +105,33 @@ function readLimited(req: IncomingMessage, limit: number): Promise<Buffer | unde
 /** A form field named `payload`, its letters plain or percent-encoded (as querystring decodes keys). */
 const PAYLOAD_KEY = /(?:^|&)(?:p|%70)(?:a|%61)(?:y|%79)(?:l|%6[cC])(?:o|%6[fF])(?:a|%61)(?:d|%64)(?:=|&|$)/;
 
-/** Parses as Bolt does (form with an optional JSON `payload`, else JSON); unparseable is Bolt's to answer. */
-function parsesToNonObject(text: string, contentType: string | undefined): boolean {
+/**
+ * Every interaction Slack sends (block_actions, view_submission, shortcuts…) names the user who
+ * acted. Bolt reads `user.id` before any listener runs, so one without it was a 500 from inside Bolt.
+ */
+const Interaction = z.looseObject({ user: z.looseObject({ id: z.string() }) });
+
+/**
+ * Parses as Bolt does (form with an optional JSON `payload`, else JSON): true for a body that parses
+ * to something other than an object, or an interaction without its user. Unparseable is Bolt's to answer.
+ */
+function notASlackBody(text: string, contentType: string | undefined): boolean {
   let body: unknown;
+  let interaction = false;
   try {
     if (contentType === 'application/x-www-form-urlencoded') {
       // A form is always an object unless a `payload` field holds JSON; slash commands have none,
       // so skip parsing them twice (Bolt parses the body again).
       if (!PAYLOAD_KEY.test(text)) return false;
       const form = parse(text);
-      body = typeof form.payload === 'string' ? JSON.parse(form.payload) : form;
+      interaction = typeof form.payload === 'string';
+      body = interaction ? JSON.parse(form.payload as string) : form;
     } else {
       body = JSON.parse(text);
     }
   } catch {
     return false;
   }
-  return body === null || typeof body !== 'object' || Array.isArray(body);
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return true;
+  return interaction && !Interaction.safeParse(body).success;
 }
