@@ -156,7 +156,8 @@ const LUA_LIBRARY = `
       if not body then return refuse(400, "empty body") end
       local generation, err = lib.store(body, false)
       if not generation then return refuse(400, err) end
-      ngx.say(generation)
+      -- What the dict holds now, as GET answers it: the sender checks it without a second request.
+      ngx.print(lib.read())
     end`;
 
 // Sticky canary sessions, rendered only when a service asks for them (the plain balancer above

@@ -109,7 +109,7 @@ export class NginxLuaDriver {
     }
   }
 
-  /** Sends the weights to nginx's shared dict and reads them back. */
+  /** Sends the weights to nginx's shared dict and checks that it holds them. */
   private async push(weights: string, generation: string, keepOnReloadFailure: boolean): Promise<void> {
     let res: Response;
     try {
@@ -126,9 +126,11 @@ export class NginxLuaDriver {
           : `nginx's admin endpoint did not answer; the old weights stay: ${(err as Error).message}`,
       );
     }
-    const answer = (await res.text()).trim();
-    if (!res.ok) throw new NginxError(`nginx refused the new weights (${res.status}): ${answer}`);
-    const live = await this.readBack();
+    const answer = await res.text();
+    if (!res.ok) throw new NginxError(`nginx refused the new weights (${res.status}): ${answer.trim()}`);
+    // nginx answers what it holds after the PUT; one rendered by an older flightdeck answers only
+    // the generation, and is read back.
+    const live = answer === weights ? answer : await this.readBack();
     if (live !== weights) {
       throw new NginxError(
         `nginx accepted generation ${generation} but reads back ${live === undefined ? 'nothing' : `something else:\n${live}`}`,
