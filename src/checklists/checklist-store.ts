@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { luaScript } from '../integrations/redis.js';
 import { type ItemState, ItemState as ItemStateSchema } from './schema.js';
 
 /**
@@ -45,7 +46,7 @@ export class ChecklistStore {
   /** Caps the messages of a checklist (sets from before the cap included); returns how many moved. */
   async trim(checklistId: string, add = ''): Promise<number> {
     const k = this.messageKeys(checklistId);
-    return Number(await this.redis.eval(TRIM, 3, k.shown, k.moved, k.rendered, add, MESSAGE_CAP));
+    return Number(await trim(this.redis, k.shown, k.moved, k.rendered, add, MESSAGE_CAP));
   }
 
   /** The messages showing a checklist, newest first (at most MESSAGE_CAP). */
@@ -86,14 +87,7 @@ export class ChecklistStore {
   async setRendered(checklistId: string, m: ChecklistMessage, version: string): Promise<void> {
     const k = this.messageKeys(checklistId);
     // Only for a message still shown: one moved meanwhile must not come back.
-    await this.redis.eval(
-      SET_RENDERED,
-      2,
-      k.shown,
-      k.rendered,
-      `${m.channel}|${m.ts}`,
-      `${version}|${Date.now()}`,
-    );
+    await setRendered(this.redis, k.shown, k.rendered, `${m.channel}|${m.ts}`, `${version}|${Date.now()}`);
   }
 
   private messageKeys(checklistId: string) {
@@ -157,7 +151,9 @@ for i = 1, n do
   redis.call('hdel', KEYS[3], all[i])
 end
 return n`;
+const trim = luaScript('flightdeckChecklistTrim', 3, TRIM);
 
 // KEYS: shown, rendered; ARGV: member, "version|at".
 const SET_RENDERED = `
 if redis.call('sismember', KEYS[1], ARGV[1]) == 1 then redis.call('hset', KEYS[2], ARGV[1], ARGV[2]) end`;
+const setRendered = luaScript('flightdeckChecklistSetRendered', 2, SET_RENDERED);

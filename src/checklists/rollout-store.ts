@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { luaScript } from '../integrations/redis.js';
 import {
   Rollout as LegacyRollout,
   type ReleaseChecklist,
@@ -21,6 +22,7 @@ const HSET_IF_UNCHANGED = `
 local cur = redis.call('hget', KEYS[1], ARGV[1])
 if cur == ARGV[2] then redis.call('hset', KEYS[1], ARGV[1], ARGV[3]) return 1 end
 return 0`;
+const hsetIfUnchanged = luaScript('flightdeckHsetIfUnchanged', 1, HSET_IF_UNCHANGED);
 
 /**
  * Rollout records (every rollout, active and finished, kept), their tick history, the releases each
@@ -68,8 +70,7 @@ export class RolloutStore {
       if (!raw) return undefined;
       const next = fn(RolloutRecordSchema.parse(JSON.parse(raw)));
       if (!next) return RolloutRecordSchema.parse(JSON.parse(raw));
-      if ((await this.redis.eval(HSET_IF_UNCHANGED, 1, key, id, raw, JSON.stringify(next))) === 1)
-        return next;
+      if ((await hsetIfUnchanged(this.redis, key, id, raw, JSON.stringify(next))) === 1) return next;
     }
     throw new Error('too many concurrent changes of the rollout');
   }

@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { FlightdeckError } from '../errors.js';
+import { luaScript } from './redis.js';
 
 const RELEASE_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 const EXTEND_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+const releaseLock = luaScript('flightdeckLockRelease', 1, RELEASE_SCRIPT);
+const extendLock = luaScript('flightdeckLockExtend', 1, EXTEND_SCRIPT);
 
 /** Another holder kept the lock past the wait; it will be free later. */
 export class LockTimeout extends FlightdeckError {
@@ -39,7 +42,7 @@ export async function withRedisLock<T>(
   onWait?.(Date.now() - started);
   const renew = setInterval(
     // A renewal that fails (Redis blip) is retried at the next tick, well within the TTL.
-    () => void redis.eval(EXTEND_SCRIPT, 1, key, token, ttlMs).catch(() => undefined),
+    () => void extendLock(redis, key, token, ttlMs).catch(() => undefined),
     Math.max(Math.floor(ttlMs / 3), 50),
   );
   renew.unref();
@@ -48,6 +51,6 @@ export async function withRedisLock<T>(
   } finally {
     clearInterval(renew);
     // Not released (Redis gone): the lock lapses by itself within one TTL.
-    await redis.eval(RELEASE_SCRIPT, 1, key, token).catch(() => undefined);
+    await releaseLock(redis, key, token).catch(() => undefined);
   }
 }

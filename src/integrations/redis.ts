@@ -37,6 +37,24 @@ export function createRedis(
   return redis;
 }
 
+type ScriptArg = string | number;
+
+/**
+ * A Lua script called by its SHA (EVALSHA; ioredis sends the text only when Redis does not know it
+ * yet, e.g. after a restart), not sent as text with every call as EVAL does. `name` must be unique.
+ */
+export function luaScript(
+  name: string,
+  numberOfKeys: number,
+  lua: string,
+): (redis: Redis, ...keysThenArgs: ScriptArg[]) => Promise<unknown> {
+  return (redis, ...keysThenArgs) => {
+    const scripted = redis as Redis & Record<string, (...a: ScriptArg[]) => Promise<unknown>>;
+    if (typeof scripted[name] !== 'function') redis.defineCommand(name, { numberOfKeys, lua });
+    return (scripted[name] as (...a: ScriptArg[]) => Promise<unknown>)(...keysThenArgs);
+  };
+}
+
 /** Rejects after `ms` so a dead dependency never holds up a request. */
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

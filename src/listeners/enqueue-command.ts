@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import type { CommandJob } from '../commands/schema.js';
 import type { FlightdeckConfig } from '../config/schema.js';
-import { withTimeout } from '../integrations/redis.js';
+import { luaScript, withTimeout } from '../integrations/redis.js';
 import { failpoint } from '../observability/failpoints.js';
 import { rollbackJobId, rollbackJobs } from '../releases/rollback-lane.js';
 
@@ -23,10 +23,7 @@ if redis.call('SET', KEYS[1], '1', 'EX', ARGV[1], 'NX') then
   return 1
 end
 return 0`;
-
-type ClaimingRedis = Redis & {
-  flightdeckClaimAndAudit(seenKey: string, auditKey: string, ...args: string[]): Promise<number>;
-};
+const claimAndAudit = luaScript('flightdeckClaimAndAudit', 2, CLAIM_AND_AUDIT);
 
 /** One job of a request: the command lane's job, or the rollback lane's jobs (one per service). */
 export interface LaneJob {
@@ -52,9 +49,6 @@ export async function enqueueOnce(
   jobs: LaneJob[],
   accepted: Omit<AuditEntry, 'at' | 'outcome' | 'detail'>,
 ): Promise<'queued' | 'duplicate'> {
-  const redis = deps.redis as ClaimingRedis;
-  if (typeof redis.flightdeckClaimAndAudit !== 'function')
-    redis.defineCommand('flightdeckClaimAndAudit', { numberOfKeys: 2, lua: CLAIM_AND_AUDIT });
   const entry: AuditEntry = {
     at: request.receivedAt,
     ...accepted,
@@ -71,15 +65,14 @@ export async function enqueueOnce(
   );
   // A claim whose add failed marks a request seen that is not queued: Slack's retry of it is then
   // answered as a duplicate, but its add still runs (and queues it), so nothing is lost.
-  const claimed = redis
-    .flightdeckClaimAndAudit(
-      `${deps.prefix}:data:seen:${request.requestId}`,
-      deps.audit.key,
-      String(SEEN_TTL_SEC),
-      String(deps.audit.maxLen),
-      ...Object.entries(entry).flatMap(([k, v]) => [k, String(v)]),
-    )
-    .catch(() => 1); // the jobs are queued: a lost claim only risks a second "accepted" audit line
+  const claimed = claimAndAudit(
+    deps.redis,
+    `${deps.prefix}:data:seen:${request.requestId}`,
+    deps.audit.key,
+    String(SEEN_TTL_SEC),
+    String(deps.audit.maxLen),
+    ...Object.entries(entry).flatMap(([k, v]) => [k, String(v)]),
+  ).catch(() => 1); // the jobs are queued: a lost claim only risks a second "accepted" audit line
   try {
     await withTimeout(added, 2_000, 'Redis');
   } catch (err) {

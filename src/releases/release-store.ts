@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { FlightdeckError } from '../errors.js';
+import { luaScript } from '../integrations/redis.js';
 import { type Release, Release as ReleaseSchema, TERMINAL } from './schema.js';
 
 /**
@@ -39,6 +40,7 @@ else
   redis.call('sadd', KEYS[2], id)
 end
 return 1`;
+const releaseCas = luaScript('flightdeckReleaseCas', 4, CAS);
 
 /** A finished release's record is kept this long, and only while among its service's last 50. */
 export const FINISHED_RELEASE_TTL_SEC = 90 * 86_400;
@@ -72,9 +74,8 @@ export class ReleaseStore {
   }
 
   private write(r: Release, expectedRev: string): Promise<unknown> {
-    return this.redis.eval(
-      CAS,
-      4,
+    return releaseCas(
+      this.redis,
       this.key(r.id),
       `${this.prefix}:data:releases:active`,
       `${this.prefix}:data:releases:history:${r.environment}:${r.service}`,

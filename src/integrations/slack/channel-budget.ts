@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { luaScript } from '../redis.js';
 
 // Generic cell rate algorithm with reservations: every caller gets its own slot, in order, so no
 // crowd of waiters wakes at once and nobody calls before Slack's Retry-After has passed.
@@ -10,6 +11,7 @@ tat = math.max(tat, now, blocked)
 local slot = math.max(now, tat - (burst - 1) * interval, blocked)
 redis.call('set', KEYS[1], tostring(tat + interval), 'PX', 600000)
 return slot`;
+const reserve = luaScript('flightdeckBudgetReserve', 2, RESERVE);
 
 // A 429's Retry-After only ever extends the block: answers to calls sent together can come back
 // in any order, and a shorter one read last must not cut short a longer one already recorded.
@@ -19,6 +21,7 @@ local cur = tonumber(redis.call('get', KEYS[1]) or '0')
 if to <= cur then return cur end
 redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return to`;
+const block = luaScript('flightdeckBudgetBlock', 1, BLOCK);
 
 export interface Limit {
   /** Milliseconds between calls on average. */
@@ -51,7 +54,7 @@ export class ChannelBudget {
 
   async reserve(scope: string, limit: Limit): Promise<number> {
     const [tat, blocked] = this.keys(scope);
-    return Number(await this.redis.eval(RESERVE, 2, tat, blocked, Date.now(), limit.interval, limit.burst));
+    return Number(await reserve(this.redis, tat, blocked, Date.now(), limit.interval, limit.burst));
   }
 
   /** Until when a 429 stops everyone in this scope (0 if it does not). */
@@ -64,6 +67,6 @@ export class ChannelBudget {
   async block(scope: string, retryAfterSec: number): Promise<number> {
     const ms = Math.max(1, retryAfterSec) * 1_000;
     const [, blocked] = this.keys(scope);
-    return Number(await this.redis.eval(BLOCK, 1, blocked, Date.now() + ms, ms + 60_000));
+    return Number(await block(this.redis, blocked, Date.now() + ms, ms + 60_000));
   }
 }

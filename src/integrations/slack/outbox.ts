@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { luaScript } from '../redis.js';
 
 /** A reserved send time (from the budget) survives the job's delay. */
 export const Slot = { slot: z.number().optional(), slotScope: z.string().optional() };
@@ -56,6 +57,7 @@ export const THREAD_TTL_SEC = 30 * 86_400;
 export const APPEND_ONCE = `
 if redis.call('sadd', KEYS[1], ARGV[1]) == 1 then redis.call('rpush', KEYS[2], ARGV[2]) end
 redis.call('expire', KEYS[1], ARGV[3]); redis.call('expire', KEYS[2], ARGV[3])`;
+const appendOnce = luaScript('flightdeckOutboxAppendOnce', 2, APPEND_ONCE);
 
 /**
  * Every Slack write goes through the outbox. Refreshes of one message coalesce: at most one send runs
@@ -149,7 +151,7 @@ export class Outbox {
    */
   alertThread = async (fingerprint: string, text: string, key: string) => {
     const k = threadKeys(this.prefix, fingerprint);
-    await this.redis.eval(APPEND_ONCE, 2, k.keys, k.replies, key, text, THREAD_TTL_SEC);
+    await appendOnce(this.redis, k.keys, k.replies, key, text, THREAD_TTL_SEC);
     await this.refresh({ kind: 'alert-thread-drain', fingerprint }, `alert-thread-${fingerprint}`);
   };
 }
