@@ -151,9 +151,9 @@ for i = 1, n do
   redis.call('hdel', KEYS[3], all[i])
 end
 return n`;
-const trim = luaScript('flightdeckChecklistTrim', 3, TRIM);
+const trim = luaScript(3, TRIM);
 
 // KEYS: shown, rendered; ARGV: member, "version|at".
 const SET_RENDERED = `
 if redis.call('sismember', KEYS[1], ARGV[1]) == 1 then redis.call('hset', KEYS[2], ARGV[1], ARGV[2]) end`;
-const setRendered = luaScript('flightdeckChecklistSetRendered', 2, SET_RENDERED);
+const setRendered = luaScript(2, SET_RENDERED);

@@ -22,7 +22,7 @@ const HSET_IF_UNCHANGED = `
 local cur = redis.call('hget', KEYS[1], ARGV[1])
 if cur == ARGV[2] then redis.call('hset', KEYS[1], ARGV[1], ARGV[3]) return 1 end
 return 0`;
-const hsetIfUnchanged = luaScript('flightdeckHsetIfUnchanged', 1, HSET_IF_UNCHANGED);
+const hsetIfUnchanged = luaScript(1, HSET_IF_UNCHANGED);
 
 /**
  * Rollout records (every rollout, active and finished, kept), their tick history, the releases each

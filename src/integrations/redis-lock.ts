@@ -5,8 +5,8 @@ import { luaScript } from './redis.js';
 
 const RELEASE_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 const EXTEND_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
-const releaseLock = luaScript('flightdeckLockRelease', 1, RELEASE_SCRIPT);
-const extendLock = luaScript('flightdeckLockExtend', 1, EXTEND_SCRIPT);
+const releaseLock = luaScript(1, RELEASE_SCRIPT);
+const extendLock = luaScript(1, EXTEND_SCRIPT);
 
 /** Another holder kept the lock past the wait; it will be free later. */
 export class LockTimeout extends FlightdeckError {

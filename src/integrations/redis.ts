@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 
 /**
@@ -40,18 +41,23 @@ export function createRedis(
 type ScriptArg = string | number;
 
 /**
- * A Lua script called by its SHA (EVALSHA; ioredis sends the text only when Redis does not know it
- * yet, e.g. after a restart), not sent as text with every call as EVAL does. `name` must be unique.
+ * A Lua script called by its SHA (EVALSHA), its text sent (EVAL) only when Redis does not know it
+ * yet (first call, or after a restart): not the whole text with every call. Plain commands, not
+ * ioredis's defineCommand: a command defined while an auto-pipeline is open crashes ioredis
+ * (redis/ioredis#1931, "results[i] is not iterable"), and the command connection auto-pipelines.
  */
 export function luaScript(
-  name: string,
   numberOfKeys: number,
   lua: string,
 ): (redis: Redis, ...keysThenArgs: ScriptArg[]) => Promise<unknown> {
-  return (redis, ...keysThenArgs) => {
-    const scripted = redis as Redis & Record<string, (...a: ScriptArg[]) => Promise<unknown>>;
-    if (typeof scripted[name] !== 'function') redis.defineCommand(name, { numberOfKeys, lua });
-    return (scripted[name] as (...a: ScriptArg[]) => Promise<unknown>)(...keysThenArgs);
+  const sha = createHash('sha1').update(lua).digest('hex');
+  return async (redis, ...keysThenArgs) => {
+    try {
+      return await redis.evalsha(sha, numberOfKeys, ...keysThenArgs);
+    } catch (err) {
+      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
+      return redis.eval(lua, numberOfKeys, ...keysThenArgs);
+    }
   };
 }
 

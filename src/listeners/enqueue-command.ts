@@ -23,7 +23,7 @@ if redis.call('SET', KEYS[1], '1', 'EX', ARGV[1], 'NX') then
   return 1
 end
 return 0`;
-const claimAndAudit = luaScript('flightdeckClaimAndAudit', 2, CLAIM_AND_AUDIT);
+const claimAndAudit = luaScript(2, CLAIM_AND_AUDIT);
 
 /** One job of a request: the command lane's job, or the rollback lane's jobs (one per service). */
 export interface LaneJob {

@@ -40,7 +40,7 @@ else
   redis.call('sadd', KEYS[2], id)
 end
 return 1`;
-const releaseCas = luaScript('flightdeckReleaseCas', 4, CAS);
+const releaseCas = luaScript(4, CAS);
 
 /** A finished release's record is kept this long, and only while among its service's last 50. */
 export const FINISHED_RELEASE_TTL_SEC = 90 * 86_400;

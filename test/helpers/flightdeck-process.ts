@@ -92,7 +92,8 @@ export class FlightdeckProcess {
     const proc = this.proc;
     this.stopping = false;
     proc.once('exit', (code, signal) => {
-      if (this.stopping || code === 0) return;
+      // Failpoints end a process with SIGKILL on purpose; a crash exits with a code.
+      if (this.stopping || code === 0 || signal === 'SIGKILL') return;
       // A process that dies mid-suite otherwise shows only as ECONNREFUSED in some later request.
       process.stderr.write(
         `flightdeck on ${this.port} (pid ${proc.pid}) exited by itself: code ${code} signal ${signal}; its last output:\n` +

@@ -11,7 +11,7 @@ tat = math.max(tat, now, blocked)
 local slot = math.max(now, tat - (burst - 1) * interval, blocked)
 redis.call('set', KEYS[1], tostring(tat + interval), 'PX', 600000)
 return slot`;
-const reserve = luaScript('flightdeckBudgetReserve', 2, RESERVE);
+const reserve = luaScript(2, RESERVE);
 
 // A 429's Retry-After only ever extends the block: answers to calls sent together can come back
 // in any order, and a shorter one read last must not cut short a longer one already recorded.
@@ -21,7 +21,7 @@ local cur = tonumber(redis.call('get', KEYS[1]) or '0')
 if to <= cur then return cur end
 redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return to`;
-const block = luaScript('flightdeckBudgetBlock', 1, BLOCK);
+const block = luaScript(1, BLOCK);
 
 export interface Limit {
   /** Milliseconds between calls on average. */

@@ -57,7 +57,7 @@ export const THREAD_TTL_SEC = 30 * 86_400;
 export const APPEND_ONCE = `
 if redis.call('sadd', KEYS[1], ARGV[1]) == 1 then redis.call('rpush', KEYS[2], ARGV[2]) end
 redis.call('expire', KEYS[1], ARGV[3]); redis.call('expire', KEYS[2], ARGV[3])`;
-const appendOnce = luaScript('flightdeckOutboxAppendOnce', 2, APPEND_ONCE);
+const appendOnce = luaScript(2, APPEND_ONCE);
 
 /**
  * Every Slack write goes through the outbox. Refreshes of one message coalesce: at most one send runs
