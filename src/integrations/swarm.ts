@@ -855,7 +855,15 @@ export class Swarm {
             : `Docker engine unreachable (${e.code}): is dockerd running on this Swarm manager?`,
         );
       }
-      throw new Error(`Docker API: ${e.json?.message ?? e.message ?? String(err)}`);
+      const message = e.json?.message ?? e.message ?? String(err);
+      // An engine shutting down (or restarting) leaves the swarm first and answers 503 for a while:
+      // a state to wait out, not Docker's advice to run `docker swarm init`.
+      if (e.statusCode === 503 && /not a swarm manager/i.test(message)) {
+        throw new DockerUnavailable(
+          `Docker engine not ready: ${this.where ?? 'this node'} is not a Swarm manager right now (the engine is restarting, or it left the swarm)`,
+        );
+      }
+      throw new Error(`Docker API: ${message}`);
     }
   }
 }

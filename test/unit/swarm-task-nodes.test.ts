@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import { describe, expect, it } from 'vitest';
 import {
+  DockerUnavailable,
   describeFailedNodes,
   judgeConvergence,
   type ServiceInfo,
@@ -156,5 +157,34 @@ describe('Swarm.convergence', () => {
     const { swarm, calls } = fakeDocker([rejected(N3, 1)], nodeList);
     expect(await swarm.convergence('api-green', NEW)).toMatchObject({ state: 'converging' });
     expect(calls.listNodes).toBe(0);
+  });
+});
+
+describe('Swarm calls while the engine leaves the swarm', () => {
+  it('say the engine is not ready (retryable), not Docker’s advice to run `docker swarm init`', async () => {
+    const notManager = Object.assign(
+      new Error('(HTTP code 503) unexpected - This node is not a swarm manager.'),
+      {
+        statusCode: 503,
+        json: {
+          message:
+            'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.',
+        },
+      },
+    );
+    const docker = {
+      getService: () => ({
+        inspect: async () => {
+          throw notManager;
+        },
+      }),
+    };
+    const swarm = new Swarm(docker as unknown as Docker, "staging's Docker endpoint unix:///run/docker.sock");
+    const err = await swarm.inspect('api-green').catch((e: Error) => e);
+    expect(err).toBeInstanceOf(DockerUnavailable);
+    expect((err as DockerUnavailable).retryable).toBe(true);
+    expect((err as Error).message).toBe(
+      "Docker engine not ready: staging's Docker endpoint unix:///run/docker.sock is not a Swarm manager right now (the engine is restarting, or it left the swarm)",
+    );
   });
 });
