@@ -12,17 +12,27 @@ interface Sample {
 
 const TICK_MS = 10;
 
+/** A process's command name and the /proc/<pid>/stat fields after it (state is [0], utime [11]). */
+export function procStat(pid: number): { comm: string; fields: string[] } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const close = stat.lastIndexOf(')');
+  return { comm: stat.slice(stat.indexOf('(') + 1, close), fields: stat.slice(close + 2).split(' ') };
+}
+
+/** User + system CPU time of a process so far, in ms. */
+export function cpuTimeMs(pid: number): number {
+  const { fields } = procStat(pid);
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
 function readAll(): Map<number, Sample> {
   const out = new Map<number, Sample>();
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
     if (!Number.isInteger(pid)) continue;
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      const comm = stat.slice(stat.indexOf('(') + 1, close);
-      const f = stat.slice(close + 2).split(' ');
-      // Fields after the command: state is f[0], utime f[11], stime f[12], cutime f[13], cstime f[14].
+      const { comm, fields: f } = procStat(pid);
+      // utime f[11], stime f[12], cutime f[13], cstime f[14].
       out.set(pid, { comm, ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) });
     } catch {
       // Gone between the listing and the read.

@@ -1,11 +1,11 @@
 /** Scenario 1: 2,000 signed slash commands at 100 concurrent, flightdeck (web role) vs a Bolt app that only acks. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SIGNING_SECRET } from '../../test/helpers/flightdeck-process.js';
 import { freePort, waitFor } from '../../test/helpers/ports.js';
 import { TestStack } from '../../test/helpers/stack.js';
 import { SlackDriver } from '../../tools/slack-emulator/driver.js';
+import { cpuTimeMs } from '../lib/cpu.js';
 import { ms, type ScenarioResult, times } from '../lib/result.js';
 import { inBatches, median, pct, round } from '../lib/stats.js';
 
@@ -13,12 +13,6 @@ const ROOT = resolve(import.meta.dirname, '../..');
 /** Alternating rounds (at least five, as the figures are medians of per-round ratios) and their size. */
 const ROUNDS = 8;
 const PER_ROUND = 2_000;
-
-/** User + system CPU time of a process so far, in ms (Linux /proc, clock ticks of 10 ms). */
-function cpuTimeMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 /** The bare Bolt baseline as its own process, answering on `port`. */
 export async function startBareBolt(apiUrl: string): Promise<{ url: string; proc: ChildProcess }> {

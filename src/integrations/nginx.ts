@@ -26,14 +26,19 @@ export async function servedSteadily(url: string, expected: string, timeoutMs: n
   const deadline = Date.now() + timeoutMs;
   let streak = 0;
   while (Date.now() < deadline) {
-    const live = await fetch(url, { headers: FRESH_CONNECTION, signal: AbortSignal.timeout(1_000) })
-      .then(async (res) => (await res.text()).trim() === expected)
-      .catch(() => false);
+    const live = await answers(url, expected);
     streak = live ? streak + 1 : 0;
     if (streak >= 5) return true;
     if (!live) await new Promise((r) => setTimeout(r, 25));
   }
   return false;
+}
+
+/** One probe on a new connection: does `url` answer `expected` (false if it does not answer at all)? */
+export function answers(url: string, expected: string): Promise<boolean> {
+  return fetch(url, { headers: FRESH_CONNECTION, signal: AbortSignal.timeout(1_000) })
+    .then(async (res) => (await res.text()).trim() === expected)
+    .catch(() => false);
 }
 
 export interface UpstreamServer {
@@ -219,15 +224,7 @@ export class NginxDriver {
 
   private async isLive(generation: string): Promise<boolean> {
     if (!this.opts.statusListen) return true;
-    try {
-      const res = await fetch(`http://${this.opts.statusListen}/flightdeck/generation`, {
-        headers: FRESH_CONNECTION,
-        signal: AbortSignal.timeout(1_000),
-      });
-      return (await res.text()) === generation;
-    } catch {
-      return false;
-    }
+    return answers(`http://${this.opts.statusListen}/flightdeck/generation`, generation);
   }
 }
 
