@@ -60,11 +60,14 @@ describe('a command job forged in Redis', () => {
       expect.stringMatching(/Not done: only leads can override a checklist gate/),
     ]);
     expect(await stack.client.keys(`${stack.prefix}:data:release:*`)).toEqual([]);
-    const audit = await stack.audit.recent(50);
-    expect(audit.filter((e) => e.requestId.startsWith('forged-')).map((e) => e.outcome)).toEqual([
-      'refused',
-      'refused',
-    ]);
+    // The worker answers first and audits after: wait for both entries, then check them.
+    const forged = async () =>
+      (await stack.audit.recent(50)).filter((e) => e.requestId.startsWith('forged-')).map((e) => e.outcome);
+    await waitFor(async () => (await forged()).length >= 2, {
+      timeoutMs: 30_000,
+      what: 'both audit entries',
+    });
+    expect(await forged()).toEqual(['refused', 'refused']);
   }, 60_000);
 
   it("a guest's rollback job on the rollback lane is refused by the rollback worker, audited, traffic untouched", async () => {
