@@ -9,9 +9,7 @@ import type { Outbox } from '../integrations/slack/outbox.js';
 import type { createWebClient } from '../integrations/slack/web-client.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { registerActions } from './actions/index.js';
-import { registerCommands } from './commands/index.js';
-import { registerAppHome } from './events/app-home.js';
+import { routeSlackRequests } from './route-requests.js';
 
 export interface SlackListeners {
   /** Bolt's request listener for POST /slack/events; undefined in Socket Mode. */
@@ -69,9 +67,11 @@ export async function startSlackListeners(deps: ListenerDeps): Promise<SlackList
     metrics: deps.metrics,
     logger,
   };
-  registerCommands(app, listenerDeps);
-  registerActions(app, listenerDeps);
-  registerAppHome(app, { outbox: deps.outbox, redis: deps.redis, prefix: config.redis.prefix, logger });
+  routeSlackRequests(app, {
+    command: listenerDeps,
+    action: listenerDeps,
+    appHome: { outbox: deps.outbox, redis: deps.redis, prefix: config.redis.prefix, logger },
+  });
 
   if (!receiver) {
     await app.start();

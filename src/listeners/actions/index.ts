@@ -1,12 +1,18 @@
-import type { App } from '@slack/bolt';
+import type { AllMiddlewareArgs, SlackActionMiddlewareArgs } from '@slack/bolt';
 import { type BlockActionDeps, blockActionListener } from './block-action.js';
 
 /**
- * Wires the buttons and checkboxes of release, alert and checklist messages and of /rollback's confirmation.
- * One listener for every action id: a click we never rendered (a forged payload) is acked and audited by
- * the same listener, not left to time out. One, not two, because Bolt runs every listener's middleware on
- * every request, slash commands included.
+ * The buttons and checkboxes of release, alert and checklist messages and of /rollback's confirmation.
+ * One handler for every action id: a click we never rendered (a forged payload) is acked and audited by
+ * the same handler, not left to time out. Returns false for an interaction that is not a block action.
  */
-export function registerActions(app: App, deps: BlockActionDeps): void {
-  app.action({ type: 'block_actions' }, blockActionListener(deps) as never);
+export function actionHandler(
+  deps: BlockActionDeps,
+): (args: SlackActionMiddlewareArgs & AllMiddlewareArgs) => Promise<boolean> {
+  const listener = blockActionListener(deps);
+  return async (args) => {
+    if (args.body.type !== 'block_actions') return false;
+    await listener(args as Parameters<typeof listener>[0]);
+    return true;
+  };
 }

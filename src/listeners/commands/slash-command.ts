@@ -28,7 +28,7 @@ export interface SlashCommandDeps {
   logger: Logger;
 }
 
-type Args = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
+export type SlashCommandArgs = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
 
 /**
  * One listener for all four commands: parse, validate, authorise, ack, then enqueue.
@@ -36,7 +36,7 @@ type Args = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
  * and never reach the queue.
  */
 export function slashCommandListener(name: CommandName, deps: SlashCommandDeps) {
-  return async ({ command, ack, respond }: Args): Promise<void> => {
+  return async ({ command, ack, respond }: SlashCommandArgs): Promise<void> => {
     const started = performance.now();
     const text = command.text ?? '';
     const requestId = requestIdOf(command);
