@@ -22,13 +22,18 @@ export const FRESH_CONNECTION = { connection: 'close' };
  * master waits before telling them to quit, and an idle old worker wins the accept), so one new
  * answer, or a kept-alive connection to a new worker, does not mean nginx serves the new config.
  */
-export async function servedSteadily(url: string, expected: string, timeoutMs: number): Promise<boolean> {
+export async function servedSteadily(
+  url: string,
+  expected: string,
+  timeoutMs: number,
+  inARow = 5,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   let streak = 0;
   while (Date.now() < deadline) {
     const live = await answers(url, expected);
     streak = live ? streak + 1 : 0;
-    if (streak >= 5) return true;
+    if (streak >= inARow) return true;
     if (!live) await new Promise((r) => setTimeout(r, 25));
   }
   return false;
@@ -106,13 +111,11 @@ export class NginxReloadFailed extends FlightdeckError {
   }
 }
 
+const MANAGED = '# Managed by flightdeck: rewritten on every traffic change. Do not edit by hand.';
+
 /** The managed upstream file: pure, so tests and previews need no nginx. */
 export function renderUpstreams(upstreams: Upstream[], generation: string, statusListen?: string): string {
-  const lines = [
-    '# Managed by flightdeck: rewritten on every traffic change. Do not edit by hand.',
-    `# generation ${generation}`,
-    '',
-  ];
+  const lines = [MANAGED, `# generation ${generation}`, ''];
   for (const u of upstreams) {
     lines.push(`upstream ${u.name} {`);
     const params = failureParams(u);
@@ -202,9 +205,19 @@ export class NginxDriver {
             : `nginx reload failed; the old config stays: ${err.message}`,
         );
       });
+      // Until nginx stops its old workers (about 100 ms after a reload), they still serve the old
+      // weights. That matters where a server stops taking traffic (a step to 100%, a rollback): wait
+      // for five answers in a row. A change that only moves weight between servers that keep serving
+      // (10% → 50%) is in place once the new workers answer.
+      const settle = takesServersOut(previous === undefined ? undefined : servingInFile(previous), upstreams);
       if (
         this.opts.statusListen &&
-        !(await servedSteadily(`http://${this.opts.statusListen}/flightdeck/generation`, generation, 5_000))
+        !(await servedSteadily(
+          `http://${this.opts.statusListen}/flightdeck/generation`,
+          generation,
+          5_000,
+          settle ? 5 : 1,
+        ))
       ) {
         throw new NginxError(
           `nginx accepted the reload but is not serving generation ${generation} after 5 s (see nginx's error log); the old config stays`,
@@ -226,6 +239,38 @@ export class NginxDriver {
     if (!this.opts.statusListen) return true;
     return answers(`http://${this.opts.statusListen}/flightdeck/generation`, generation);
   }
+}
+
+/** Each server that takes traffic in `upstreams`, as upstream name and address. */
+function servingServers(upstreams: Upstream[]): Set<string> {
+  return new Set(
+    upstreams.flatMap((u) => u.servers.filter((s) => s.weight > 0).map((s) => `${u.name} ${s.address}`)),
+  );
+}
+
+/**
+ * The servers taking traffic in an upstream file flightdeck rendered (the file is what the last
+ * apply of any replica left, read under the nginx mutex); undefined for a file it did not render.
+ */
+export function servingInFile(content: string): Set<string> | undefined {
+  if (!content.startsWith(MANAGED)) return undefined;
+  const serving = new Set<string>();
+  let upstream = '';
+  for (const line of content.split('\n')) {
+    const block = /^upstream (\S+) \{$/.exec(line);
+    if (block) upstream = block[1] as string;
+    const server = /^ {4}server (\S+) weight=/.exec(line);
+    if (server) serving.add(`${upstream} ${server[1]}`);
+  }
+  return serving;
+}
+
+/** True unless every server that took traffic before (when known) still takes some in `upstreams`. */
+export function takesServersOut(before: Set<string> | undefined, upstreams: Upstream[]): boolean {
+  if (!before) return true;
+  const after = servingServers(upstreams);
+  for (const server of before) if (!after.has(server)) return true;
+  return false;
 }
 
 export async function writeAtomically(file: string, content: string): Promise<void> {
