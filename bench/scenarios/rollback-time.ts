@@ -92,7 +92,10 @@ async function oneDriver(driver: Driver, basePort: number) {
         serving: servingAt - appliedAt,
         total: servingAt - sentAt,
       });
-      process.stdout.write(`[bench] rollback: /rollback went through the command lane\n`);
+      const last = ours[ours.length - 1] as Breakdown;
+      process.stdout.write(
+        `[bench] rollback ${i + 1}/${RUNS} (${driver} driver): ${Math.round(last.total)} ms to serving stable\n`,
+      );
       await waitFor(
         async () =>
           (await fetch(`http://${api.green.address}/version`).then((x) => x.text())).trim() === '1.0.0',
