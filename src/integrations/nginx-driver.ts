@@ -5,6 +5,7 @@ import { type ApplyResult, NginxDriver, probeNginx, runArgv, type Upstream } fro
 import { EdgeDriver } from './nginx-edge.js';
 import { SwarmExecRunner } from './nginx-exec.js';
 import { NginxLuaDriver } from './nginx-lua.js';
+import { procTable } from './nginx-workers.js';
 
 /** One nginx as the release engine sees it: take these upstreams, and answer (for /readyz). */
 export interface Nginx {
@@ -40,7 +41,8 @@ export function createNginxDriver(nginx: NginxConfig, deps: NginxDeps): Nginx {
   const probe = () => probeNginx(nginx.probeUrl ?? '');
   switch (nginx.driver) {
     case 'reload': {
-      const driver = new NginxDriver(files, run);
+      // nginx.exec runs nginx in containers, whose pids mean nothing in this machine's /proc.
+      const driver = new NginxDriver(files, run, exec ? undefined : procTable);
       return { apply: (upstreams, opts) => driver.apply(upstreams, opts), probe };
     }
     case 'lua': {

@@ -4,6 +4,14 @@ import { open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { FlightdeckError } from '../errors.js';
+import {
+  acceptingWorkers,
+  isMaster,
+  masterOf,
+  type ProcessTable,
+  procTable,
+  stillAccepting,
+} from './nginx-workers.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -111,6 +119,9 @@ export class NginxReloadFailed extends FlightdeckError {
   }
 }
 
+/** The header the status server names its worker's pid in (see nginx-workers.ts). */
+export const WORKER_HEADER = 'X-Flightdeck-Worker';
+
 const MANAGED = '# Managed by flightdeck: rewritten on every traffic change. Do not edit by hand.';
 
 /** The managed upstream file: pure, so tests and previews need no nginx. */
@@ -132,7 +143,12 @@ export function renderUpstreams(upstreams: Upstream[], generation: string, statu
   if (statusListen) {
     // Answers the generation once the reloaded workers run this file.
     lines.push('server {', `    listen ${statusListen};`, '    access_log off;');
-    lines.push(`    location = /flightdeck/generation { return 200 "${generation}"; }`, '}', '');
+    // The answering worker's pid lets the reload driver find nginx's master and its old workers.
+    lines.push(
+      `    location = /flightdeck/generation { add_header ${WORKER_HEADER} $pid always; return 200 "${generation}"; }`,
+      '}',
+      '',
+    );
   }
   return lines.join('\n');
 }
@@ -154,6 +170,8 @@ export interface ApplyResult {
   ms: number;
   /** True when nginx took the change without a reload (nginx.driver: lua and edge). */
   live?: boolean;
+  /** nginx.driver: reload: old workers still taking new connections (old weights) when it returned. */
+  lingering?: number[];
   /** nginx.driver: edge: the replicas that confirmed, and those seen before that no longer report. */
   edges?: { live: string[]; missing: string[] };
 }
@@ -167,7 +185,10 @@ export function describeApply(apply: ApplyResult): string {
     const missing = apply.edges.missing.length ? `; not reporting: ${apply.edges.missing.join(', ')}` : '';
     return `taken by ${n} edge${n === 1 ? '' : 's'} (${apply.edges.live.join(', ')}) in ${ms} ms${missing}`;
   }
-  return `${apply.live ? 'updated live' : 'reloaded'} in ${ms} ms`;
+  const lingering = apply.lingering?.length
+    ? `; ⚠️ old nginx workers (pid ${apply.lingering.join(', ')}) still take connections with the old weights`
+    : '';
+  return `${apply.live ? 'updated live' : 'reloaded'} in ${ms} ms${lingering}`;
 }
 
 /**
@@ -175,9 +196,17 @@ export function describeApply(apply: ApplyResult): string {
  * on any failure the previous file is put back and nothing is reloaded. Argv only, never a shell.
  */
 export class NginxDriver {
+  /** nginx's master, once found (see acceptingNow). */
+  private master: number | undefined;
+
+  /**
+   * `processes`: this machine's process table, where nginx runs here (not with nginx.exec, whose
+   * nginx runs in containers with pids of their own).
+   */
   constructor(
     private readonly opts: NginxOptions,
     private readonly run: (argv: string[]) => Promise<void> = runArgv,
+    private readonly processes: ProcessTable | undefined = procTable,
   ) {}
 
   /**
@@ -194,10 +223,17 @@ export class NginxDriver {
       return { changed: false, generation, ms: performance.now() - started };
     }
     await writeAtomically(this.opts.upstreamFile, content);
+    let lingering: number[] = [];
     try {
       await this.run(this.opts.testCommand).catch((err: Error) => {
         throw new NginxError(`nginx -t rejected the new upstreams; the old config stays: ${err.message}`);
       });
+      // Until nginx's old workers are told to quit (100 ms or more after a reload) they accept new
+      // connections with the old weights. That matters where a server stops taking traffic (a step
+      // to 100%, a rollback): those workers are noted now and waited for. A change that only moves
+      // weight between servers that keep serving (10% → 50%) is in place once new workers answer.
+      const settle = takesServersOut(previous === undefined ? undefined : servingInFile(previous), upstreams);
+      const old = settle ? await this.acceptingNow() : undefined;
       await this.run(this.opts.reloadCommand).catch((err: Error) => {
         throw new NginxReloadFailed(
           keepOnReloadFailure
@@ -205,29 +241,71 @@ export class NginxDriver {
             : `nginx reload failed; the old config stays: ${err.message}`,
         );
       });
-      // Until nginx stops its old workers (about 100 ms after a reload), they still serve the old
-      // weights. That matters where a server stops taking traffic (a step to 100%, a rollback): wait
-      // for five answers in a row. A change that only moves weight between servers that keep serving
-      // (10% → 50%) is in place once the new workers answer.
-      const settle = takesServersOut(previous === undefined ? undefined : servingInFile(previous), upstreams);
-      if (
-        this.opts.statusListen &&
-        !(await servedSteadily(
-          `http://${this.opts.statusListen}/flightdeck/generation`,
-          generation,
-          5_000,
-          settle ? 5 : 1,
-        ))
-      ) {
-        throw new NginxError(
-          `nginx accepted the reload but is not serving generation ${generation} after 5 s (see nginx's error log); the old config stays`,
-        );
-      }
+      if (this.opts.statusListen) lingering = await this.waitServed(generation, settle, old);
     } catch (err) {
       if (!(keepOnReloadFailure && err instanceof NginxReloadFailed)) await this.restore(previous);
       throw err;
     }
-    return { changed: true, generation, ms: performance.now() - started };
+    return {
+      changed: true,
+      generation,
+      ms: performance.now() - started,
+      ...(lingering.length > 0 ? { lingering } : {}),
+    };
+  }
+
+  /**
+   * Resolves once nginx serves `generation` and, with `settle`, no worker that ran before the reload
+   * still accepts connections: known from the process table when nginx runs on this machine
+   * (`old`), else judged from five answers of the new generation in a row. Returns the old workers
+   * that still accept after 5 s (none, normally).
+   */
+  private async waitServed(
+    generation: string,
+    settle: boolean,
+    old: number[] | undefined,
+  ): Promise<number[]> {
+    const url = `http://${this.opts.statusListen}/flightdeck/generation`;
+    const deadline = Date.now() + 5_000;
+    if (!(await servedSteadily(url, generation, 5_000, settle && !old ? 5 : 1))) {
+      throw new NginxError(
+        `nginx accepted the reload but is not serving generation ${generation} after 5 s (see nginx's error log); the old config stays`,
+      );
+    }
+    if (!old || !this.processes) return [];
+    for (;;) {
+      const left = await stillAccepting(this.processes, old);
+      // A worker that has not taken the quit signal in 5 s is wedged; the new config is served,
+      // so the change stands (putting the old file back would be worse) and the result names it.
+      if (left.length === 0 || Date.now() >= deadline) return left;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /**
+   * The workers accepting connections before a reload, when nginx runs on this machine: its master
+   * is found once from the status server's answer (the worker's pid) and remembered while it lives.
+   */
+  private async acceptingNow(): Promise<number[] | undefined> {
+    const table = this.processes;
+    if (!table || !this.opts.statusListen) return undefined;
+    if (this.master === undefined || !(await isMaster(table, this.master))) {
+      this.master = undefined;
+      const pid = await fetch(`http://${this.opts.statusListen}/flightdeck/generation`, {
+        headers: FRESH_CONNECTION,
+        signal: AbortSignal.timeout(1_000),
+      })
+        .then(async (res) => {
+          await res.body?.cancel();
+          return Number(res.headers.get(WORKER_HEADER));
+        })
+        .catch(() => Number.NaN);
+      if (Number.isInteger(pid) && pid > 0) this.master = await masterOf(table, pid);
+    }
+    if (this.master === undefined) return undefined;
+    const workers = await acceptingWorkers(table, this.master);
+    // None found (a kernel without /proc/<pid>/task/<pid>/children): not known, so not trusted.
+    return workers.length > 0 ? workers : undefined;
   }
 
   private async restore(previous: string | undefined): Promise<void> {
